@@ -1,0 +1,1 @@
+"""The journey engine: the language, the pure decision core, and template rendering."""

@@ -1,0 +1,447 @@
+"""The pure engine: (journey, enrollment state, event or clock, now) -> decision.
+
+No I/O and no clock here: callers pass `now`, so the service, the simulator and the tests
+drive the same code, and the same inputs always give the same decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from transitions import Machine
+
+from service.engine.durations import format_duration
+from service.engine.guards import Guard
+from service.engine.model import EventMatch, Journey, Stage, Transition
+from service.engine.timing import at_moment, next_allowed, zone
+
+# Zero-delay moves (timers already due on entry) are chained, but never without bound.
+MAX_CHAINED_MOVES = 50
+
+
+class Status(StrEnum):
+    """Lifecycle of one enrollment."""
+
+    ACTIVE = "active"
+    COMPLETED = "completed"  # reached a final stage
+    CONVERTED = "converted"  # reached the goal
+    EXITED = "exited"  # left early by an exit rule or an operator
+    RESTARTED = "restarted"  # replaced by a new enrollment (reenter: always)
+
+
+@dataclass(frozen=True)
+class ContactView:
+    """What the engine may know of a contact: plain data only."""
+
+    id: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    timezone: str | None = None
+    persona: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+    def as_context(self) -> dict[str, Any]:
+        """The `contact` seen by guards and templates."""
+        return {
+            "id": self.id,
+            "attributes": dict(self.attributes),
+            "timezone": self.timezone,
+            "persona": self.persona,
+            "email": self.email,
+            "phone": self.phone,
+        }
+
+
+@dataclass(frozen=True)
+class EventView:
+    """A canonical event as the engine sees it."""
+
+    type: str
+    time: datetime
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    id: str = ""
+    source: str = ""
+
+    def as_context(self) -> dict[str, Any]:
+        """The `event` seen by guards and templates."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "source": self.source,
+            "time": self.time.isoformat(),
+            "properties": dict(self.properties),
+        }
+
+
+@dataclass(frozen=True)
+class EnrollmentState:
+    """Where one contact stands in one journey version."""
+
+    journey: str
+    version: str
+    stage: str
+    status: Status
+    entered_at: datetime
+    visit: int = 1
+    clock_checked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StageChange:
+    """One recorded move, for history, timelines and analytics."""
+
+    from_stage: str | None
+    to_stage: str
+    trigger: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class MessageOrder:
+    """A message the stage asks to send; due_at already honours the send window."""
+
+    stage: str
+    visit: int
+    channel: str
+    template: str
+    due_at: datetime
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Everything the caller must persist after one engine step."""
+
+    state: EnrollmentState
+    changes: tuple[StageChange, ...] = ()
+    messages: tuple[MessageOrder, ...] = ()
+    next_due_at: datetime | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def moved(self) -> bool:
+        """Whether the contact changed stage or status."""
+        return bool(self.changes)
+
+
+class _Model:
+    """The python-transitions model: one enrollment for the duration of one step."""
+
+    state: str
+
+    def __init__(self) -> None:
+        self.entered: list[str] = []
+
+    def record_entry(self, _event: Any = None) -> None:
+        self.entered.append(self.state)
+
+
+def _trigger_name(stage: str, index: int) -> str:
+    return f"{stage}#{index}"
+
+
+def _move_trigger(stage: str) -> str:
+    return f"move_to:{stage}"
+
+
+def entry_allowed(reenter: str, *, has_active: bool, has_any: bool) -> bool:
+    """The re-entry policy: never (once ever), after_exit (none active), always (restart)."""
+    if reenter == "never":
+        return not has_any
+    if reenter == "after_exit":
+        return not has_active
+    return True
+
+
+class CompiledJourney:
+    """One version of a journey, compiled once and shared by all its enrollments."""
+
+    def __init__(self, journey: Journey, *, version: str, path: str = "", default_tz: str = "UTC"):
+        self.journey = journey
+        self.id = journey.journey
+        self.version = version
+        self.path = path
+        self.default_tz = default_tz
+        self._guards: dict[str, Guard] = {}
+        for match in self._all_guarded():
+            if match.when is not None and match.when not in self._guards:
+                self._guards[match.when] = Guard(match.when)
+        self.machine = Machine(
+            model=None,
+            states=list(journey.stages),
+            initial=journey.initial,
+            auto_transitions=False,
+            after_state_change="record_entry",
+        )
+        for name, stage in journey.stages.items():
+            for index, transition in enumerate(stage.on):
+                self.machine.add_transition(_trigger_name(name, index), name, transition.to)
+        for name in journey.stages:
+            self.machine.add_transition(_move_trigger(name), "*", name)
+
+    def _all_guarded(self) -> list[EventMatch | Transition]:
+        matches: list[EventMatch | Transition] = [self.journey.entry, *self.journey.exit.events]
+        if self.journey.goal:
+            matches.append(self.journey.goal)
+        for stage in self.journey.stages.values():
+            matches.extend(stage.on)
+        return matches
+
+    # ----- context and guards -------------------------------------------------------------
+
+    def _context(
+        self, contact: ContactView, event: EventView | None, stage: str | None
+    ) -> dict[str, Any]:
+        return {
+            "contact": contact.as_context(),
+            "event": event.as_context() if event else {},
+            "journey": {"id": self.id, "version": self.version, "persona": self.journey.persona},
+            "stage": stage,
+        }
+
+    def _guard(self, when: str | None, context: Mapping[str, Any], notes: list[str]) -> bool:
+        if when is None:
+            return True
+        ok, error = self._guards[when].evaluate(context)
+        if error:
+            notes.append(error)
+        return ok
+
+    def _matches(
+        self, match: EventMatch, event: EventView, context: Mapping[str, Any], notes: list[str]
+    ) -> bool:
+        return match.event == event.type and self._guard(match.when, context, notes)
+
+    # ----- entry ----------------------------------------------------------------------------
+
+    def matches_entry(self, contact: ContactView, event: EventView) -> tuple[bool, tuple[str, ...]]:
+        """Whether this event (type and guard) would enrol the contact."""
+        notes: list[str] = []
+        ok = self._matches(self.journey.entry, event, self._context(contact, event, None), notes)
+        return ok, tuple(notes)
+
+    def start(
+        self, contact: ContactView, *, now: datetime, event: EventView | None = None
+    ) -> Decision:
+        """Enrol a contact: enter the initial stage and settle any timers already due."""
+        stage = self.journey.initial
+        state = EnrollmentState(
+            journey=self.id,
+            version=self.version,
+            stage=stage,
+            status=Status.ACTIVE,
+            entered_at=now,
+            visit=1,
+        )
+        change = StageChange(None, stage, f"entry:{event.type}" if event else "entry", now)
+        return self._settle(state, contact, now, [change], [])
+
+    # ----- events ---------------------------------------------------------------------------
+
+    def on_event(
+        self, state: EnrollmentState, contact: ContactView, event: EventView, *, now: datetime
+    ) -> Decision:
+        """Apply one event: goal first, then exit rules, then the stage's event transitions."""
+        if state.status is not Status.ACTIVE:
+            return Decision(state=state, next_due_at=None)
+        notes: list[str] = []
+        context = self._context(contact, event, state.stage)
+        goal = self.journey.goal
+        if goal and self._matches(goal, event, context, notes):
+            return self._finish(state, Status.CONVERTED, f"goal:{event.type}", now, notes)
+        for rule in self.journey.exit.events:
+            if self._matches(rule, event, context, notes):
+                return self._finish(state, Status.EXITED, f"exit:{event.type}", now, notes)
+        stage = self.journey.stages[state.stage]
+        for index, transition in enumerate(stage.on):
+            if transition.event == event.type and self._guard(transition.when, context, notes):
+                trigger = _trigger_name(state.stage, index)
+                return self._move(state, contact, now, trigger, f"event:{event.type}", notes)
+        # Attributes may have changed (e.g. a new wedding date): recompute the clock.
+        return Decision(state=state, next_due_at=self.next_due(state, contact), notes=tuple(notes))
+
+    # ----- clock ----------------------------------------------------------------------------
+
+    def timer_moments(
+        self, state: EnrollmentState, contact: ContactView
+    ) -> list[tuple[datetime, int, str]]:
+        """Fire time, transition index and label of each live timer in the current stage."""
+        tz = zone(contact.timezone, self.default_tz)
+        stage = self.journey.stages[state.stage]
+        moments: list[tuple[datetime, int, str]] = []
+        for index, transition in enumerate(stage.on):
+            if transition.after is not None:
+                moments.append(
+                    (
+                        state.entered_at + transition.after,
+                        index,
+                        f"after:{format_duration(transition.after)}",
+                    )
+                )
+            elif transition.at is not None:
+                spec = transition.at
+                fire = at_moment(spec, contact.attributes.get(spec.attribute), tz)
+                if fire is None:
+                    continue
+                offset = format_duration(spec.offset) if spec.offset else ""
+                sign = "+" if spec.offset > timedelta(0) else ""
+                label = f"at:{spec.attribute}{sign}{offset}"
+                if fire < state.entered_at:
+                    if transition.if_past == "skip":
+                        continue
+                    fire = state.entered_at
+                moments.append((fire, index, label))
+        checked = state.clock_checked_at
+        return sorted(m for m in moments if checked is None or m[0] > checked)
+
+    def next_due(self, state: EnrollmentState, contact: ContactView) -> datetime | None:
+        """When the clock should next look at this enrollment."""
+        if state.status is not Status.ACTIVE:
+            return None
+        moments = self.timer_moments(state, contact)
+        return moments[0][0] if moments else None
+
+    def on_clock(self, state: EnrollmentState, contact: ContactView, *, now: datetime) -> Decision:
+        """Fire the earliest due timer whose guard holds; spent timers are not looked at again."""
+        if state.status is not Status.ACTIVE:
+            return Decision(state=state)
+        notes: list[str] = []
+        decision = self._fire_due(state, contact, now, notes)
+        if decision is not None:
+            return decision
+        state = replace(state, clock_checked_at=now)
+        return Decision(state=state, next_due_at=self.next_due(state, contact), notes=tuple(notes))
+
+    def _fire_due(
+        self, state: EnrollmentState, contact: ContactView, now: datetime, notes: list[str]
+    ) -> Decision | None:
+        step = self._due_step(state, contact, now, notes)
+        if step is None:
+            return None
+        new_state, change = step
+        return self._settle(new_state, contact, now, [change], notes)
+
+    def _due_step(
+        self, state: EnrollmentState, contact: ContactView, now: datetime, notes: list[str]
+    ) -> tuple[EnrollmentState, StageChange] | None:
+        """The one timer move due now, if any, without settling the stage it leads to."""
+        stage = self.journey.stages[state.stage]
+        context = self._context(contact, None, state.stage)
+        for fire, index, label in self.timer_moments(state, contact):
+            if fire > now:
+                break
+            if self._guard(stage.on[index].when, context, notes):
+                return self._step(state, now, _trigger_name(state.stage, index), label)
+        return None
+
+    # ----- operator actions -----------------------------------------------------------------
+
+    def move_to(
+        self, state: EnrollmentState, contact: ContactView, stage: str, *, now: datetime
+    ) -> Decision:
+        """An operator's manual move to any stage of this version."""
+        if stage not in self.journey.stages:
+            raise KeyError(stage)
+        return self._move(state, contact, now, _move_trigger(stage), "manual", [])
+
+    def exit(self, state: EnrollmentState, *, now: datetime, reason: str = "manual") -> Decision:
+        """An operator's (or a restart's) early exit."""
+        status = Status.RESTARTED if reason == "restart" else Status.EXITED
+        return self._finish(state, status, f"exit:{reason}", now, [])
+
+    # ----- internals ------------------------------------------------------------------------
+
+    def _messages(self, state: EnrollmentState, contact: ContactView) -> list[MessageOrder]:
+        stage = self.journey.stages[state.stage]
+        if stage.send is None:
+            return []
+        tz = zone(contact.timezone, self.default_tz)
+        due = next_allowed(state.entered_at, self.journey.send_window, tz)
+        return [
+            MessageOrder(
+                stage=state.stage,
+                visit=state.visit,
+                channel=stage.send.channel,
+                template=stage.send.template,
+                due_at=due,
+                url=stage.send.url,
+            )
+        ]
+
+    def _move(
+        self,
+        state: EnrollmentState,
+        contact: ContactView,
+        now: datetime,
+        trigger: str,
+        label: str,
+        notes: list[str],
+    ) -> Decision:
+        new_state, change = self._step(state, now, trigger, label)
+        return self._settle(new_state, contact, now, [change], notes)
+
+    def _step(
+        self, state: EnrollmentState, now: datetime, trigger: str, label: str
+    ) -> tuple[EnrollmentState, StageChange]:
+        target = self._run_machine(state.stage, trigger)
+        new_state = replace(
+            state, stage=target, entered_at=now, visit=state.visit + 1, clock_checked_at=None
+        )
+        return new_state, StageChange(state.stage, target, label, now)
+
+    def _run_machine(self, stage: str, trigger: str) -> str:
+        model = _Model()
+        self.machine.add_model(model, initial=stage)
+        try:
+            model.trigger(trigger)  # type: ignore[attr-defined]
+        finally:
+            self.machine.remove_model(model)
+        return model.entered[-1]
+
+    def _settle(
+        self,
+        state: EnrollmentState,
+        contact: ContactView,
+        now: datetime,
+        changes: list[StageChange],
+        notes: list[str],
+    ) -> Decision:
+        """After entering a stage: send, finish at a final stage, or chain timers already due."""
+        messages = self._messages(state, contact)
+        for _ in range(MAX_CHAINED_MOVES):
+            if self.journey.stages[state.stage].final:
+                state = replace(state, status=Status.COMPLETED)
+                break
+            step = self._due_step(state, contact, now, notes)
+            if step is None:
+                break
+            state, change = step
+            changes.append(change)
+            messages.extend(self._messages(state, contact))
+        else:
+            notes.append(f"stopped after {MAX_CHAINED_MOVES} immediate moves in one step")
+        return Decision(
+            state=state,
+            changes=tuple(changes),
+            messages=tuple(messages),
+            next_due_at=self.next_due(state, contact),
+            notes=tuple(notes),
+        )
+
+    def _finish(
+        self, state: EnrollmentState, status: Status, label: str, now: datetime, notes: list[str]
+    ) -> Decision:
+        done = replace(state, status=status)
+        return Decision(
+            state=done,
+            changes=(StageChange(state.stage, state.stage, label, now),),
+            notes=tuple(notes),
+        )
+
+    def stage(self, name: str) -> Stage:
+        """A stage by name."""
+        return self.journey.stages[name]

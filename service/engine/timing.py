@@ -1,0 +1,95 @@
+"""Clock arithmetic in the contact's timezone: send windows and attribute-relative dates."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from service.engine.model import WEEKDAYS, At, SendWindow
+
+
+def zone(name: str | None, default: str) -> ZoneInfo:
+    """The contact's zone, or the default when missing or unknown."""
+    for candidate in (name, default, "UTC"):
+        if not candidate:
+            continue
+        try:
+            return ZoneInfo(candidate)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return ZoneInfo("UTC")
+
+
+def is_valid_zone(name: str) -> bool:
+    """True for an IANA zone name this machine knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """A local wall-clock time as UTC; a time skipped by DST moves forward by the gap."""
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
+def in_window(moment: datetime, window: SendWindow, tz: ZoneInfo) -> bool:
+    """Whether a UTC moment falls inside the window in the given zone."""
+    local = moment.astimezone(tz)
+    now_t = local.time().replace(tzinfo=None)
+    if window.start < window.end:
+        inside = window.start <= now_t < window.end
+        day = local.date()
+    else:  # overnight window, e.g. 20:00-02:00 belongs to the day it starts
+        inside = now_t >= window.start or now_t < window.end
+        day = local.date() - timedelta(days=1) if now_t < window.end else local.date()
+    return inside and (window.weekdays is None or WEEKDAYS[day.weekday()] in window.weekdays)
+
+
+def next_allowed(moment: datetime, window: SendWindow | None, tz: ZoneInfo) -> datetime:
+    """The earliest moment at or after `moment` that the send window allows."""
+    if window is None or in_window(moment, window, tz):
+        return moment
+    local_day = moment.astimezone(tz).date()
+    for offset in range(-1, 9):
+        start = _local(local_day + timedelta(days=offset), window.start, tz)
+        if start >= moment and in_window(start, window, tz):
+            return start
+    raise ValueError("send window admits no time in the coming week")
+
+
+def parse_date_value(value: object) -> date | datetime | None:
+    """Read a contact attribute as a date or datetime; None when it is not one."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if len(value.strip()) == 10:
+        return parsed.date()
+    return parsed
+
+
+def at_moment(spec: At, value: object, tz: ZoneInfo) -> datetime | None:
+    """When an `at` trigger fires for this attribute value, or None if it is no date.
+
+    A date counts from local midnight; the offset is wall-clock (so 30 days before stays at
+    the same local hour across DST); `time` then sets the local time of day.
+    """
+    parsed = parse_date_value(value)
+    if parsed is None:
+        return None
+    if isinstance(parsed, datetime):
+        base = parsed.astimezone(tz) if parsed.tzinfo else parsed.replace(tzinfo=tz)
+    else:
+        base = datetime.combine(parsed, time(0, 0), tzinfo=tz)
+    local = base + spec.offset
+    if spec.time is not None:
+        return _local(local.date(), spec.time, tz)
+    return _local(local.date(), local.time(), tz)

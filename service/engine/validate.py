@@ -1,0 +1,161 @@
+"""`nurture validate`: every journey and every template, checked before anything is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+from service.engine.core import CompiledJourney, ContactView
+from service.engine.loader import JourneySource, compile_source, journey_files, parse_source
+from service.engine.render import ContentLibrary, PreviewLinks, message_context, sms_segments
+from service.engine.timing import is_valid_zone
+from service.errors import JourneyError, JourneyErrors
+
+
+@dataclass
+class JourneyReport:
+    """What validate learned about one valid journey, for the summary table."""
+
+    journey: CompiledJourney
+    sms_segments: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class ValidationResult:
+    """All problems found, and a report for each journey that passed."""
+
+    errors: list[JourneyError] = field(default_factory=list)
+    reports: list[JourneyReport] = field(default_factory=list)
+
+
+def sample_contact(journey: CompiledJourney) -> ContactView:
+    """The journey's declared sample contact, as the engine sees contacts."""
+    sample = journey.journey.sample_contact
+    return ContactView(
+        id="sample",
+        attributes=sample.attributes,
+        timezone=sample.timezone,
+        persona=sample.persona or journey.journey.persona,
+        email=sample.email,
+        phone=sample.phone,
+    )
+
+
+def check_templates(
+    source: JourneySource, journey: CompiledJourney, content: ContentLibrary, today: date
+) -> tuple[list[JourneyError], JourneyReport]:
+    """Every stage's template exists and renders against the sample contact."""
+    errors: list[JourneyError] = []
+    report = JourneyReport(journey)
+    contact = sample_contact(journey)
+    tz = journey.journey.sample_contact.timezone
+    if tz and not is_valid_zone(tz):
+        errors.append(source.error(f"unknown timezone {tz!r}", "sample_contact", "timezone"))
+    for name, stage in journey.journey.stages.items():
+        if stage.send is None:
+            continue
+        send = stage.send
+        if not content.exists(send.template, send.channel):
+            errors.append(
+                source.error(
+                    f"stage '{name}': template '{send.template}' has no {send.channel} file "
+                    f"({content.root / (send.template + '.' + send.channel + '.j2')})",
+                    "stages",
+                    name,
+                    "send",
+                    "template",
+                )
+            )
+            continue
+        context = message_context(
+            contact=contact.as_context(),
+            journey={
+                "id": journey.id,
+                "version": journey.version,
+                "persona": journey.journey.persona,
+            },
+            stage=name,
+            event={},
+            recommendations=stage.recommend,
+            links=PreviewLinks(),
+            today=today,
+        )
+        try:
+            rendered = content.render(send.channel, send.template, context)
+        except JourneyError as exc:
+            errors.append(exc)
+            continue
+        if send.channel == "sms":
+            report.sms_segments[send.template] = sms_segments(rendered.body)
+    return errors, report
+
+
+def validate(paths: list[Path], *, content_dir: Path, today: date) -> ValidationResult:
+    """Check journey files and their templates; collects every problem rather than the first."""
+    result = ValidationResult()
+    content = ContentLibrary(content_dir)
+    seen: dict[str, str] = {}
+    files = journey_files(paths)
+    if not files:
+        result.errors.append(
+            JourneyError("no journey files found", path=", ".join(map(str, paths)))
+        )
+    for file in files:
+        try:
+            source = parse_source(file.read_text(encoding="utf-8"), path=str(file))
+            journey = compile_source(source)
+        except JourneyErrors as exc:
+            result.errors.extend(exc.errors)
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            result.errors.append(JourneyError(f"cannot read: {exc}", path=str(file)))
+            continue
+        if journey.id in seen:
+            result.errors.append(
+                source.error(
+                    f"journey id '{journey.id}' is also defined in {seen[journey.id]}", "journey"
+                )
+            )
+            continue
+        seen[journey.id] = str(file)
+        errors, report = check_templates(source, journey, content, today)
+        result.errors.extend(errors)
+        if not errors:
+            result.reports.append(report)
+    return result
+
+
+def _summary(report: JourneyReport) -> list[str]:
+    journey = report.journey
+    stages = journey.journey.stages
+    sends = [s.send for s in stages.values() if s.send]
+    by_channel = {
+        ch: sum(1 for s in sends if s.channel == ch) for ch in ("email", "sms", "webhook")
+    }
+    timers = sum(1 for s in stages.values() for t in s.on if t.is_timer)
+    events = sum(1 for s in stages.values() for t in s.on if not t.is_timer)
+    lines = [
+        f"{journey.id} (version {journey.version}, persona {journey.journey.persona or '-'}): "
+        f"{len(stages)} stages, {sum(1 for s in stages.values() if s.final)} final, "
+        f"{events} event and {timers} timer transitions, "
+        f"sends: {', '.join(f'{n} {ch}' for ch, n in by_channel.items() if n) or 'none'}"
+    ]
+    for template, (encoding, segments) in sorted(report.sms_segments.items()):
+        lines.append(f"  sms {template}: {segments} segment(s), {encoding}")
+    return lines
+
+
+def run_validate(paths: list[Path], *, content_dir: Path, today: date, out: TextIO) -> int:
+    """CLI body: print errors (file:line: message) or a summary; exit code 1 on any error."""
+    result = validate(paths, content_dir=content_dir, today=today)
+    for error in result.errors:
+        out.write(f"{error.message}\n")
+    if result.errors:
+        out.write(f"{len(result.errors)} problem(s) found\n")
+        return 1
+    for report in result.reports:
+        out.write("\n".join(_summary(report)) + "\n")
+    out.write(f"{len(result.reports)} journey(s) valid\n")
+    return 0

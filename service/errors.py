@@ -1,0 +1,95 @@
+"""One error hierarchy for the whole product, mapped to HTTP in service.api.errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NurtureError(Exception):
+    """Base of every error we raise on purpose; carries a client-safe message."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, detail: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class JourneyError(NurtureError):
+    """A journey or template file is invalid; names the file and line."""
+
+    code = "invalid_journey"
+    status_code = 422
+
+    def __init__(self, message: str, *, path: str, line: int | None = None) -> None:
+        location = f"{path}:{line}" if line else path
+        super().__init__(f"{location}: {message}", detail={"path": path, "line": line})
+        self.path = path
+        self.line = line
+        self.reason = message
+
+
+class JourneyErrors(NurtureError):
+    """Several journey problems found at once, reported together by validate."""
+
+    code = "invalid_journeys"
+    status_code = 422
+
+    def __init__(self, errors: list[JourneyError]) -> None:
+        super().__init__("\n".join(e.message for e in errors), detail=[e.detail for e in errors])
+        self.errors = errors
+
+
+class InvalidInput(NurtureError):
+    """A request body or parameter is malformed; `field` names the culprit."""
+
+    code = "invalid_input"
+    status_code = 422
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, detail={"field": field} if field else None)
+        self.field = field
+
+
+class NotFound(NurtureError):
+    """The addressed resource does not exist."""
+
+    code = "not_found"
+    status_code = 404
+
+
+class Conflict(NurtureError):
+    """The request contradicts stored state (e.g. an identifier owned by another contact)."""
+
+    code = "conflict"
+    status_code = 409
+
+
+class Unauthorized(NurtureError):
+    """Missing or wrong credentials."""
+
+    code = "unauthorized"
+    status_code = 401
+
+
+class Forbidden(NurtureError):
+    """Valid credentials that lack the needed scope."""
+
+    code = "forbidden"
+    status_code = 403
+
+
+class PayloadTooLarge(NurtureError):
+    """A body exceeds the configured cap."""
+
+    code = "payload_too_large"
+    status_code = 413
+
+
+class ConfigError(NurtureError):
+    """Settings are unusable; the service refuses to start."""
+
+    code = "config_error"
+    status_code = 500

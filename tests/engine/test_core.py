@@ -1,0 +1,271 @@
+"""The pure engine: triggers, guards, windows, `at` policies, exit, goal, loops."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from service.engine.core import (
+    CompiledJourney,
+    ContactView,
+    EnrollmentState,
+    EventView,
+    Status,
+    entry_allowed,
+)
+from service.engine.loader import compile_text
+from tests.engine.conftest import utc
+
+SIGNUP = EventView(
+    type="web.form_submitted", time=utc(2027, 1, 4, 15), properties={"form": "wedding-signup"}
+)
+
+
+def _event(kind: str, at: object, **props: object) -> EventView:
+    return EventView(type=kind, time=at, properties=props)  # type: ignore[arg-type]
+
+
+def test_start_enters_initial_stage_and_orders_the_welcome_email(
+    mini: CompiledJourney, bride: ContactView
+) -> None:
+    now = utc(2027, 1, 4, 15)  # 10:00 in New York, inside the 09:00-20:00 window
+    decision = mini.start(bride, now=now, event=SIGNUP)
+    assert decision.state.stage == "welcome"
+    assert decision.state.status is Status.ACTIVE
+    assert [(c.from_stage, c.to_stage, c.trigger) for c in decision.changes] == [
+        (None, "welcome", "entry:web.form_submitted")
+    ]
+    [message] = decision.messages
+    assert (message.channel, message.template, message.due_at) == ("email", "mini/welcome", now)
+    assert decision.next_due_at == now + timedelta(days=5)
+
+
+def test_entry_guard_true_false(mini: CompiledJourney, bride: ContactView) -> None:
+    assert mini.matches_entry(bride, SIGNUP) == (True, ())
+    other = _event("web.form_submitted", SIGNUP.time, form="newsletter")
+    assert mini.matches_entry(bride, other) == (False, ())
+    assert mini.matches_entry(bride, _event("web.page_viewed", SIGNUP.time)) == (False, ())
+
+
+def test_event_trigger_with_guard_moves_only_when_guard_holds(
+    mini: CompiledJourney, bride: ContactView
+) -> None:
+    state = mini.start(bride, now=SIGNUP.time).state
+    later = SIGNUP.time + timedelta(hours=2)
+    stay = mini.on_event(
+        state, bride, _event("email.clicked", later, link="invitations"), now=later
+    )
+    assert stay.state == state and not stay.changes
+    move = mini.on_event(state, bride, _event("email.clicked", later, link="favors"), now=later)
+    assert move.state.stage == "favors" and move.state.visit == 2
+    assert move.changes[0].trigger == "event:email.clicked"
+    assert move.messages[0].template == "mini/favors"
+
+
+def test_guard_that_errors_counts_as_false_and_is_reported(bride: ContactView) -> None:
+    journey = compile_text(
+        """
+journey: g
+entry: {event: web.form_submitted}
+initial: a
+stages:
+  a:
+    on:
+      - {event: web.page_viewed, when: "event.properties.n > 3", to: b}
+      - {after: 1d, to: b}
+  b: {final: true}
+""",
+        path="g.yaml",
+    )
+    state = journey.start(bride, now=SIGNUP.time).state
+    decision = journey.on_event(
+        state, bride, _event("web.page_viewed", SIGNUP.time, n="x"), now=SIGNUP.time
+    )
+    assert decision.state.stage == "a"
+    assert len(decision.notes) == 1 and "guard 'event.properties.n > 3' failed" in decision.notes[0]
+
+
+def test_after_timer_fires_at_its_time_and_not_before(
+    mini: CompiledJourney, bride: ContactView
+) -> None:
+    state = mini.start(bride, now=SIGNUP.time).state
+    early = mini.on_clock(state, bride, now=SIGNUP.time + timedelta(days=4, hours=23))
+    assert early.state.stage == "welcome" and not early.changes
+    due = mini.on_clock(early.state, bride, now=SIGNUP.time + timedelta(days=5))
+    assert due.state.stage == "favors"
+    assert due.changes[0].trigger == "after:5d"
+
+
+def test_at_timer_uses_contact_date_time_and_timezone(
+    mini: CompiledJourney, bride: ContactView
+) -> None:
+    state = mini.on_event(
+        mini.start(bride, now=SIGNUP.time).state,
+        bride,
+        _event("email.clicked", SIGNUP.time, link="favors"),
+        now=SIGNUP.time,
+    ).state
+    # 30 days before 2027-09-18 at 10:00 New York (EDT, UTC-4)
+    assert mini.next_due(state, bride) == utc(2027, 8, 19, 14)
+    paris = replace(bride, timezone="Europe/Paris")
+    assert mini.next_due(state, paris) == utc(2027, 8, 19, 8)
+
+
+def test_at_in_the_past_with_now_fires_immediately(mini: CompiledJourney) -> None:
+    late = ContactView(
+        id="c2", attributes={"first_name": "Bo", "wedding_date": "2027-01-20"}, timezone="UTC"
+    )
+    state = mini.start(late, now=SIGNUP.time).state
+    decision = mini.on_event(
+        state, late, _event("email.clicked", SIGNUP.time, link="favors"), now=SIGNUP.time
+    )
+    # favors' `at` (-30d) is already past: if_past now moves on at once to last_month.
+    assert [c.to_stage for c in decision.changes] == ["favors", "last_month"]
+    assert decision.state.stage == "last_month"
+    assert decision.next_due_at == utc(2027, 1, 23, 10)
+
+
+def test_at_in_the_past_with_skip_is_ignored(bride: ContactView) -> None:
+    journey = compile_text(
+        """
+journey: s
+entry: {event: web.form_submitted}
+initial: a
+stages:
+  a:
+    on:
+      - {at: {attribute: wedding_date, offset: -300d}, if_past: skip, to: early}
+      - {after: 2d, to: late}
+  early: {final: true}
+  late: {final: true}
+""",
+        path="s.yaml",
+    )
+    state = journey.start(bride, now=SIGNUP.time).state
+    assert journey.next_due(state, bride) == SIGNUP.time + timedelta(days=2)
+    assert journey.on_clock(state, bride, now=SIGNUP.time + timedelta(days=2)).state.stage == "late"
+
+
+def test_missing_date_attribute_disables_only_that_timer(mini: CompiledJourney) -> None:
+    nodate = ContactView(id="c3", attributes={"first_name": "Cy"})
+    state = mini.start(nodate, now=SIGNUP.time).state
+    favors = mini.on_event(
+        state, nodate, _event("email.clicked", SIGNUP.time, link="favors"), now=SIGNUP.time
+    )
+    assert favors.state.stage == "favors" and favors.next_due_at is None
+    order = _event("order.completed", SIGNUP.time, categories=["favors"])
+    assert mini.on_event(favors.state, nodate, order, now=SIGNUP.time).state.stage == "last_month"
+
+
+def test_goal_converts_and_exit_rules_end_the_enrollment(
+    mini: CompiledJourney, bride: ContactView
+) -> None:
+    state = mini.start(bride, now=SIGNUP.time).state
+    goal = mini.on_event(
+        state,
+        bride,
+        _event("order.completed", SIGNUP.time, categories=["thank-you-cards"]),
+        now=SIGNUP.time,
+    )
+    assert (
+        goal.state.status is Status.CONVERTED and goal.changes[0].trigger == "goal:order.completed"
+    )
+    assert goal.next_due_at is None
+    out = mini.on_event(state, bride, _event("email.unsubscribed", SIGNUP.time), now=SIGNUP.time)
+    assert out.state.status is Status.EXITED and out.changes[0].trigger == "exit:email.unsubscribed"
+    keep = mini.on_event(
+        state, bride, _event("sms.received", SIGNUP.time, body="hello"), now=SIGNUP.time
+    )
+    assert keep.state.status is Status.ACTIVE
+    stop = mini.on_event(
+        state, bride, _event("sms.received", SIGNUP.time, body="STOP"), now=SIGNUP.time
+    )
+    assert stop.state.status is Status.EXITED
+    # An ended enrollment ignores everything.
+    assert (
+        mini.on_event(
+            goal.state, bride, _event("email.clicked", SIGNUP.time, link="favors"), now=SIGNUP.time
+        ).state
+        == goal.state
+    )
+
+
+def test_timer_loop_resends_on_each_visit(bride: ContactView) -> None:
+    journey = compile_text(
+        """
+journey: loop
+entry: {event: web.form_submitted}
+initial: remind
+stages:
+  remind:
+    send: {channel: sms, template: x/remind}
+    on:
+      - {after: 1w, to: remind}
+      - {event: order.completed, to: done}
+  done: {final: true}
+""",
+        path="loop.yaml",
+    )
+    state = journey.start(bride, now=SIGNUP.time).state
+    visits = []
+    for week in range(1, 4):
+        decision = journey.on_clock(state, bride, now=SIGNUP.time + timedelta(weeks=week))
+        state = decision.state
+        visits.append((state.stage, state.visit, decision.messages[0].visit))
+    assert visits == [("remind", 2, 2), ("remind", 3, 3), ("remind", 4, 4)]
+
+
+def test_final_stage_completes(mini: CompiledJourney, bride: ContactView) -> None:
+    state = EnrollmentState(
+        "mini-wedding", mini.version, "thank_you", Status.ACTIVE, utc(2027, 9, 21, 14)
+    )
+    decision = mini.on_clock(state, bride, now=utc(2027, 10, 21, 14))
+    assert decision.state.stage == "thank_you"  # the weekly loop fires first and restarts the stage
+    done = mini.move_to(state, bride, "done", now=utc(2027, 10, 21, 14))
+    assert done.state.status is Status.COMPLETED and done.changes[0].trigger == "manual"
+
+
+def test_send_window_delays_message_to_local_morning(
+    mini: CompiledJourney, bride: ContactView
+) -> None:
+    night = utc(2027, 1, 4, 3)  # 22:00 the day before in New York
+    [message] = mini.start(bride, now=night).messages
+    assert message.due_at == utc(2027, 1, 4, 14)  # 09:00 EST
+
+
+def test_send_window_across_dst_change(mini: CompiledJourney, bride: ContactView) -> None:
+    # 2027-03-14 is the US spring-forward day: 09:00 local is 13:00 UTC, not 14:00.
+    night = utc(2027, 3, 14, 5)
+    [message] = mini.start(bride, now=night).messages
+    assert message.due_at == utc(2027, 3, 14, 13)
+
+
+def test_manual_move_to_unknown_stage_raises(mini: CompiledJourney, bride: ContactView) -> None:
+    state = mini.start(bride, now=SIGNUP.time).state
+    with pytest.raises(KeyError):
+        mini.move_to(state, bride, "nowhere", now=SIGNUP.time)
+
+
+@pytest.mark.parametrize(
+    ("policy", "has_active", "has_any", "allowed"),
+    [
+        ("never", False, False, True),
+        ("never", False, True, False),
+        ("never", True, True, False),
+        ("after_exit", False, False, True),
+        ("after_exit", False, True, True),
+        ("after_exit", True, True, False),
+        ("always", True, True, True),
+        ("always", False, True, True),
+    ],
+)
+def test_reenter_policies(policy: str, has_active: bool, has_any: bool, allowed: bool) -> None:
+    assert entry_allowed(policy, has_active=has_active, has_any=has_any) is allowed
+
+
+def test_restart_exit_marks_restarted(mini: CompiledJourney, bride: ContactView) -> None:
+    state = mini.start(bride, now=SIGNUP.time).state
+    assert mini.exit(state, now=SIGNUP.time, reason="restart").state.status is Status.RESTARTED
+    assert mini.exit(state, now=SIGNUP.time).state.status is Status.EXITED
