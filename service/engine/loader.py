@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from service.engine.core import CompiledJourney
+from service.engine.durations import format_duration
 from service.engine.guards import Guard, GuardSyntaxError
 from service.engine.model import Journey
 from service.errors import JourneyError, JourneyErrors
@@ -187,6 +188,7 @@ def check_graph(source: JourneySource) -> list[JourneyError]:
                 )
             )
     errors.extend(_guard_errors(source))
+    errors.extend(_shadowed_timers(source))
     if errors:
         return errors
     reachable = _reachable(journey)
@@ -226,6 +228,35 @@ def _guard_errors(source: JourneySource) -> list[JourneyError]:
             Guard(when)
         except GuardSyntaxError as exc:
             errors.append(source.error(str(exc), *where))
+    return errors
+
+
+def _shadowed_timers(source: JourneySource) -> list[JourneyError]:
+    """An `after` timer longer than an unguarded one in the same stage can never fire."""
+    errors = []
+    for name, stage in source.journey.stages.items():
+        unguarded = [
+            (t.after, i) for i, t in enumerate(stage.on) if t.after is not None and not t.when
+        ]
+        if not unguarded:
+            continue
+        first_after, first = min(unguarded)
+        for index, transition in enumerate(stage.on):
+            if transition.after is None or index == first:
+                continue
+            if (transition.after, index) > (first_after, first):
+                winner = line_of(source.raw, ("stages", name, "on", first))
+                errors.append(
+                    source.error(
+                        f"stage '{name}': 'after: {format_duration(transition.after)}' can never"
+                        f" fire; 'after: {format_duration(first_after)}' on line {winner}"
+                        " always fires first",
+                        "stages",
+                        name,
+                        "on",
+                        index,
+                    )
+                )
     return errors
 
 
