@@ -6,6 +6,7 @@ drive the same code, and the same inputs always give the same decision.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -170,6 +171,7 @@ class CompiledJourney:
         for match in self._all_guarded():
             if match.when is not None and match.when not in self._guards:
                 self._guards[match.when] = Guard(match.when)
+        self._models = threading.local()
         self.machine = Machine(
             model=None,
             states=list(journey.stages),
@@ -394,13 +396,21 @@ class CompiledJourney:
         return new_state, StageChange(state.stage, target, label, now)
 
     def _run_machine(self, stage: str, trigger: str) -> str:
-        model = _Model()
-        self.machine.add_model(model, initial=stage)
-        try:
-            model.trigger(trigger)  # type: ignore[attr-defined]
-        finally:
-            self.machine.remove_model(model)
+        """Fire one trigger for an enrollment standing in `stage`; MachineError if invalid."""
+        model = self._model()
+        self.machine.set_state(stage, model=model)
+        model.entered.clear()
+        model.trigger(trigger)  # type: ignore[attr-defined]
         return model.entered[-1]
+
+    def _model(self) -> _Model:
+        """One model per thread, bound to the machine once (binding costs more than a step)."""
+        model: _Model | None = getattr(self._models, "model", None)
+        if model is None:
+            model = _Model()
+            self.machine.add_model(model, initial=self.journey.initial)
+            self._models.model = model
+        return model
 
     def _settle(
         self,
