@@ -111,6 +111,7 @@ class MessageOrder:
     template: str
     due_at: datetime
     url: str | None = None
+    event: EventView | None = None  # the behaviour that led here; None for timer moves
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ class CompiledJourney:
             visit=1,
         )
         change = StageChange(None, stage, f"entry:{event.type}" if event else "entry", now)
-        return self._settle(state, contact, now, [change], [])
+        return self._settle(state, contact, now, [change], [], event)
 
     # ----- events ---------------------------------------------------------------------------
 
@@ -262,7 +263,8 @@ class CompiledJourney:
         for index, transition in enumerate(stage.on):
             if transition.event == event.type and self._guard(transition.when, context, notes):
                 trigger = _trigger_name(state.stage, index)
-                return self._move(state, contact, now, trigger, f"event:{event.type}", notes)
+                label = f"event:{event.type}"
+                return self._move(state, contact, now, trigger, label, notes, event)
         # Attributes may have changed (e.g. a new wedding date): recompute the clock.
         return Decision(state=state, next_due_at=self.next_due(state, contact), notes=tuple(notes))
 
@@ -357,12 +359,15 @@ class CompiledJourney:
 
     # ----- internals ------------------------------------------------------------------------
 
-    def _messages(self, state: EnrollmentState, contact: ContactView) -> list[MessageOrder]:
+    def _messages(
+        self, state: EnrollmentState, contact: ContactView, event: EventView | None
+    ) -> list[MessageOrder]:
         stage = self.journey.stages[state.stage]
         if stage.send is None:
             return []
-        tz = zone(contact.timezone, self.default_tz)
-        due = next_allowed(state.entered_at, self.journey.send_window, tz)
+        # Send windows protect people's evenings; a webhook to another system need not wait.
+        window = None if stage.send.channel == "webhook" else self.journey.send_window
+        due = next_allowed(state.entered_at, window, zone(contact.timezone, self.default_tz))
         return [
             MessageOrder(
                 stage=state.stage,
@@ -371,6 +376,7 @@ class CompiledJourney:
                 template=stage.send.template,
                 due_at=due,
                 url=stage.send.url,
+                event=event,
             )
         ]
 
@@ -382,9 +388,10 @@ class CompiledJourney:
         trigger: str,
         label: str,
         notes: list[str],
+        event: EventView | None = None,
     ) -> Decision:
         new_state, change = self._step(state, now, trigger, label)
-        return self._settle(new_state, contact, now, [change], notes)
+        return self._settle(new_state, contact, now, [change], notes, event)
 
     def _step(
         self, state: EnrollmentState, now: datetime, trigger: str, label: str
@@ -419,9 +426,10 @@ class CompiledJourney:
         now: datetime,
         changes: list[StageChange],
         notes: list[str],
+        event: EventView | None = None,
     ) -> Decision:
         """After entering a stage: send, finish at a final stage, or chain timers already due."""
-        messages = self._messages(state, contact)
+        messages = self._messages(state, contact, event)
         for _ in range(MAX_CHAINED_MOVES):
             if self.journey.stages[state.stage].final:
                 state = replace(state, status=Status.COMPLETED)
@@ -431,7 +439,7 @@ class CompiledJourney:
                 break
             state, change = step
             changes.append(change)
-            messages.extend(self._messages(state, contact))
+            messages.extend(self._messages(state, contact, event))
         else:
             notes.append(f"stopped after {MAX_CHAINED_MOVES} immediate moves in one step")
         return Decision(

@@ -80,6 +80,15 @@ LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _cons
 LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
+def plain(value: Any) -> Any:
+    """The same data as built-in dicts and lists, for code that must not see line tracking."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
 def line_of(raw: Any, path: Path_) -> int | None:
     """The line of the deepest node along `path` that the YAML text defines."""
     line: int | None = getattr(raw, "line", None)
@@ -138,7 +147,7 @@ def parse_source(text: str, *, path: str) -> JourneySource:
             [JourneyError("a journey file must be a YAML mapping", path=path, line=1)]
         )
     try:
-        journey = Journey.model_validate(raw)
+        journey = Journey.model_validate(plain(raw))
     except ValidationError as exc:
         errors = []
         for err in exc.errors():

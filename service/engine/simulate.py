@@ -22,7 +22,14 @@ from service.engine.core import (
     entry_allowed,
 )
 from service.engine.durations import parse_duration
-from service.engine.loader import LineLoader, compile_text, journey_files, line_of, parse_source
+from service.engine.loader import (
+    LineLoader,
+    compile_text,
+    journey_files,
+    line_of,
+    parse_source,
+    plain,
+)
 from service.engine.render import ContentLibrary, PreviewLinks, message_context
 from service.engine.timing import zone
 from service.errors import JourneyError, JourneyErrors
@@ -101,7 +108,7 @@ def parse_scenario(text: str, *, path: str) -> Scenario:
         raise JourneyError("contact must be a mapping", path=path, line=line_of(raw, ("contact",)))
     contact = ContactView(
         id=str(contact_raw.get("id", "simulated")),
-        attributes=dict(contact_raw.get("attributes") or {}),
+        attributes=plain(contact_raw.get("attributes") or {}),
         timezone=contact_raw.get("timezone"),
         persona=contact_raw.get("persona"),
         email=contact_raw.get("email"),
@@ -145,8 +152,8 @@ def _scenario_event(item: Any, start: datetime) -> ScenarioEvent:
         return ScenarioEvent(
             at=_time_point(item.get("at", "+0s"), start),
             type=str(item["type"]),
-            properties=dict(item.get("properties") or {}),
-            attributes=dict(item.get("attributes") or {}),
+            properties=plain(item.get("properties") or {}),
+            attributes=plain(item.get("attributes") or {}),
         )
     raise ValueError("an event is a line '+2d type {props}' or a mapping with 'type'")
 
@@ -271,7 +278,7 @@ class Simulation:
                 "persona": self.journey.journey.persona,
             },
             stage=order.stage,
-            event={},
+            event=order.event.as_context() if order.event else None,
             recommendations=self.journey.stage(order.stage).recommend,
             links=PreviewLinks(),
             today=local.date(),

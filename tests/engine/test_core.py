@@ -269,3 +269,53 @@ def test_restart_exit_marks_restarted(mini: CompiledJourney, bride: ContactView)
     state = mini.start(bride, now=SIGNUP.time).state
     assert mini.exit(state, now=SIGNUP.time, reason="restart").state.status is Status.RESTARTED
     assert mini.exit(state, now=SIGNUP.time).state.status is Status.EXITED
+
+
+def test_message_carries_the_event_that_moved_the_contact(
+    mini: CompiledJourney, bride: ContactView
+) -> None:
+    state = mini.start(bride, now=SIGNUP.time, event=SIGNUP).state
+    click = _event("email.clicked", SIGNUP.time, link="favors")
+    [message] = mini.on_event(state, bride, click, now=SIGNUP.time).messages
+    assert message.event == click
+    timer = mini.on_clock(state, bride, now=SIGNUP.time + timedelta(days=5))
+    assert timer.messages[0].event is None
+
+
+def test_webhook_sends_ignore_the_send_window(bride: ContactView) -> None:
+    journey = compile_text(
+        """
+journey: crm
+entry: {event: web.form_submitted}
+send_window: {start: "09:00", end: "17:00"}
+initial: handoff
+stages:
+  handoff:
+    send: {channel: webhook, template: crm/handoff, url: "https://crm.example/hook"}
+    final: true
+""",
+        path="crm.yaml",
+    )
+    night = utc(2027, 1, 5, 4)  # 23:00 in New York
+    [message] = journey.start(bride, now=night).messages
+    assert message.due_at == night and message.url == "https://crm.example/hook"
+
+
+def test_timers_due_at_the_same_instant_fire_in_file_order(bride: ContactView) -> None:
+    journey = compile_text(
+        """
+journey: tie
+entry: {event: web.form_submitted}
+initial: wait
+stages:
+  wait:
+    on:
+      - {at: {attribute: wedding_date, offset: -30d}, to: first}
+      - {at: {attribute: wedding_date, offset: -30d}, to: second}
+  first: {final: true}
+  second: {final: true}
+""",
+        path="tie.yaml",
+    )
+    state = journey.start(bride, now=SIGNUP.time).state
+    assert journey.on_clock(state, bride, now=utc(2027, 9, 1)).state.stage == "first"
