@@ -1,0 +1,72 @@
+"""A generic call-center disposition feed, signed with Standard Webhooks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from webhooks import dispositions
+from webhooks.common import check_size, e164, email, from_iso, json_object, load_json, text
+from webhooks.errors import MalformedPayload
+from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
+from webhooks.standard import TOLERANCE, decode_secret, verify_signature
+
+
+class CallCenterAdapter:
+    """Dialer dispositions (one call or {"calls": [...]}) for systems with no native hook."""
+
+    MAX_BODY_BYTES = 256 * 1024
+
+    def __init__(
+        self, secret: str | bytes, *, source: str = "callcenter", tolerance: timedelta = TOLERANCE
+    ) -> None:
+        self._key = decode_secret(secret)
+        self.source = source
+        self._tolerance = tolerance
+
+    def verify(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> None:
+        """Raise unless the request is signed with our secret and recent."""
+        check_size(raw_body, self.MAX_BODY_BYTES)
+        verify_signature(self._key, raw_body, headers, now=now, tolerance=self._tolerance)
+
+    def parse(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> WebhookResult:
+        """One call.completed / call.missed event per reported call."""
+        check_size(raw_body, self.MAX_BODY_BYTES)
+        payload = json_object(load_json(raw_body), "body")
+        calls = payload.get("calls", [payload])
+        if not isinstance(calls, list):
+            raise MalformedPayload("calls must be a list")
+        return WebhookResult(events=[self._event(call, now) for call in calls])
+
+    def _event(self, item: Any, now: datetime) -> CanonicalEvent:
+        call = json_object(item, "call")
+        call_id = text(call.get("call_id"))
+        phone = e164(call.get("phone"))
+        if call_id is None:
+            raise MalformedPayload("call_id is required")
+        if phone is None and email(call.get("email")) is None and not call.get("contact_id"):
+            raise MalformedPayload("phone must be E.164, or give email or contact_id")
+        result = dispositions.outcome(str(call.get("outcome", "")))
+        if result is None:
+            raise MalformedPayload(f"unknown outcome {call.get('outcome')!r}")
+        raw_disposition = text(call.get("disposition"))
+        duration = call.get("duration_seconds")
+        return CanonicalEvent(
+            id=call_id,
+            source=self.source,
+            type=dispositions.call_type(result),
+            time=from_iso(call["occurred_at"]) if call.get("occurred_at") else now,
+            contact_id=text(call.get("contact_id")),
+            email=email(call.get("email")),
+            phone=phone,
+            properties={
+                "outcome": result,
+                "disposition": dispositions.disposition(raw_disposition),
+                "disposition_code": raw_disposition,
+                "duration": int(duration) if isinstance(duration, int | float) else None,
+                "agent": text(call.get("agent")),
+                "call_id": call_id,
+            },
+            message_id=text(call.get(MESSAGE_ID_KEY)),
+        )

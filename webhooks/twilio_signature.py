@@ -1,0 +1,69 @@
+"""Twilio's X-Twilio-Signature: HMAC over the public URL plus the sorted POST params."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from collections.abc import Mapping
+from urllib.parse import SplitResult, parse_qsl, urlsplit
+
+from webhooks.common import header
+from webhooks.errors import MalformedPayload, SignatureError
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
+_ALGORITHMS = {"HMAC_SHA1": "sha1", "HMAC_SHA256": "sha256"}
+
+
+def form_params(raw_body: bytes) -> list[tuple[str, str]]:
+    """Decode an application/x-www-form-urlencoded body, keeping blanks and repeats."""
+    try:
+        return parse_qsl(raw_body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedPayload("body is not form-encoded UTF-8") from exc
+
+
+def compute(secret: str, url: str, params: list[tuple[str, str]], algorithm: str) -> str:
+    """The signature Twilio would send for this URL and these params."""
+    signed = url
+    for name in sorted({name for name, _ in params}):
+        for value in sorted({value for key, value in params if key == name}):
+            signed += name + value
+    digest = hmac.new(secret.encode(), signed.encode(), _ALGORITHMS[algorithm]).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _algorithm(settings: str | None) -> str:
+    """HMAC_SHA1 (auth token) unless the signature-settings header names another."""
+    for part in (settings or "").split(","):
+        name, _, value = part.partition("=")
+        if name.strip() == "algorithm" and value.strip():
+            return value.strip().upper()
+    return "HMAC_SHA1"
+
+
+def _url_variants(url: str) -> list[str]:
+    """The URL as given, without and with its default port, as Twilio's own validator tries."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
+    default_port = 443 if parts.scheme == "https" else 80
+    without_port = SplitResult(parts.scheme, host, parts.path, parts.query, parts.fragment)
+    with_port = without_port._replace(netloc=f"{host}:{parts.port or default_port}")
+    return list(dict.fromkeys([url, without_port.geturl(), with_port.geturl()]))
+
+
+def verify(secret: str, url: str, raw_body: bytes, headers: Mapping[str, str]) -> None:
+    """Raise SignatureError unless the header matches the body for the public `url`."""
+    given = header(headers, SIGNATURE_HEADER)
+    if not given:
+        raise SignatureError(f"missing {SIGNATURE_HEADER}")
+    algorithm = _algorithm(header(headers, SETTINGS_HEADER))
+    if algorithm not in _ALGORITHMS:
+        raise SignatureError(f"unsupported signature algorithm {algorithm}")
+    params = form_params(raw_body)
+    matches = [
+        hmac.compare_digest(compute(secret, variant, params, algorithm).encode(), given.encode())
+        for variant in _url_variants(url)
+    ]
+    if not any(matches):
+        raise SignatureError("X-Twilio-Signature does not match")

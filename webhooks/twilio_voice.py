@@ -1,0 +1,66 @@
+"""Twilio Programmable Voice status callbacks: finished calls as call.completed/missed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from webhooks import dispositions, twilio_signature
+from webhooks.common import check_size, e164, from_rfc2822, query_param, text
+from webhooks.errors import MalformedPayload
+from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
+
+FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+
+
+class TwilioVoiceAdapter:
+    """Call status callbacks, signed with the same X-Twilio-Signature scheme as SMS."""
+
+    MAX_BODY_BYTES = 64 * 1024
+
+    def __init__(self, auth_token: str, *, source: str = "twilio-voice") -> None:
+        self._auth_token = auth_token
+        self.source = source
+
+    def verify(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str
+    ) -> None:
+        """Raise unless signed for `url`, the public URL Twilio called (behind any proxy)."""
+        check_size(raw_body, self.MAX_BODY_BYTES)
+        twilio_signature.verify(self._auth_token, url, raw_body, headers)
+
+    def parse(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> WebhookResult:
+        """Only final statuses become events; ringing and in-progress are acknowledged."""
+        check_size(raw_body, self.MAX_BODY_BYTES)
+        form = dict(twilio_signature.form_params(raw_body))
+        sid = text(form.get("CallSid"))
+        if sid is None:
+            raise MalformedPayload("CallSid is required")
+        status = form.get("CallStatus", "").lower()
+        if status not in FINAL_STATUSES:
+            return WebhookResult()
+        result = dispositions.outcome(status) or "failed"
+        if result == dispositions.ANSWERED and form.get("AnsweredBy", "").startswith("machine"):
+            result = "voicemail"
+        direction = form.get("Direction", "")
+        contact_number = form.get("From") if direction == "inbound" else form.get("To")
+        stamp = text(form.get("Timestamp"))
+        event = CanonicalEvent(
+            id=f"{sid}:{status}",
+            source=self.source,
+            type=dispositions.call_type(result),
+            time=from_rfc2822(stamp) if stamp else now,
+            phone=e164(contact_number),
+            properties={
+                "outcome": result,
+                "disposition": None,
+                "duration": int(form.get("CallDuration") or 0),
+                "agent": None,
+                "direction": direction or None,
+                "call_id": sid,
+            },
+            message_id=query_param(url, MESSAGE_ID_KEY),
+        )
+        return WebhookResult(events=[event])
