@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     public_base_url: str = "http://127.0.0.1:8000"
     run_scheduler: bool = True
+    claim_lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    max_send_attempts: int = Field(default=5, ge=1, le=100)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("default_timezone")
     @classmethod

@@ -1,0 +1,1 @@
+"""The HTTP API: thin routers over service.processing and service.queries."""

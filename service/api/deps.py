@@ -1,0 +1,81 @@
+"""Request dependencies: runtime, settings, a read session, and API-key scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+
+from service.api.auth import SCOPES, ApiKey, is_loopback, match_key
+from service.config import Settings
+from service.errors import Forbidden, Unauthorized
+from service.runtime import Runtime
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from NURTURE_API_KEYS")
+LOOPBACK_KEY = ApiKey(key="", scopes=SCOPES, label="loopback")
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The process runtime built in the lifespan."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    """The settings the app was created with."""
+    return runtime.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """A read session for the request."""
+    with runtime.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    """The caller's key; with no keys configured, loopback callers only."""
+    keys: list[ApiKey] = request.app.state.api_keys
+    if not keys:
+        if is_loopback(request.client.host if request.client else None):
+            return LOOPBACK_KEY
+        raise Unauthorized("no API keys are configured: only local clients are accepted")
+    if credentials is None:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    key = match_key(keys, credentials.credentials)
+    if key is None:
+        raise Unauthorized("invalid API key")
+    return key
+
+
+ApiKeyDep = Annotated[ApiKey, Depends(authenticate)]
+
+
+def require_scope(scope: str) -> Callable[[ApiKey], ApiKey]:
+    """A dependency that admits keys holding `scope`."""
+
+    def check(key: ApiKeyDep) -> ApiKey:
+        if scope not in key.scopes:
+            raise Forbidden(f"this API key lacks the '{scope}' scope")
+        return key
+
+    return check
+
+
+EventsScope = Depends(require_scope("events"))
+ReadScope = Depends(require_scope("read"))
+WriteScope = Depends(require_scope("write"))

@@ -1,0 +1,111 @@
+"""Contacts: upsert, profile changes, state, timeline, messages and manual steering."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from service import processing, queries
+from service.api.deps import EventsScope, ReadScope, RuntimeDep, SessionDep, WriteScope
+from service.processing import Outcome
+from service.schemas import (
+    ActionResult,
+    ContactIn,
+    ContactOut,
+    ContactPatch,
+    EnrollIn,
+    MessageOut,
+    MoveIn,
+    TimelineEntry,
+)
+
+router = APIRouter(prefix="/contacts", tags=["contacts"])
+
+
+def _result(contact_id: str, outcome: Outcome) -> ActionResult:
+    return ActionResult(contact_id=contact_id, moved=outcome.moved, enrolled=outcome.enrolled)
+
+
+@router.post("", response_model=ContactOut, dependencies=[EventsScope])
+def upsert_contact(
+    body: ContactIn, runtime: RuntimeDep, session: SessionDep, response: Response
+) -> ContactOut:
+    """Create or update a contact found by any identifier (201 when created)."""
+    contact, created = processing.upsert_contact(runtime, body)
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return queries.contact_out(session, queries.require_contact(session, contact.id))
+
+
+@router.patch("/{contact_id}", response_model=ContactOut, dependencies=[EventsScope])
+def patch_contact(
+    contact_id: str, body: ContactPatch, runtime: RuntimeDep, session: SessionDep
+) -> ContactOut:
+    """Merge attributes (null removes one), set persona or timezone; timers follow."""
+    processing.patch_contact(runtime, contact_id, body)
+    return queries.contact_out(session, queries.require_contact(session, contact_id))
+
+
+@router.get("", response_model=ContactOut, dependencies=[ReadScope])
+def find_contact(
+    session: SessionDep,
+    email: str | None = None,
+    phone: str | None = None,
+    external_id: str | None = None,
+) -> ContactOut:
+    """Look a contact up by exactly one identifier (for agents and integrations)."""
+    contact = queries.find_contact(session, email=email, phone=phone, external_id=external_id)
+    return queries.contact_out(session, contact)
+
+
+@router.get("/{contact_id}", response_model=ContactOut, dependencies=[ReadScope])
+def get_contact(contact_id: str, session: SessionDep) -> ContactOut:
+    """A contact with consents and where she stands in each journey."""
+    return queries.contact_out(session, queries.require_contact(session, contact_id))
+
+
+@router.get("/{contact_id}/timeline", response_model=list[TimelineEntry], dependencies=[ReadScope])
+def get_timeline(contact_id: str, session: SessionDep) -> list[TimelineEntry]:
+    """Events, moves and messages in time order."""
+    return queries.timeline(session, contact_id)
+
+
+@router.get("/{contact_id}/messages", response_model=list[MessageOut], dependencies=[ReadScope])
+def get_messages(contact_id: str, session: SessionDep) -> list[MessageOut]:
+    """The contact's outbox rows with rendered parts and status."""
+    return queries.contact_messages(session, contact_id)
+
+
+@router.post(
+    "/{contact_id}/enrollments",
+    response_model=ActionResult,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[WriteScope],
+)
+def enroll(contact_id: str, body: EnrollIn, runtime: RuntimeDep) -> ActionResult:
+    """Enrol by hand in a journey's current version."""
+    outcome = processing.enroll(runtime, contact_id=contact_id, journey_id=body.journey)
+    return _result(contact_id, outcome)
+
+
+@router.post(
+    "/{contact_id}/enrollments/{journey_id}/move",
+    response_model=ActionResult,
+    dependencies=[WriteScope],
+)
+def move(contact_id: str, journey_id: str, body: MoveIn, runtime: RuntimeDep) -> ActionResult:
+    """Move the active enrollment to a stage; the stage's message is queued as usual."""
+    outcome = processing.move(
+        runtime, contact_id=contact_id, journey_id=journey_id, stage=body.stage
+    )
+    return _result(contact_id, outcome)
+
+
+@router.post(
+    "/{contact_id}/enrollments/{journey_id}/exit",
+    response_model=ActionResult,
+    dependencies=[WriteScope],
+)
+def exit_journey(contact_id: str, journey_id: str, runtime: RuntimeDep) -> ActionResult:
+    """End the active enrollment early; unsent messages are canceled."""
+    outcome = processing.exit_journey(runtime, contact_id=contact_id, journey_id=journey_id)
+    return _result(contact_id, outcome)

@@ -1,0 +1,39 @@
+"""Liveness and readiness probes, open without a key."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.api.deps import RuntimeDep
+from service.schemas import Health
+
+router = APIRouter(tags=["health"])
+logger = logging.getLogger(__name__)
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The process is up."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+def readyz(runtime: RuntimeDep) -> Health | JSONResponse:
+    """The database answers and journeys are loaded; 503 otherwise."""
+    checks: dict[str, object] = {"journeys": len(runtime.journeys.current)}
+    try:
+        with runtime.db.session() as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except SQLAlchemyError as exc:
+        logger.warning("readiness: database unreachable (%s)", type(exc).__name__)
+        checks["database"] = "unreachable"
+        return JSONResponse(
+            Health(status="unavailable", checks=checks).model_dump(), status_code=503
+        )
+    return Health(status="ok", checks=checks)

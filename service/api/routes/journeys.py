@@ -1,0 +1,23 @@
+"""Journeys: what is loaded, and where contacts stand in it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service import queries
+from service.api.deps import ReadScope, RuntimeDep, SessionDep
+from service.schemas import JourneyListItem, JourneyOut
+
+router = APIRouter(prefix="/journeys", tags=["journeys"])
+
+
+@router.get("", response_model=list[JourneyListItem], dependencies=[ReadScope])
+def list_journeys(runtime: RuntimeDep, session: SessionDep) -> list[JourneyListItem]:
+    """Loaded journeys with their version and active contacts per stage."""
+    return queries.journeys_list(session, runtime.journeys)
+
+
+@router.get("/{journey_id}", response_model=JourneyOut, dependencies=[ReadScope])
+def get_journey(journey_id: str, runtime: RuntimeDep, session: SessionDep) -> JourneyOut:
+    """Stages, transitions, stored versions and live counts of one journey."""
+    return queries.journey_detail(session, runtime.journeys, journey_id)

@@ -1,0 +1,76 @@
+"""The app factory and `nurture serve`: API plus, in the same process, the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from service.api.auth import parse_api_keys
+from service.api.errors import BodyLimitMiddleware, install_error_handlers
+from service.api.routes import contacts, events, health, journeys
+from service.clock import Clock, SystemClock
+from service.config import Settings, get_settings
+from service.errors import NurtureError
+from service.logs import configure_logging
+from service.runtime import build_runtime
+from service.scheduler.jobs import start_interval_job, stop_interval_job
+from service.scheduler.runner import Scheduler
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """Build the app; the database and journeys are opened when its lifespan starts."""
+    settings = settings or get_settings()
+    clock = clock or SystemClock()
+    api_keys = parse_api_keys(settings.api_keys)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            runtime = await asyncio.to_thread(build_runtime, settings, clock)
+        except NurtureError as exc:
+            logger.error("cannot start: %s", exc.message)
+            raise
+        scheduler = Scheduler(runtime)
+        app.state.runtime = runtime
+        app.state.scheduler = scheduler
+        if not api_keys:
+            logger.warning("no API keys configured (NURTURE_API_KEYS): only loopback clients")
+        aps = (
+            start_interval_job(scheduler, interval=settings.scheduler_interval)
+            if settings.run_scheduler
+            else None
+        )
+        try:
+            yield
+        finally:
+            if aps is not None:
+                await stop_interval_job(aps, scheduler)
+            runtime.close()
+
+    app = FastAPI(
+        title="nurture",
+        version="0.1.0",
+        summary="Behaviour-triggered nurture journeys: events in, timed messages out.",
+        lifespan=lifespan,
+    )
+    app.state.api_keys = api_keys
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    for module in (events, contacts, journeys, health):
+        app.include_router(module.router)
+    return app
+
+
+def serve(host: str, port: int) -> int:
+    """Run the API (and the scheduler) with uvicorn until stopped; the exit code."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    return 0

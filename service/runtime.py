@@ -1,0 +1,48 @@
+"""Everything a request or a scheduler run needs, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.clock import Clock
+from service.config import Settings
+from service.engine.render import ContentLibrary
+from service.registry import JourneyRegistry
+from service.store.db import Database, is_sqlite
+from service.store.migrate import upgrade
+
+
+@dataclass
+class Runtime:
+    """Settings, clock, database, journeys and content of one process."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    journeys: JourneyRegistry
+    content: ContentLibrary
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings, clock: Clock) -> Runtime:
+    """Open the database (migrating an embedded SQLite file), load and register journeys."""
+    if is_sqlite(settings.database_url):
+        upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        journeys = JourneyRegistry.load(
+            settings.journeys_dir, db=db, default_tz=settings.default_timezone, now=clock.now()
+        )
+    except Exception:
+        db.dispose()
+        raise
+    return Runtime(
+        settings=settings,
+        clock=clock,
+        db=db,
+        journeys=journeys,
+        content=ContentLibrary(settings.content_dir),
+    )

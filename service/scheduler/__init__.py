@@ -1,0 +1,1 @@
+"""Due work: timers of enrollments and the outbox, claimed from our own tables."""

@@ -1,0 +1,83 @@
+"""Delivery channels. The default `log` channel appends one JSON line per message to a file,
+so the product runs end to end with no provider account."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A rendered message ready for a provider; `idempotency_key` lets providers dedupe."""
+
+    id: str
+    idempotency_key: str
+    contact_id: str
+    journey: str
+    stage: str
+    channel: str
+    template: str
+    to: str | None
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    body: str
+    url: str | None
+    unsubscribe_url: str
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """A provider's answer; `permanent` failures are never retried, `retry_after` (seconds)
+    overrides the backoff when the provider asks for a pause."""
+
+    ok: bool
+    provider_message_id: str | None = None
+    error: str | None = None
+    permanent: bool = False
+    retry_after: float | None = None
+
+
+class Channel(Protocol):
+    """Sends one message through one provider."""
+
+    async def send(self, message: OutgoingMessage) -> DeliveryResult: ...
+
+
+class LogChannel:
+    """Appends each message as a JSON line to a file (the outbox log)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    async def send(self, message: OutgoingMessage) -> DeliveryResult:
+        """Write the line; a write error is transient, so the message is retried."""
+        line = json.dumps(asdict(message), ensure_ascii=False, sort_keys=True) + "\n"
+        try:
+            async with self._lock:
+                await asyncio.to_thread(self._append, line)
+        except OSError as exc:
+            return DeliveryResult(ok=False, error=f"cannot write {self.path}: {exc.strerror}")
+        return DeliveryResult(ok=True, provider_message_id=f"log:{message.id}")
+
+    def _append(self, line: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as file:
+            file.write(line)
+
+
+def default_channels(outbox_path: Path) -> dict[str, Channel]:
+    """Every channel goes to the log file until providers are configured."""
+    log = LogChannel(outbox_path)
+    return {"email": log, "sms": log, "webhook": log}
+
+
+def retry_delay_seconds(attempts: int) -> float:
+    """Exponential backoff after a transient failure: 30s, 60s, 120s ... capped at 1h."""
+    return float(min(30 * 2 ** max(attempts - 1, 0), 3600))

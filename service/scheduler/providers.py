@@ -1,0 +1,335 @@
+"""Real delivery over httpx: SendGrid, Postmark, Mailgun, Twilio, and signed webhooks.
+
+Each channel turns a rendered message into the request its provider documents, sends our
+message id as provider metadata so webhooks can be tied back to it, and classifies the
+answer: 2xx sent; 408, 429, 5xx and network errors transient (retried with backoff,
+honouring Retry-After); any other 4xx permanent (never retried, reason kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlencode
+
+import httpx
+
+from service.scheduler.channels import DeliveryResult, OutgoingMessage
+from webhooks.standard import sign as standard_sign
+
+METADATA_KEY = "nurture_message_id"
+REASON_LIMIT = 300  # provider reasons are kept short: they land in the timeline and logs
+
+
+def retry_after_seconds(response: httpx.Response, now: datetime) -> float | None:
+    """Retry-After as seconds, from either of its two HTTP forms."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - now).total_seconds(), 0.0)
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:REASON_LIMIT]}"
+    detail = json.dumps(data, separators=(",", ":"), sort_keys=True)
+    return f"HTTP {response.status_code}: {detail[:REASON_LIMIT]}"
+
+
+def classify(response: httpx.Response, *, provider_id: str | None, now: datetime) -> DeliveryResult:
+    """The provider's answer as a delivery result."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return DeliveryResult(ok=True, provider_message_id=provider_id)
+    transient = status in (408, 409, 425, 429) or status >= 500
+    return DeliveryResult(
+        ok=False,
+        error=_reason(response),
+        permanent=not transient,
+        retry_after=retry_after_seconds(response, now) if transient else None,
+    )
+
+
+class RateLimiter:
+    """A token bucket per provider, so a burst of due messages respects its API limits."""
+
+    def __init__(self, per_second: float, *, burst: int | None = None) -> None:
+        self.per_second = per_second
+        self.capacity = float(burst or max(int(per_second), 1))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait until one request may go out."""
+        async with self._lock:
+            while True:
+                current = time.monotonic()
+                self.tokens = min(
+                    self.capacity, self.tokens + (current - self.updated) * self.per_second
+                )
+                self.updated = current
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.per_second)
+
+
+class HttpChannel:
+    """What every HTTP provider shares: the client, the limiter, error classification."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        now: Callable[[], datetime],
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.client = client
+        self.now = now
+        self.limiter = limiter
+
+    async def send(self, message: OutgoingMessage) -> DeliveryResult:
+        """Send one message; network trouble is transient, never a crash."""
+        if not message.to and message.channel != "webhook":
+            return DeliveryResult(ok=False, error="contact has no address", permanent=True)
+        if self.limiter:
+            await self.limiter.acquire()
+        try:
+            return await self._send(message)
+        except httpx.TimeoutException:
+            return DeliveryResult(ok=False, error="provider timed out")
+        except httpx.TransportError as exc:
+            return DeliveryResult(ok=False, error=f"network error: {type(exc).__name__}")
+
+    async def _send(self, message: OutgoingMessage) -> DeliveryResult:
+        raise NotImplementedError
+
+    async def _post(
+        self,
+        request: Awaitable[httpx.Response],
+        provider_id: Callable[[httpx.Response], str | None],
+    ) -> DeliveryResult:
+        response = await request
+        ok = 200 <= response.status_code < 300
+        return classify(response, provider_id=provider_id(response) if ok else None, now=self.now())
+
+
+def _json_field(name: str) -> Callable[[httpx.Response], str | None]:
+    def read(response: httpx.Response) -> str | None:
+        try:
+            value = response.json().get(name)
+        except (ValueError, AttributeError):
+            return None
+        return str(value) if value is not None else None
+
+    return read
+
+
+def unsubscribe_headers(message: OutgoingMessage) -> dict[str, str]:
+    """RFC 8058 one-click unsubscribe: mailbox providers POST to the signed URL."""
+    return {
+        "List-Unsubscribe": f"<{message.unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who marketing email comes from."""
+
+    email: str
+    name: str | None = None
+    reply_to: str | None = None
+
+    def formatted(self) -> str:
+        """`Name <address>` as Postmark and Mailgun take it."""
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+class SendGridChannel(HttpChannel):
+    """SendGrid v3 Mail Send; our id travels as a custom arg."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        api_key: str,
+        sender: Sender,
+        base_url: str = "https://api.sendgrid.com",
+        **kwargs: object,
+    ) -> None:
+        super().__init__(client, **kwargs)  # type: ignore[arg-type]
+        self.api_key, self.sender, self.base_url = api_key, sender, base_url.rstrip("/")
+
+    async def _send(self, message: OutgoingMessage) -> DeliveryResult:
+        sender: dict[str, str] = {"email": self.sender.email}
+        if self.sender.name:
+            sender["name"] = self.sender.name
+        body: dict[str, object] = {
+            "personalizations": [
+                {"to": [{"email": message.to}], "custom_args": {METADATA_KEY: message.id}}
+            ],
+            "from": sender,
+            "subject": message.subject,
+            "content": [
+                {"type": "text/plain", "value": message.text},
+                {"type": "text/html", "value": message.html},
+            ],
+            "headers": unsubscribe_headers(message),
+            "categories": [message.journey],
+        }
+        if self.sender.reply_to:
+            body["reply_to"] = {"email": self.sender.reply_to}
+        request = self.client.post(
+            f"{self.base_url}/v3/mail/send",
+            json=body,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+        )
+        return await self._post(request, lambda r: r.headers.get("x-message-id"))
+
+
+class PostmarkChannel(HttpChannel):
+    """Postmark /email on a broadcast stream; our id travels as Metadata."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        server_token: str,
+        sender: Sender,
+        message_stream: str = "broadcast",
+        base_url: str = "https://api.postmarkapp.com",
+        **kwargs: object,
+    ) -> None:
+        super().__init__(client, **kwargs)  # type: ignore[arg-type]
+        self.token, self.sender, self.stream = server_token, sender, message_stream
+        self.base_url = base_url.rstrip("/")
+
+    async def _send(self, message: OutgoingMessage) -> DeliveryResult:
+        body: dict[str, object] = {
+            "From": self.sender.formatted(),
+            "To": message.to,
+            "Subject": message.subject,
+            "HtmlBody": message.html,
+            "TextBody": message.text,
+            "MessageStream": self.stream,
+            "Tag": message.journey,
+            "Metadata": {METADATA_KEY: message.id},
+            "Headers": [{"Name": k, "Value": v} for k, v in unsubscribe_headers(message).items()],
+        }
+        if self.sender.reply_to:
+            body["ReplyTo"] = self.sender.reply_to
+        request = self.client.post(
+            f"{self.base_url}/email",
+            json=body,
+            headers={"X-Postmark-Server-Token": self.token, "Accept": "application/json"},
+        )
+        return await self._post(request, _json_field("MessageID"))
+
+
+class MailgunChannel(HttpChannel):
+    """Mailgun messages API (form-encoded); our id travels as a user variable."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        api_key: str,
+        domain: str,
+        sender: Sender,
+        base_url: str = "https://api.mailgun.net",
+        **kwargs: object,
+    ) -> None:
+        super().__init__(client, **kwargs)  # type: ignore[arg-type]
+        self.api_key, self.domain, self.sender = api_key, domain, sender
+        self.base_url = base_url.rstrip("/")
+
+    async def _send(self, message: OutgoingMessage) -> DeliveryResult:
+        form = {
+            "from": self.sender.formatted(),
+            "to": message.to or "",
+            "subject": message.subject,
+            "text": message.text,
+            "html": message.html,
+            "o:tag": message.journey,
+            f"v:{METADATA_KEY}": message.id,
+            **{f"h:{k}": v for k, v in unsubscribe_headers(message).items()},
+        }
+        if self.sender.reply_to:
+            form["h:Reply-To"] = self.sender.reply_to
+        request = self.client.post(
+            f"{self.base_url}/v3/{self.domain}/messages", data=form, auth=("api", self.api_key)
+        )
+        return await self._post(request, _json_field("id"))
+
+
+class TwilioSmsChannel(HttpChannel):
+    """Twilio Programmable Messaging; our id rides on the status callback URL."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        account_sid: str,
+        auth_token: str,
+        sender: str,
+        status_callback: str | None = None,
+        base_url: str = "https://api.twilio.com",
+        **kwargs: object,
+    ) -> None:
+        super().__init__(client, **kwargs)  # type: ignore[arg-type]
+        self.sid, self.token, self.sender = account_sid, auth_token, sender
+        self.status_callback, self.base_url = status_callback, base_url.rstrip("/")
+
+    async def _send(self, message: OutgoingMessage) -> DeliveryResult:
+        form = {"To": message.to or "", "Body": message.body}
+        # A Messaging Service SID (MG...) picks the number itself; otherwise From is ours.
+        form["MessagingServiceSid" if self.sender.startswith("MG") else "From"] = self.sender
+        if self.status_callback:
+            form["StatusCallback"] = (
+                f"{self.status_callback}?{urlencode({METADATA_KEY: message.id})}"
+            )
+        request = self.client.post(
+            f"{self.base_url}/2010-04-01/Accounts/{self.sid}/Messages.json",
+            data=form,
+            auth=(self.sid, self.token),
+        )
+        return await self._post(request, _json_field("sid"))
+
+
+class WebhookChannel(HttpChannel):
+    """POSTs the rendered body to the stage's URL, signed the Standard Webhooks way."""
+
+    def __init__(self, client: httpx.AsyncClient, *, secret: str, **kwargs: object) -> None:
+        super().__init__(client, **kwargs)  # type: ignore[arg-type]
+        self.secret = secret
+
+    async def _send(self, message: OutgoingMessage) -> DeliveryResult:
+        if not message.url:
+            return DeliveryResult(ok=False, error="webhook stage has no url", permanent=True)
+        payload = message.body.encode()
+        moment = self.now()
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": message.idempotency_key,
+            "webhook-timestamp": str(int(moment.timestamp())),
+            "webhook-signature": standard_sign(
+                self.secret, message.idempotency_key, moment, payload
+            ),
+        }
+        request = self.client.post(message.url, content=payload, headers=headers)
+        return await self._post(request, lambda r: message.idempotency_key)

@@ -1,0 +1,277 @@
+"""One scheduler pass: fire due timers, then send due messages, each claimed before use.
+
+Claims are leases (`claimed_until`) taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+any number of workers can run side by side; a worker that dies leaves rows that another
+claims once the lease expires. A message is only handed to a channel by the worker whose
+lease is still on the row, and it is marked sent in the same breath, so it goes out once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from service.engine.core import EventView, Status
+from service.engine.render import message_context
+from service.engine.timing import zone
+from service.errors import JourneyError, NurtureError
+from service.processing import contact_view, run_timer
+from service.runtime import Runtime
+from service.scheduler.channels import (
+    Channel,
+    DeliveryResult,
+    OutgoingMessage,
+    default_channels,
+    retry_delay_seconds,
+)
+from service.scheduler.links import ServiceLinks
+from service.store import repository as repo
+from service.store.models import Message, MessageStatus
+
+logger = logging.getLogger(__name__)
+MAX_BATCHES_PER_RUN = 50
+CHANNEL_ADDRESS = {"email": "email", "sms": "phone"}
+EARLY_END = {Status.EXITED, Status.CONVERTED, Status.RESTARTED}
+
+
+@dataclass
+class RunReport:
+    """What one pass did, for logs and tests."""
+
+    timers: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class Scheduler:
+    """The due-work loop of one process; `run_once` is one pass at a given moment."""
+
+    def __init__(self, runtime: Runtime, channels: dict[str, Channel] | None = None) -> None:
+        self.runtime = runtime
+        self.channels = channels or default_channels(runtime.settings.outbox_path)
+        self.running = asyncio.Lock()
+
+    async def tick(self) -> None:
+        """The interval job: one pass now, never two at once in this process."""
+        if self.running.locked():
+            return
+        try:
+            report = await self.run_once()
+        except Exception:
+            logger.exception("scheduler pass failed; due work stays queued for the next one")
+            return
+        if report.timers or report.sent or report.failed:
+            logger.info(
+                "scheduler pass: %d timers, %d sent, %d failed, %d skipped",
+                report.timers,
+                report.sent,
+                report.failed,
+                report.skipped,
+            )
+
+    async def run_once(self, now: datetime | None = None) -> RunReport:
+        """Fire every due timer, then send every due message, as of `now` (default: clock)."""
+        async with self.running:
+            moment = now or self.runtime.clock.now()
+            report = RunReport()
+            report.timers = await asyncio.to_thread(self._run_timers, moment)
+            await self._send_due(moment, report)
+            return report
+
+    # ----- timers ---------------------------------------------------------------------------
+
+    def _lease(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.runtime.settings.claim_lease_seconds)
+
+    def _run_timers(self, now: datetime) -> int:
+        fired = 0
+        batch = self.runtime.settings.scheduler_batch
+        for _ in range(MAX_BATCHES_PER_RUN):
+            with self.runtime.db.write() as session:
+                claimed = repo.claim_due_enrollments(
+                    session, now=now, lease_until=self._lease(now), limit=batch
+                )
+            for enrollment_id, contact_id in claimed:
+                try:
+                    run_timer(
+                        self.runtime, enrollment_id=enrollment_id, contact_id=contact_id, now=now
+                    )
+                    fired += 1
+                except Exception:
+                    logger.exception("timer of enrollment %s failed; retried later", enrollment_id)
+            if len(claimed) < batch:
+                break
+        return fired
+
+    # ----- messages -------------------------------------------------------------------------
+
+    async def _send_due(self, now: datetime, report: RunReport) -> None:
+        batch = self.runtime.settings.scheduler_batch
+        for _ in range(MAX_BATCHES_PER_RUN):
+            lease = self._lease(now)
+            ids = await asyncio.to_thread(self._claim_messages, now, lease, batch)
+            results = await asyncio.gather(
+                *(self._deliver(message_id, now, lease) for message_id in ids)
+            )
+            for outcome in results:
+                if outcome == MessageStatus.SENT:
+                    report.sent += 1
+                elif outcome == MessageStatus.FAILED:
+                    report.failed += 1
+                else:
+                    report.skipped += 1
+            if len(ids) < batch:
+                break
+
+    def _claim_messages(self, now: datetime, lease: datetime, limit: int) -> list[str]:
+        with self.runtime.db.write() as session:
+            return repo.claim_due_messages(session, now=now, lease_until=lease, limit=limit)
+
+    async def _deliver(self, message_id: str, now: datetime, lease: datetime) -> str | None:
+        try:
+            outgoing = await asyncio.to_thread(self._prepare, message_id, now, lease)
+            if isinstance(outgoing, str):
+                return outgoing
+            channel = self.channels.get(outgoing.channel)
+            if channel is None:
+                result = DeliveryResult(
+                    ok=False, error=f"no channel configured for {outgoing.channel}", permanent=True
+                )
+            else:
+                result = await channel.send(outgoing)
+            return await asyncio.to_thread(self._record, message_id, result, now)
+        except Exception:
+            logger.exception("delivery of message %s failed; retried after its lease", message_id)
+            return None
+
+    def _prepare(self, message_id: str, now: datetime, lease: datetime) -> OutgoingMessage | str:
+        """Re-check and render under the claim; a status string when it must not be sent."""
+        with self.runtime.db.write() as session:
+            message = repo.get_message(session, message_id=message_id, lock=True)
+            if message is None or message.status != MessageStatus.PENDING:
+                return "gone"
+            if message.claimed_until != lease:
+                return "claimed elsewhere"
+            refusal = self._refusal(session, message)
+            if refusal is not None:
+                status, reason = refusal
+                message.status = status
+                message.error = reason
+                message.claimed_until = None
+                session.add(message)
+                return status
+            try:
+                outgoing = self._render(session, message, now)
+            except (JourneyError, NurtureError) as exc:
+                message.status = MessageStatus.FAILED
+                message.error = exc.message
+                message.claimed_until = None
+                session.add(message)
+                return MessageStatus.FAILED
+            message.subject = outgoing.subject
+            message.preheader = outgoing.preheader
+            message.html = outgoing.html
+            message.text = outgoing.text
+            message.body = outgoing.body
+            session.add(message)
+            return outgoing
+
+    def _refusal(self, session: Session, message: Message) -> tuple[str, str] | None:
+        """Why the message must not go out now: enrollment over, no consent, no address."""
+        enrollment = repo.get_enrollment(session, enrollment_id=message.enrollment_id)
+        if enrollment is None or Status(enrollment.status) in EARLY_END:
+            status = enrollment.status if enrollment else "deleted"
+            return MessageStatus.CANCELED, f"enrollment {status} before sending"
+        if message.channel == "webhook":
+            return None
+        blocked = repo.blocked_reason(
+            session, contact_id=message.contact_id, channel=message.channel
+        )
+        if blocked is not None:
+            return MessageStatus.SUPPRESSED, blocked
+        contact = repo.get_contact(session, contact_id=message.contact_id)
+        address = CHANNEL_ADDRESS.get(message.channel)
+        if contact is None or (address and not getattr(contact, address)):
+            return MessageStatus.FAILED, f"the contact has no {address or 'address'}"
+        return None
+
+    def _render(self, session: Session, message: Message, now: datetime) -> OutgoingMessage:
+        contact = repo.get_contact(session, contact_id=message.contact_id)
+        if contact is None:
+            raise NurtureError("the contact no longer exists")
+        compiled = self.runtime.journeys.get(message.journey_id, message.version)
+        event = repo.get_event(session, row_id=message.event_id) if message.event_id else None
+        event_view = (
+            EventView(
+                type=event.type,
+                time=event.time,
+                properties=event.properties,
+                id=event.event_id,
+                source=event.source,
+            )
+            if event
+            else None
+        )
+        links = ServiceLinks(self.runtime.settings.public_base_url, message.id)
+        local_today = now.astimezone(
+            zone(contact.timezone, self.runtime.settings.default_timezone)
+        ).date()
+        context = message_context(
+            contact=contact_view(contact).as_context(),
+            journey={
+                "id": compiled.id,
+                "version": compiled.version,
+                "persona": compiled.journey.persona,
+            },
+            stage=message.stage,
+            event=event_view.as_context() if event_view else None,
+            recommendations=list(compiled.stage(message.stage).recommend),
+            links=links,
+            today=local_today,
+        )
+        rendered = self.runtime.content.render(message.channel, message.template, context)
+        address = CHANNEL_ADDRESS.get(message.channel)
+        return OutgoingMessage(
+            id=message.id,
+            idempotency_key=message.idempotency_key,
+            contact_id=message.contact_id,
+            journey=message.journey_id,
+            stage=message.stage,
+            channel=message.channel,
+            template=message.template,
+            to=getattr(contact, address) if address else message.url,
+            subject=rendered.subject,
+            preheader=rendered.preheader,
+            html=rendered.html,
+            text=rendered.text,
+            body=rendered.body,
+            url=message.url,
+            unsubscribe_url=links.unsubscribe_url(),
+        )
+
+    def _record(self, message_id: str, result: DeliveryResult, now: datetime) -> str:
+        """Store the provider's answer; transient failures wait with backoff, then retry."""
+        with self.runtime.db.write() as session:
+            message = repo.get_message(session, message_id=message_id, lock=True)
+            if message is None:
+                return "gone"
+            message.claimed_until = None
+            if result.ok:
+                message.status = MessageStatus.SENT
+                message.sent_at = now
+                message.provider_message_id = result.provider_message_id
+                message.error = None
+            elif result.permanent or message.attempts >= self.runtime.settings.max_send_attempts:
+                message.status = MessageStatus.FAILED
+                message.error = result.error
+            else:
+                message.error = result.error
+                delay = result.retry_after or retry_delay_seconds(message.attempts)
+                message.due_at = now + timedelta(seconds=delay)
+            session.add(message)
+            return message.status

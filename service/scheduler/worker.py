@@ -1,0 +1,41 @@
+"""`nurture worker`: the scheduler alone, for scaling due work out beside the API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from service.clock import SystemClock
+from service.config import get_settings
+from service.logs import configure_logging
+from service.runtime import build_runtime
+from service.scheduler.jobs import start_interval_job, stop_interval_job
+from service.scheduler.runner import Scheduler
+
+logger = logging.getLogger(__name__)
+
+
+async def _run() -> None:
+    settings = get_settings()
+    runtime = await asyncio.to_thread(build_runtime, settings, SystemClock())
+    scheduler = Scheduler(runtime)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    aps = start_interval_job(scheduler, interval=settings.scheduler_interval)
+    logger.info("worker started: a pass every %ss", settings.scheduler_interval)
+    try:
+        await stop.wait()
+    finally:
+        await stop_interval_job(aps, scheduler)
+        runtime.close()
+        logger.info("worker stopped")
+
+
+def run_worker() -> int:
+    """Run until SIGINT/SIGTERM; the exit code of the process."""
+    configure_logging(get_settings().log_level)
+    asyncio.run(_run())
+    return 0

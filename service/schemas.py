@@ -1,0 +1,411 @@
+"""Request and response bodies of the HTTP API, validated at the edge."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from service.engine.timing import is_valid_zone
+
+MAX_BATCH = 1000
+EVENT_TYPE = r"^[a-z][a-z0-9_]*\.[a-z0-9_.-]+$"
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+_ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_ATTRIBUTE_TEXT = 2000
+AttributeValue = str | int | float | bool | None
+EVENT_EXAMPLE: dict[str, Any] = {
+    "id": "evt-1",
+    "type": "web.form_submitted",
+    "source": "website",
+    "time": "2026-03-01T10:00:00Z",
+    "contact": {"email": "ava@example.com"},
+    "properties": {"form": "wedding-signup"},
+    "attributes": {"first_name": "Ava", "wedding_date": "2027-09-18"},
+}
+
+
+def _email(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if len(value) > 320 or not _EMAIL.match(value):
+        raise PydanticCustomError("email", "not a valid email address")
+    return value
+
+
+def _phone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _PHONE.match(value):
+        raise PydanticCustomError("phone", "phone must be E.164, like +15555550100")
+    return value
+
+
+def _timezone(value: str | None) -> str | None:
+    if value is not None and not is_valid_zone(value):
+        raise PydanticCustomError("timezone", "unknown IANA timezone {zone}", {"zone": value})
+    return value
+
+
+def _attributes(value: dict[str, Any]) -> dict[str, AttributeValue]:
+    """Flat JSON only: attribute names are identifiers, values are scalars or null."""
+    for key, item in value.items():
+        if not _ATTRIBUTE.match(key):
+            raise PydanticCustomError(
+                "attribute_name",
+                "attribute name {name!r} must be letters, digits and '_' (max 64)",
+                {"name": key},
+            )
+        if isinstance(item, dict | list):
+            raise PydanticCustomError(
+                "attribute_value",
+                "attribute {name!r} must be a string, number, boolean or null",
+                {"name": key},
+            )
+        if isinstance(item, str) and len(item) > MAX_ATTRIBUTE_TEXT:
+            raise PydanticCustomError(
+                "attribute_value",
+                "attribute {name!r} is longer than {limit} characters",
+                {"name": key, "limit": MAX_ATTRIBUTE_TEXT},
+            )
+    return value
+
+
+class _Body(BaseModel):
+    """Unknown fields are rejected so that a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Profile(_Body):
+    """Profile fields shared by events and contact upserts; persona/timezone may ride in
+    attributes too, and are lifted out of them."""
+
+    persona: str | None = Field(default=None, max_length=100)
+    timezone: str | None = Field(default=None, examples=["America/New_York"])
+    attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Flat attributes to merge; a null value removes the attribute.",
+        examples=[{"first_name": "Ava", "wedding_date": "2027-09-18"}],
+    )
+
+    _timezone = field_validator("timezone")(_timezone)
+    _flat = field_validator("attributes")(_attributes)
+
+    @model_validator(mode="after")
+    def _lift_profile_keys(self) -> _Profile:
+        for key in ("persona", "timezone"):
+            if key in self.attributes:
+                value = self.attributes.pop(key)
+                if value is not None and not isinstance(value, str):
+                    raise PydanticCustomError("attribute_value", f"{key} must be text")
+                if key == "timezone":
+                    _timezone(value)
+                if getattr(self, key) is None:
+                    setattr(self, key, value)
+        return self
+
+
+class ContactRef(_Body):
+    """How an event names its contact: any one identifier (id, external_id, email, phone)."""
+
+    id: str | None = Field(default=None, max_length=36)
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    email: str | None = Field(default=None, examples=["ava@example.com"])
+    phone: str | None = Field(default=None, examples=["+15555550100"])
+
+    _email = field_validator("email")(_email)
+    _phone = field_validator("phone")(_phone)
+
+    @model_validator(mode="after")
+    def _some_identifier(self) -> ContactRef:
+        if not self.identifiers():
+            raise PydanticCustomError(
+                "missing_identifier", "give at least one of id, external_id, email, phone"
+            )
+        return self
+
+    def identifiers(self) -> list[tuple[str, str]]:
+        """Given identifiers, strongest first."""
+        order = ("id", "external_id", "email", "phone")
+        return [(name, getattr(self, name)) for name in order if getattr(self, name) is not None]
+
+
+class EventIn(_Profile):
+    """One canonical event."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EVENT_EXAMPLE]})
+
+    id: str = Field(min_length=1, max_length=200, description="Unique per source.")
+    type: str = Field(pattern=EVENT_TYPE, max_length=100, description="source.action")
+    source: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:/-]+$")
+    time: AwareDatetime | None = Field(
+        default=None, description="RFC 3339 with offset; defaults to the receipt time."
+    )
+    contact: ContactRef
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventsIn(_Body):
+    """One event, or a batch {"events": [...]} of up to 1000."""
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+    _single: bool = PrivateAttr(default=False)
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"events": [EVENT_EXAMPLE]}]}
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_or_many(cls, data: Any, handler: Any) -> EventsIn:
+        single = isinstance(data, dict) and "events" not in data
+        model: EventsIn = handler({"events": [data]} if single else data)
+        model._single = single
+        return model
+
+    @property
+    def single(self) -> bool:
+        """Whether the body was one bare event (answered with one result)."""
+        return self._single
+
+
+class ContactIn(_Profile):
+    """Create or update a contact found by any of its identifiers."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ava@example.com",
+                    "phone": "+15555550100",
+                    "persona": "bride",
+                    "timezone": "America/New_York",
+                    "attributes": {"first_name": "Ava", "wedding_date": "2027-09-18"},
+                }
+            ]
+        },
+    )
+
+    id: str | None = Field(default=None, max_length=36)
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    email: str | None = None
+    phone: str | None = None
+
+    _email = field_validator("email")(_email)
+    _phone = field_validator("phone")(_phone)
+
+    @model_validator(mode="after")
+    def _some_identifier(self) -> ContactIn:
+        if not any((self.id, self.external_id, self.email, self.phone)):
+            raise PydanticCustomError(
+                "missing_identifier", "give at least one of id, external_id, email, phone"
+            )
+        return self
+
+
+class ContactPatch(_Profile):
+    """Change a contact's profile: attributes merge, persona and timezone replace."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"attributes": {"wedding_date": "2027-10-02"}}]},
+    )
+
+
+class EnrollIn(_Body):
+    """Manual enrollment in a journey's current version."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"journey": "bride"}]}
+    )
+
+    journey: str = Field(min_length=1, max_length=200)
+
+
+class MoveIn(_Body):
+    """Manual move to a stage of the enrollment's version."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"stage": "favors"}]})
+
+    stage: str = Field(min_length=1, max_length=200)
+
+
+# ----- responses ----------------------------------------------------------------------------
+
+
+class Move(BaseModel):
+    """One stage change caused by a request."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    journey: str
+    from_: str | None = Field(alias="from")
+    to: str
+    trigger: str
+
+
+class Enrolled(BaseModel):
+    """A new enrollment caused by a request."""
+
+    journey: str
+    version: str
+    stage: str
+    status: str
+
+
+class EventResult(BaseModel):
+    """What one event did."""
+
+    id: str
+    source: str
+    status: str = Field(description="accepted, or duplicate when already received")
+    contact_id: str
+    moved: list[Move] = Field(default_factory=list)
+    enrolled: list[Enrolled] = Field(default_factory=list)
+
+
+class EventResults(BaseModel):
+    """What a batch did, event by event in the order given."""
+
+    results: list[EventResult]
+
+
+class ConsentOut(BaseModel):
+    """Consent and suppression on one channel."""
+
+    channel: str
+    status: str
+    reason: str | None
+    suppressed: bool
+    suppression_reason: str | None
+    updated_at: datetime
+
+
+class EnrollmentOut(BaseModel):
+    """Where the contact stands in one journey version."""
+
+    id: str
+    journey: str
+    version: str
+    stage: str
+    status: str
+    visit: int
+    entered_at: datetime
+    next_due_at: datetime | None
+    started_at: datetime
+    ended_at: datetime | None
+
+
+class ContactOut(BaseModel):
+    """A contact with consent and journey state."""
+
+    id: str
+    email: str | None
+    phone: str | None
+    external_id: str | None
+    persona: str | None
+    timezone: str | None
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    consents: list[ConsentOut]
+    enrollments: list[EnrollmentOut]
+
+
+class MessageOut(BaseModel):
+    """One outbox row with its rendered parts."""
+
+    id: str
+    idempotency_key: str
+    journey: str
+    version: str
+    stage: str
+    visit: int
+    channel: str
+    template: str
+    status: str
+    due_at: datetime
+    sent_at: datetime | None
+    attempts: int
+    subject: str | None
+    preheader: str | None
+    html: str | None
+    text: str | None
+    body: str | None
+    provider_message_id: str | None
+    error: str | None
+    created_at: datetime
+
+
+class TimelineEntry(BaseModel):
+    """One line of a contact's history: an event, a move or a message."""
+
+    at: datetime
+    kind: str = Field(description="event, transition or message")
+    summary: str
+    data: dict[str, Any]
+
+
+class ActionResult(BaseModel):
+    """What an operator action did."""
+
+    contact_id: str
+    moved: list[Move] = Field(default_factory=list)
+    enrolled: list[Enrolled] = Field(default_factory=list)
+
+
+class StageSummary(BaseModel):
+    """One stage of a journey version."""
+
+    name: str
+    final: bool
+    send: dict[str, Any] | None
+    transitions: list[dict[str, Any]]
+    active: int
+
+
+class JourneyListItem(BaseModel):
+    """A loaded journey with live counts."""
+
+    id: str
+    version: str
+    persona: str | None
+    path: str
+    active_by_stage: dict[str, int]
+
+
+class JourneyOut(BaseModel):
+    """A journey's definition summary and its stored versions."""
+
+    id: str
+    version: str
+    persona: str | None
+    description: str | None
+    entry: dict[str, Any]
+    exit: list[dict[str, Any]]
+    goal: dict[str, Any] | None
+    initial: str
+    stages: list[StageSummary]
+    versions: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    """Liveness or readiness."""
+
+    status: str
+    checks: dict[str, Any] = Field(default_factory=dict)

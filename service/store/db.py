@@ -1,0 +1,78 @@
+"""Engines and sessions: SQLite tuned for one writer at a time, PostgreSQL pooled."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import Session, create_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether the URL points at SQLite, which needs its own locking and pragmas."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL, a busy timeout and foreign keys; writers take the lock at BEGIN IMMEDIATE.
+
+    The driver's own transaction handling is switched off so that SQLAlchemy's BEGIN is
+    the one that counts: a read-then-write transaction that started deferred could fail
+    to upgrade its lock, while an immediate one waits its turn.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for the URL with the settings each backend needs."""
+    if is_sqlite(url):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _tune_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Database:
+    """One database: read sessions, and write transactions serialised where needed."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_db_engine(url)
+        self.sqlite = is_sqlite(url)
+        self._write_engine = (
+            self.engine.execution_options(sqlite_immediate=True) if self.sqlite else self.engine
+        )
+
+    def session(self) -> Session:
+        """A session for reads (a deferred transaction on SQLite)."""
+        return Session(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any error."""
+        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()

@@ -1,0 +1,204 @@
+"""The tables. Every hot table carries contact_id, indexed, so it can be sharded by contact."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from service.store.types import UTCDateTime
+
+# Named constraints, so migrations can address them on every database.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id() -> str:
+    """A random identifier, unique across processes and shards."""
+    return str(uuid.uuid4())
+
+
+def _time(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+def _contact_fk() -> Any:
+    return Field(
+        sa_column=Column(
+            String(36), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+
+
+class ConsentStatus(StrEnum):
+    """Whether a contact allows messages on a channel."""
+
+    GRANTED = "granted"
+    WITHDRAWN = "withdrawn"
+
+
+class MessageStatus(StrEnum):
+    """Lifecycle of one outbox row."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    SUPPRESSED = "suppressed"
+
+
+class Contact(SQLModel, table=True):
+    """A person, known by any of her identifiers."""
+
+    __tablename__ = "contacts"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    email: str | None = Field(default=None, unique=True, max_length=320)
+    phone: str | None = Field(default=None, unique=True, max_length=20)
+    external_id: str | None = Field(default=None, unique=True, max_length=200)
+    persona: str | None = Field(default=None, max_length=100)
+    timezone: str | None = Field(default=None, max_length=64)
+    attributes: dict[str, Any] = _json()
+    history_seq: int = 0  # numbers this contact's transitions, which may share a timestamp
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class Consent(SQLModel, table=True):
+    """Consent and suppression for one contact on one channel; no row means allowed."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("contact_id", "channel"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    contact_id: str = _contact_fk()
+    channel: str = Field(max_length=20)
+    status: str = Field(default=ConsentStatus.GRANTED, max_length=20)
+    reason: str | None = Field(default=None, max_length=200)
+    suppressed: bool = False
+    suppression_reason: str | None = Field(default=None, max_length=200)
+    updated_at: datetime = _time()
+
+
+class JourneyVersion(SQLModel, table=True):
+    """The source of every journey version ever loaded, so enrollments keep theirs."""
+
+    __tablename__ = "journey_versions"
+    __table_args__ = (UniqueConstraint("journey_id", "version"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    journey_id: str = Field(max_length=200, index=True)
+    version: str = Field(max_length=100)
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    path: str = Field(max_length=500)
+    created_at: datetime = _time()
+
+
+class Enrollment(SQLModel, table=True):
+    """One contact's pass through one journey version."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        Index("ix_enrollments_journey_status_stage", "journey_id", "status", "stage"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    contact_id: str = _contact_fk()
+    journey_id: str = Field(max_length=200)
+    version: str = Field(max_length=100)
+    stage: str = Field(max_length=200)
+    status: str = Field(max_length=20)
+    visit: int = 1
+    holdout: bool = False
+    entered_at: datetime = _time()
+    clock_checked_at: datetime | None = _time(nullable=True)
+    next_due_at: datetime | None = _time(nullable=True, index=True)
+    claimed_until: datetime | None = _time(nullable=True)
+    started_at: datetime = _time()
+    ended_at: datetime | None = _time(nullable=True)
+
+
+class Event(SQLModel, table=True):
+    """A received event; (source, event_id) is unique so a redelivery has no second effect."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("source", "event_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    source: str = Field(max_length=100)
+    event_id: str = Field(max_length=200)
+    type: str = Field(max_length=100)
+    time: datetime = _time()
+    contact_id: str = _contact_fk()
+    properties: dict[str, Any] = _json()
+    received_at: datetime = _time()
+
+
+class Message(SQLModel, table=True):
+    """The outbox: one row per message a stage visit asks for, sent at most once."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_status_due_at", "status", "due_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    idempotency_key: str = Field(unique=True, max_length=300)
+    contact_id: str = _contact_fk()
+    enrollment_id: str = Field(
+        sa_column=Column(
+            String(36), ForeignKey("enrollments.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    event_id: str | None = Field(default=None, max_length=36)
+    journey_id: str = Field(max_length=200)
+    version: str = Field(max_length=100)
+    stage: str = Field(max_length=200)
+    visit: int = 1
+    channel: str = Field(max_length=20)
+    template: str = Field(max_length=300)
+    url: str | None = Field(default=None, max_length=2000)
+    due_at: datetime = _time(index=True)
+    status: str = Field(default=MessageStatus.PENDING, max_length=20)
+    subject: str | None = Field(default=None, sa_column=Column(Text))
+    preheader: str | None = Field(default=None, sa_column=Column(Text))
+    html: str | None = Field(default=None, sa_column=Column(Text))
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    body: str | None = Field(default=None, sa_column=Column(Text))
+    provider_message_id: str | None = Field(default=None, max_length=300)
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    claimed_until: datetime | None = _time(nullable=True)
+    attempts: int = 0
+    sent_at: datetime | None = _time(nullable=True)
+    created_at: datetime = _time()
+
+
+class TransitionRecord(SQLModel, table=True):
+    """History of every move, for timelines and analytics."""
+
+    __tablename__ = "transitions"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    enrollment_id: str = Field(
+        sa_column=Column(
+            String(36), ForeignKey("enrollments.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    contact_id: str = _contact_fk()
+    journey_id: str = Field(max_length=200)
+    version: str = Field(max_length=100)
+    from_stage: str | None = Field(default=None, max_length=200)
+    to_stage: str = Field(max_length=200)
+    trigger: str = Field(max_length=300)
+    at: datetime = _time()
+    seq: int = 0

@@ -1,0 +1,367 @@
+"""Repository functions: every query the service runs, keyword-only, one session each.
+
+Callers own the transaction (Database.write); functions here only read and stage rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, SQLModel, col, select
+
+from service.store.models import (
+    Consent,
+    ConsentStatus,
+    Contact,
+    Enrollment,
+    Event,
+    JourneyVersion,
+    Message,
+    MessageStatus,
+    TransitionRecord,
+    new_id,
+)
+
+IDENTIFIERS = ("email", "phone", "external_id")
+
+
+def _insert_ignoring_conflicts(
+    session: Session, model: type[SQLModel], values: dict[str, Any]
+) -> bool:
+    """Insert a row unless a unique key already holds it; True when it was inserted."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = model.__table__  # type: ignore[attr-defined]
+    statement = insert(table).values(**values).on_conflict_do_nothing()
+    result = session.execute(statement.returning(table.c.id))
+    return result.first() is not None
+
+
+# ----- contacts -----------------------------------------------------------------------------
+
+
+def get_contact(session: Session, *, contact_id: str) -> Contact | None:
+    """A contact by id."""
+    return session.get(Contact, contact_id)
+
+
+def find_contact(session: Session, *, field: str, value: str) -> Contact | None:
+    """A contact by one identifier (email, phone or external_id)."""
+    if field not in IDENTIFIERS:
+        raise ValueError(f"not an identifier: {field}")
+    return session.exec(select(Contact).where(getattr(Contact, field) == value)).first()
+
+
+def lock_contact(session: Session, *, contact_id: str) -> Contact | None:
+    """The contact row, locked until commit: all work on one contact happens in turn."""
+    statement = select(Contact).where(Contact.id == contact_id).with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).first()
+
+
+def ensure_contact(session: Session, *, field: str, value: str, now: datetime) -> Contact:
+    """The contact holding this identifier, created if new, and locked."""
+    if field == "id":
+        contact = lock_contact(session, contact_id=value)
+        if contact is None:
+            raise LookupError(value)
+        return contact
+    _insert_ignoring_conflicts(
+        session,
+        Contact,
+        {"id": new_id(), field: value, "attributes": {}, "created_at": now, "updated_at": now},
+    )
+    found = find_contact(session, field=field, value=value)
+    if found is None:  # the identifier was taken by a contact deleted meanwhile
+        raise LookupError(value)
+    contact = lock_contact(session, contact_id=found.id)
+    assert contact is not None
+    return contact
+
+
+def identifier_owner(session: Session, *, field: str, value: str) -> str | None:
+    """Id of the contact that holds an identifier, if any."""
+    contact = find_contact(session, field=field, value=value)
+    return contact.id if contact else None
+
+
+# ----- consent ------------------------------------------------------------------------------
+
+
+def contact_consents(session: Session, *, contact_id: str) -> Sequence[Consent]:
+    """Every channel's consent row of a contact."""
+    statement = select(Consent).where(Consent.contact_id == contact_id).order_by(Consent.channel)
+    return session.exec(statement).all()
+
+
+def set_consent(
+    session: Session,
+    *,
+    contact_id: str,
+    channel: str,
+    now: datetime,
+    status: ConsentStatus | None = None,
+    reason: str | None = None,
+    suppressed: bool | None = None,
+) -> Consent:
+    """Record a consent change or a suppression for one channel."""
+    statement = select(Consent).where(Consent.contact_id == contact_id, Consent.channel == channel)
+    consent = session.exec(statement).first()
+    if consent is None:
+        consent = Consent(contact_id=contact_id, channel=channel, updated_at=now)
+    if status is not None:
+        consent.status = status
+        consent.reason = reason
+    if suppressed is not None:
+        consent.suppressed = suppressed
+        consent.suppression_reason = reason if suppressed else None
+    consent.updated_at = now
+    session.add(consent)
+    return consent
+
+
+def blocked_reason(session: Session, *, contact_id: str, channel: str) -> str | None:
+    """Why a channel may not be used for this contact, or None when it may."""
+    statement = select(Consent).where(Consent.contact_id == contact_id, Consent.channel == channel)
+    consent = session.exec(statement).first()
+    if consent is None:
+        return None
+    if consent.status == ConsentStatus.WITHDRAWN:
+        return f"consent withdrawn ({consent.reason or 'no reason'})"
+    if consent.suppressed:
+        return f"suppressed ({consent.suppression_reason or 'no reason'})"
+    return None
+
+
+# ----- journey versions ---------------------------------------------------------------------
+
+
+def get_journey_version(
+    session: Session, *, journey_id: str, version: str
+) -> JourneyVersion | None:
+    """One stored journey version."""
+    statement = select(JourneyVersion).where(
+        JourneyVersion.journey_id == journey_id, JourneyVersion.version == version
+    )
+    return session.exec(statement).first()
+
+
+def add_journey_version(
+    session: Session, *, journey_id: str, version: str, source: str, path: str, now: datetime
+) -> None:
+    """Store a version's source; a concurrent registration of the same version is fine."""
+    _insert_ignoring_conflicts(
+        session,
+        JourneyVersion,
+        {
+            "id": new_id(),
+            "journey_id": journey_id,
+            "version": version,
+            "source": source,
+            "path": path,
+            "created_at": now,
+        },
+    )
+
+
+def journey_versions(session: Session, *, journey_id: str) -> Sequence[JourneyVersion]:
+    """Every stored version of a journey, oldest first."""
+    statement = (
+        select(JourneyVersion)
+        .where(JourneyVersion.journey_id == journey_id)
+        .order_by(col(JourneyVersion.created_at))
+    )
+    return session.exec(statement).all()
+
+
+# ----- enrollments --------------------------------------------------------------------------
+
+
+def contact_enrollments(
+    session: Session, *, contact_id: str, journey_id: str | None = None
+) -> Sequence[Enrollment]:
+    """A contact's enrollments, oldest first, optionally in one journey."""
+    statement = select(Enrollment).where(Enrollment.contact_id == contact_id)
+    if journey_id is not None:
+        statement = statement.where(Enrollment.journey_id == journey_id)
+    return session.exec(statement.order_by(col(Enrollment.started_at), col(Enrollment.id))).all()
+
+
+def get_enrollment(session: Session, *, enrollment_id: str) -> Enrollment | None:
+    """An enrollment by id."""
+    return session.get(Enrollment, enrollment_id)
+
+
+def claim_due_enrollments(
+    session: Session, *, now: datetime, lease_until: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """Lease up to `limit` active enrollments whose timer is due; (id, contact_id) pairs.
+
+    Rows another worker holds (row lock or unexpired lease) are skipped, never waited for.
+    """
+    statement = (
+        select(Enrollment.id, Enrollment.contact_id)
+        .where(
+            Enrollment.status == "active",
+            col(Enrollment.next_due_at) <= now,
+            or_(col(Enrollment.claimed_until).is_(None), col(Enrollment.claimed_until) < now),
+        )
+        .order_by(col(Enrollment.next_due_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = [(row[0], row[1]) for row in session.exec(statement).all()]
+    if rows:
+        session.execute(
+            update(Enrollment)
+            .where(col(Enrollment.id).in_([r[0] for r in rows]))
+            .values(claimed_until=lease_until)
+        )
+    return rows
+
+
+def active_stage_counts(session: Session) -> dict[tuple[str, str, str], int]:
+    """Active enrollments per (journey, version, stage)."""
+    statement = (
+        select(Enrollment.journey_id, Enrollment.version, Enrollment.stage, func.count())
+        .where(Enrollment.status == "active")
+        .group_by(col(Enrollment.journey_id), col(Enrollment.version), col(Enrollment.stage))
+    )
+    return {(j, v, s): n for j, v, s, n in session.exec(statement).all()}
+
+
+# ----- events -------------------------------------------------------------------------------
+
+
+def record_event(
+    session: Session,
+    *,
+    source: str,
+    event_id: str,
+    type: str,
+    time: datetime,
+    contact_id: str,
+    properties: dict[str, Any],
+    received_at: datetime,
+) -> str | None:
+    """Store an event; its row id, or None when (source, event_id) was already received."""
+    row_id = new_id()
+    inserted = _insert_ignoring_conflicts(
+        session,
+        Event,
+        {
+            "id": row_id,
+            "source": source,
+            "event_id": event_id,
+            "type": type,
+            "time": time,
+            "contact_id": contact_id,
+            "properties": properties,
+            "received_at": received_at,
+        },
+    )
+    return row_id if inserted else None
+
+
+def find_event(session: Session, *, source: str, event_id: str) -> Event | None:
+    """An event by its sender's identity."""
+    statement = select(Event).where(Event.source == source, Event.event_id == event_id)
+    return session.exec(statement).first()
+
+
+def get_event(session: Session, *, row_id: str) -> Event | None:
+    """An event by row id."""
+    return session.get(Event, row_id)
+
+
+def contact_events(session: Session, *, contact_id: str) -> Sequence[Event]:
+    """A contact's events in the order they happened."""
+    statement = (
+        select(Event)
+        .where(Event.contact_id == contact_id)
+        .order_by(col(Event.time), col(Event.received_at))
+    )
+    return session.exec(statement).all()
+
+
+# ----- messages -----------------------------------------------------------------------------
+
+
+def add_message(session: Session, *, values: dict[str, Any]) -> bool:
+    """Queue a message unless its idempotency key exists; True when queued."""
+    return _insert_ignoring_conflicts(session, Message, {"id": new_id(), **values})
+
+
+def cancel_pending_messages(
+    session: Session, *, enrollment_id: str, reason: str, keep_visit: int | None = None
+) -> int:
+    """Cancel an enrollment's unsent messages, except those of `keep_visit`; how many."""
+    statement = update(Message).where(
+        col(Message.enrollment_id) == enrollment_id, col(Message.status) == MessageStatus.PENDING
+    )
+    if keep_visit is not None:
+        statement = statement.where(col(Message.visit) != keep_visit)
+    result = session.execute(
+        statement.values(status=MessageStatus.CANCELED, error=reason, claimed_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def claim_due_messages(
+    session: Session, *, now: datetime, lease_until: datetime, limit: int
+) -> list[str]:
+    """Lease up to `limit` pending messages that are due; their ids."""
+    statement = (
+        select(Message.id)
+        .where(
+            Message.status == MessageStatus.PENDING,
+            col(Message.due_at) <= now,
+            or_(col(Message.claimed_until).is_(None), col(Message.claimed_until) < now),
+        )
+        .order_by(col(Message.due_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(session.exec(statement).all())
+    if ids:
+        session.execute(
+            update(Message)
+            .where(col(Message.id).in_(ids))
+            .values(claimed_until=lease_until, attempts=col(Message.attempts) + 1)
+        )
+    return ids
+
+
+def get_message(session: Session, *, message_id: str, lock: bool = False) -> Message | None:
+    """A message by id, optionally locked."""
+    statement = select(Message).where(Message.id == message_id)
+    if lock:
+        statement = statement.with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).first()
+
+
+def contact_messages(session: Session, *, contact_id: str) -> Sequence[Message]:
+    """A contact's messages, oldest first."""
+    statement = (
+        select(Message)
+        .where(Message.contact_id == contact_id)
+        .order_by(col(Message.created_at), col(Message.due_at), col(Message.visit))
+    )
+    return session.exec(statement).all()
+
+
+# ----- transitions --------------------------------------------------------------------------
+
+
+def contact_transitions(session: Session, *, contact_id: str) -> Sequence[TransitionRecord]:
+    """A contact's moves in order."""
+    statement = (
+        select(TransitionRecord)
+        .where(TransitionRecord.contact_id == contact_id)
+        .order_by(col(TransitionRecord.seq))
+    )
+    return session.exec(statement).all()

@@ -1,0 +1,103 @@
+"""Bad input is refused with a 4xx naming the field, and stores nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.schemas import MAX_BATCH
+from tests.factories import Harness, event, signup
+
+
+async def _nothing_stored(harness: Harness) -> None:
+    response = await harness.client.get("/contacts", params={"email": "ava@example.com"})
+    assert response.status_code == 404
+
+
+def _fields(response: Any) -> list[str]:
+    return [d["field"] for d in response.json()["detail"]]
+
+
+async def test_malformed_json(harness: Harness) -> None:
+    response = await harness.client.post(
+        "/events", content=b'{"id": "x",', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_json"
+    assert _fields(response) == ["body"]
+    await _nothing_stored(harness)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"type": "Clicked"}, "events.0.type"),
+        ({"contact": {}}, "events.0.contact"),
+        ({"contact": {"phone": "555-1234"}}, "events.0.contact.phone"),
+        ({"contact": {"email": "not-an-email"}}, "events.0.contact.email"),
+        ({"time": "2026-03-01T10:00:00"}, "events.0.time"),
+        ({"attributes": {"wedding": {"date": "x"}}}, "events.0.attributes"),
+        ({"attributes": {"bad key": 1}}, "events.0.attributes"),
+        ({"timezone": "Mars/Olympus"}, "events.0.timezone"),
+        ({"attributes": {"timezone": "Nowhere/City"}}, "events.0"),
+        ({"surprise": True}, "events.0.surprise"),
+    ],
+)
+async def test_bad_event_fields(harness: Harness, change: dict[str, Any], field: str) -> None:
+    body = {**signup(), **change}
+    response = await harness.post_events(body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid_input"
+    assert field in _fields(response)
+    await _nothing_stored(harness)
+
+
+async def test_a_bad_event_rejects_the_whole_batch(harness: Harness) -> None:
+    response = await harness.post_events(signup(), event("NOPE"))
+    assert response.status_code == 422
+    assert _fields(response) == ["events.1.type"]
+    await _nothing_stored(harness)
+
+
+async def test_batch_limit(harness: Harness) -> None:
+    events = [event("web.page_viewed", id=f"e{i}") for i in range(MAX_BATCH + 1)]
+    response = await harness.client.post("/events", json={"events": events})
+    assert response.status_code == 422
+    assert _fields(response) == ["events"]
+    await _nothing_stored(harness)
+
+
+async def test_unknown_contact_id(harness: Harness) -> None:
+    response = await harness.post_events(
+        signup(), event("web.page_viewed", contact={"id": "no-such-contact"})
+    )
+    assert response.status_code == 422
+    assert _fields(response) == ["events.1.contact.id"]
+    await _nothing_stored(harness)
+
+
+async def test_body_cap(harness: Harness) -> None:
+    big = {"events": [event("web.page_viewed", properties={"pad": "x" * 2_000_000})]}
+    response = await harness.client.post("/events", json=big)
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+
+
+async def test_unhandled_error_hides_the_trace(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*_args: object) -> None:
+        raise RuntimeError("secret-token-123")
+
+    monkeypatch.setattr("service.api.routes.events.ingest_event", explode)
+    response = await harness.post_events(signup())
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal", "detail": "internal server error"}
+    assert "secret" not in response.text
+
+
+async def test_unknown_route_is_json(harness: Harness) -> None:
+    response = await harness.client.get("/nope")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"

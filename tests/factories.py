@@ -1,0 +1,135 @@
+"""Builders for test data: a controllable clock, settings, canonical events, an app harness."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from service.config import Settings
+from service.main import create_app
+from service.scheduler.runner import RunReport, Scheduler
+
+FIXTURES = Path(__file__).parent / "fixtures"
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+_ids = itertools.count(1)
+
+
+class FakeClock:
+    """A clock that only moves when a test says so."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        self.current += timedelta(**delta)
+        return self.current
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for one test: fixture journeys and content, a private outbox file."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "journeys_dir": FIXTURES / "journeys",
+        "content_dir": FIXTURES / "content",
+        "outbox_path": tmp_path / "outbox.jsonl",
+        "run_scheduler": False,
+        "api_keys": "",
+        "public_base_url": "http://nurture.test",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
+def event(
+    type: str,
+    *,
+    email: str = "ava@example.com",
+    id: str | None = None,
+    source: str = "test",
+    properties: dict[str, Any] | None = None,
+    attributes: dict[str, Any] | None = None,
+    contact: dict[str, Any] | None = None,
+    time: str | None = None,
+) -> dict[str, Any]:
+    """One canonical event as an integrator would post it."""
+    body: dict[str, Any] = {
+        "id": id or f"evt-{next(_ids)}",
+        "type": type,
+        "source": source,
+        "contact": contact or {"email": email},
+        "properties": properties or {},
+    }
+    if attributes is not None:
+        body["attributes"] = attributes
+    if time is not None:
+        body["time"] = time
+    return body
+
+
+def signup(email: str = "ava@example.com", **kwargs: Any) -> dict[str, Any]:
+    """The wedding-story entry event with a bride's profile."""
+    kwargs.setdefault("attributes", {"first_name": "Ava", "wedding_date": "2026-06-20"})
+    return event("web.form_submitted", email=email, properties={"form": "wedding-signup"}, **kwargs)
+
+
+@dataclass
+class Harness:
+    """A running app (lifespan started) with an HTTP client and its fake clock."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    clock: FakeClock
+    settings: Settings
+
+    @property
+    def scheduler(self) -> Scheduler:
+        scheduler: Scheduler = self.app.state.scheduler
+        return scheduler
+
+    async def run_scheduler(self) -> RunReport:
+        return await self.scheduler.run_once(self.clock.now())
+
+    async def post_events(self, *events: dict[str, Any]) -> httpx.Response:
+        body: dict[str, Any] = events[0] if len(events) == 1 else {"events": list(events)}
+        return await self.client.post("/events", json=body)
+
+    async def contact(self, email: str = "ava@example.com") -> dict[str, Any]:
+        response = await self.client.get("/contacts", params={"email": email})
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()
+        return data
+
+    def outbox_lines(self) -> list[str]:
+        path = self.settings.outbox_path
+        return path.read_text().splitlines() if path.exists() else []
+
+
+@asynccontextmanager
+async def running_app(
+    settings: Settings,
+    clock: FakeClock,
+    *,
+    client_host: str = "127.0.0.1",
+    headers: dict[str, str] | None = None,
+) -> AsyncIterator[Harness]:
+    """Start the app's lifespan and talk to it over ASGI, as a remote client would."""
+    app = create_app(settings, clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(
+            app=app, client=(client_host, 50000), raise_app_exceptions=False
+        )
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://nurture.test", headers=headers
+        ) as client:
+            yield Harness(app=app, client=client, clock=clock, settings=settings)
