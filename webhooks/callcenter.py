@@ -10,10 +10,10 @@ from webhooks import dispositions
 from webhooks.common import check_size, e164, email, from_iso, json_object, load_json, text
 from webhooks.errors import MalformedPayload
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
-from webhooks.standard import TOLERANCE, decode_secret, verify_signature
+from webhooks.standard import TOLERANCE, StandardSignedAdapter
 
 
-class CallCenterAdapter:
+class CallCenterAdapter(StandardSignedAdapter):
     """Dialer dispositions (one call or {"calls": [...]}) for systems with no native hook."""
 
     MAX_BODY_BYTES = 256 * 1024
@@ -21,14 +21,7 @@ class CallCenterAdapter:
     def __init__(
         self, secret: str | bytes, *, source: str = "callcenter", tolerance: timedelta = TOLERANCE
     ) -> None:
-        self._key = decode_secret(secret)
-        self.source = source
-        self._tolerance = tolerance
-
-    def verify(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> None:
-        """Raise unless the request is signed with our secret and recent."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
-        verify_signature(self._key, raw_body, headers, now=now, tolerance=self._tolerance)
+        super().__init__(secret, source=source, tolerance=tolerance)
 
     def parse(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> WebhookResult:
         """One call.completed / call.missed event per reported call."""

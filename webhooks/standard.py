@@ -98,8 +98,8 @@ def canonical_event(item: Any, *, default_source: str, now: datetime) -> Canonic
     )
 
 
-class StandardWebhooksAdapter:
-    """Any sender that signs per Standard Webhooks and posts canonical events."""
+class StandardSignedAdapter:
+    """Verification shared by every sender we accept signed the Standard Webhooks way."""
 
     MAX_BODY_BYTES = 1024 * 1024
 
@@ -114,6 +114,10 @@ class StandardWebhooksAdapter:
         """Raise unless the request is signed with our secret and recent."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         verify_signature(self._key, raw_body, headers, now=now, tolerance=self._tolerance)
+
+
+class StandardWebhooksAdapter(StandardSignedAdapter):
+    """Any sender that signs per Standard Webhooks and posts canonical events."""
 
     def parse(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> WebhookResult:
         """One event or {"events": [...]} in our POST /events shape."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import hmac
 from collections.abc import Mapping
+from datetime import datetime
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from webhooks.common import header
+from webhooks.common import check_size, header
 from webhooks.errors import MalformedPayload, SignatureError
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -67,3 +68,20 @@ def verify(secret: str, url: str, raw_body: bytes, headers: Mapping[str, str]) -
     ]
     if not any(matches):
         raise SignatureError("X-Twilio-Signature does not match")
+
+
+class TwilioSignedAdapter:
+    """Verification shared by Twilio's SMS and Voice callbacks: one X-Twilio-Signature scheme."""
+
+    MAX_BODY_BYTES = 64 * 1024
+
+    def __init__(self, auth_token: str, *, source: str) -> None:
+        self._auth_token = auth_token
+        self.source = source
+
+    def verify(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str
+    ) -> None:
+        """Raise unless signed for `url`, the public URL Twilio called (behind any proxy)."""
+        check_size(raw_body, self.MAX_BODY_BYTES)
+        verify(self._auth_token, url, raw_body, headers)

@@ -34,22 +34,12 @@ def twiml_message(body: str) -> str:
     )
 
 
-class TwilioSmsAdapter:
+class TwilioSmsAdapter(twilio_signature.TwilioSignedAdapter):
     """Inbound SMS and message status callbacks, both form-encoded and signed alike."""
 
-    MAX_BODY_BYTES = 64 * 1024
-
     def __init__(self, auth_token: str, *, help_text: str, source: str = "twilio") -> None:
-        self._auth_token = auth_token
+        super().__init__(auth_token, source=source)
         self.help_text = help_text
-        self.source = source
-
-    def verify(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str
-    ) -> None:
-        """Raise unless signed for `url`, the public URL Twilio called (behind any proxy)."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
-        twilio_signature.verify(self._auth_token, url, raw_body, headers)
 
     def parse(
         self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""

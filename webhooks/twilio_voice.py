@@ -13,21 +13,11 @@ from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
 FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 
 
-class TwilioVoiceAdapter:
+class TwilioVoiceAdapter(twilio_signature.TwilioSignedAdapter):
     """Call status callbacks, signed with the same X-Twilio-Signature scheme as SMS."""
 
-    MAX_BODY_BYTES = 64 * 1024
-
     def __init__(self, auth_token: str, *, source: str = "twilio-voice") -> None:
-        self._auth_token = auth_token
-        self.source = source
-
-    def verify(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str
-    ) -> None:
-        """Raise unless signed for `url`, the public URL Twilio called (behind any proxy)."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
-        twilio_signature.verify(self._auth_token, url, raw_body, headers)
+        super().__init__(auth_token, source=source)
 
     def parse(
         self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
