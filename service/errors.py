@@ -88,6 +88,16 @@ class PayloadTooLarge(NurtureError):
     status_code = 413
 
 
+class WebhookRefused(NurtureError):
+    """A provider request failed verification or parsing; the status is the one that
+    provider's retry logic expects (401 for a bad signature, 400 for a broken payload)."""
+
+    def __init__(self, message: str, *, status_code: int, code: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+
+
 class ConfigError(NurtureError):
     """Settings are unusable; the service refuses to start."""
 

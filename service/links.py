@@ -14,11 +14,21 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
+
 from service.errors import Forbidden, InvalidInput
 
 UNSUBSCRIBE = "u"
 CLICK = "c"
 OPEN = "o"
+VISITOR = "t"  # the `nt` parameter on landing pages: names the contact to nurture.js
+# Only for trying the product locally: anyone can read it here, so start-up warns when it is used.
+DEV_SECRET = "nurture-development-only-link-secret"
+
+
+def link_secret(configured: SecretStr | None) -> str:
+    """The key links are signed with: NURTURE_SECRET_KEY, or the development key."""
+    return configured.get_secret_value() if configured else DEV_SECRET
 
 
 def _b64(data: bytes) -> str:
@@ -77,3 +87,8 @@ class SignedLinks:
     def open_pixel(self) -> str:
         """A 1x1 image whose fetch records `email.opened`."""
         return f"{self.base_url}/o/{self._token(OPEN)}"
+
+
+def visitor_token(contact_id: str, *, secret: str) -> str:
+    """The `nt` value a click redirect adds to the landing page, read back by POST /track."""
+    return sign_token({"k": VISITOR, "c": contact_id}, secret=secret)

@@ -7,37 +7,53 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
 from service.api.auth import parse_api_keys
 from service.api.errors import BodyLimitMiddleware, install_error_handlers
-from service.api.routes import contacts, events, health, journeys
+from service.api.routes import contacts, events, health, journeys, links, track, webhooks
 from service.clock import Clock, SystemClock
 from service.config import Settings, get_settings
 from service.errors import NurtureError
+from service.inbound import Inbound
 from service.logs import configure_logging
 from service.runtime import build_runtime
 from service.scheduler.jobs import start_interval_job, stop_interval_job
+from service.scheduler.providers import build_channels, http_client, warn_if_dev_secret
 from service.scheduler.runner import Scheduler
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
-    """Build the app; the database and journeys are opened when its lifespan starts."""
+def create_app(
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    *,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Build the app; the database and journeys are opened when its lifespan starts.
+
+    `http_transport` replaces the network for the inbound side's own requests (SNS), in tests.
+    """
     settings = settings or get_settings()
     clock = clock or SystemClock()
     api_keys = parse_api_keys(settings.api_keys)
+    inbound = Inbound(settings, transport=http_transport)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = http_client(settings)
         try:
+            channels = build_channels(settings, client=client, now=clock.now)
             runtime = await asyncio.to_thread(build_runtime, settings, clock)
         except NurtureError as exc:
+            await client.aclose()
             logger.error("cannot start: %s", exc.message)
             raise
-        scheduler = Scheduler(runtime)
+        warn_if_dev_secret(settings)
+        scheduler = Scheduler(runtime, channels)
         app.state.runtime = runtime
         app.state.scheduler = scheduler
         if not api_keys:
@@ -52,6 +68,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         finally:
             if aps is not None:
                 await stop_interval_job(aps, scheduler)
+            await client.aclose()
+            await inbound.aclose()
             runtime.close()
 
     app = FastAPI(
@@ -61,9 +79,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=lifespan,
     )
     app.state.api_keys = api_keys
+    app.state.inbound = inbound
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for module in (events, contacts, journeys, health):
+    # Webhooks stream their bodies under each provider's own cap (service.api.routes.webhooks).
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt_prefixes=("/webhooks/",)
+    )
+    for module in (events, contacts, journeys, health, links, webhooks, track):
         app.include_router(module.router)
     return app
 

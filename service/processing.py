@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
+from service import feedback
 from service.engine.core import (
     CompiledJourney,
     ContactView,
@@ -34,6 +35,7 @@ from service.store.models import (
     ConsentStatus,
     Contact,
     Enrollment,
+    Message,
     TransitionRecord,
 )
 
@@ -48,6 +50,8 @@ CONSENT_EVENTS = {
     "sms.opted_out": ("sms", ConsentStatus.WITHDRAWN),
     "sms.opted_in": ("sms", ConsentStatus.GRANTED),
 }
+# Events after which the address must never be mailed again, whatever consent says.
+SUPPRESSING_EVENTS = {"email.complained": "spam complaint"}
 
 
 @dataclass
@@ -288,8 +292,16 @@ def check_contact_ids(runtime: Runtime, events: list[EventIn]) -> None:
                 )
 
 
+def _is_hard_bounce(event: EventIn) -> bool:
+    """Adapters say `hard: true`; integrators posting /events may say `bounce_type: hard`."""
+    properties = event.properties
+    return properties.get("hard") is True or properties.get("bounce_type") == "hard"
+
+
 def _consent_effects(session: Session, *, contact: Contact, event: EventIn, now: datetime) -> None:
     effect = CONSENT_EVENTS.get(event.type)
+    if event.type == "email.unsubscribed" and event.properties.get("scope") == "group":
+        effect = None  # one subscription group only: journeys' exit rules decide, consent stays
     if effect is not None:
         channel, status = effect
         repo.set_consent(
@@ -300,15 +312,35 @@ def _consent_effects(session: Session, *, contact: Contact, event: EventIn, now:
             reason=event.type,
             now=now,
         )
-    if event.type == "email.bounced" and event.properties.get("bounce_type") == "hard":
+    suppression = SUPPRESSING_EVENTS.get(event.type)
+    if event.type == "email.bounced" and _is_hard_bounce(event):
+        suppression = "hard bounce"
+    if suppression is not None:
         repo.set_consent(
             session,
             contact_id=contact.id,
             channel="email",
             suppressed=True,
-            reason="hard bounce",
+            reason=suppression,
             now=now,
         )
+
+
+def _referenced_message(session: Session, *, contact: Contact, event: EventIn) -> Message | None:
+    """The contact's message this event reports on, when the provider returned our id."""
+    message_id = feedback.referenced_message_id(event.properties)
+    if message_id is None:
+        return None
+    return repo.contact_message(session, contact_id=contact.id, message_id=message_id)
+
+
+def _record_delivery_status(message: Message, event: EventIn) -> None:
+    """Move the message's delivery status forward; a late, earlier status changes nothing."""
+    status = feedback.reported_status(event.type, event.properties)
+    if status is not None and feedback.supersedes(
+        status, message.delivery_status, channel=message.channel
+    ):
+        message.delivery_status = status
 
 
 def ingest_event(runtime: Runtime, event: EventIn) -> EventResult:
@@ -332,6 +364,7 @@ def _ingest(runtime: Runtime, session: Session, event: EventIn) -> EventResult:
     except LookupError:
         raise InvalidInput(f"unknown contact {field_name} {value!r}", field="contact.id") from None
     happened_at = event.time or now
+    message = _referenced_message(session, contact=contact, event=event)
     row_id = repo.record_event(
         session,
         source=event.source,
@@ -341,9 +374,13 @@ def _ingest(runtime: Runtime, session: Session, event: EventIn) -> EventResult:
         contact_id=contact.id,
         properties=event.properties,
         received_at=now,
+        message=message,
     )
     if row_id is None:  # a concurrent delivery of the same event got there first
         return _duplicate(event, contact.id)
+    if message is not None:
+        _record_delivery_status(message, event)
+        session.add(message)
     _attach_identifiers(session, contact, identifiers)
     _merge_profile(
         contact,

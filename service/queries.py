@@ -117,6 +117,7 @@ def message_out(message: Message) -> MessageOut:
         text=message.text,
         body=message.body,
         provider_message_id=message.provider_message_id,
+        delivery_status=message.delivery_status,
         error=message.error,
         created_at=message.created_at,
     )
@@ -146,6 +147,9 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
                         "id": event.event_id,
                         "source": event.source,
                         "properties": event.properties,
+                        "message_id": event.message_id,
+                        "journey": event.journey_id,
+                        "stage": event.stage,
                     },
                 ),
             )
@@ -186,6 +190,7 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
                         "journey": message.journey_id,
                         "stage": message.stage,
                         "status": message.status,
+                        "delivery_status": message.delivery_status,
                         "subject": message.subject,
                     },
                 ),

@@ -245,6 +245,37 @@ class MoveIn(_Body):
     stage: str = Field(min_length=1, max_length=200)
 
 
+class TrackIn(_Body):
+    """One browser event from nurture.js; the contact is named by the signed `nt` token from
+    our email links, or (form submissions only) by the email address typed into the form."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "key": "pk_live_shop",
+                    "id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                    "type": "web.page_viewed",
+                    "token": "eyJjIjoi...",
+                    "properties": {"url": "https://shop.example/favors", "title": "Favors"},
+                }
+            ]
+        },
+    )
+
+    key: str | None = Field(default=None, max_length=200, description="Or X-Nurture-Key.")
+    id: str = Field(min_length=8, max_length=100, description="A fresh UUID per event.")
+    type: str = Field(pattern=EVENT_TYPE, max_length=100, description="web.* only")
+    token: str | None = Field(default=None, max_length=2000)
+    email: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    _email = field_validator("email")(_email)
+    _flat = field_validator("attributes")(_attributes)
+
+
 # ----- responses ----------------------------------------------------------------------------
 
 
@@ -277,6 +308,13 @@ class EventResult(BaseModel):
     contact_id: str
     moved: list[Move] = Field(default_factory=list)
     enrolled: list[Enrolled] = Field(default_factory=list)
+
+
+class TrackResult(BaseModel):
+    """What a browser event did; nothing about the contact is returned to the page."""
+
+    id: str
+    status: str = Field(description="accepted, or duplicate when already received")
 
 
 class EventResults(BaseModel):
@@ -348,6 +386,9 @@ class MessageOut(BaseModel):
     text: str | None
     body: str | None
     provider_message_id: str | None
+    delivery_status: str | None = Field(
+        description="What the provider last reported: delivered, opened, clicked, bounced, ..."
+    )
     error: str | None
     created_at: datetime
 

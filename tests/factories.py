@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -122,9 +123,10 @@ async def running_app(
     *,
     client_host: str = "127.0.0.1",
     headers: dict[str, str] | None = None,
+    http_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Harness]:
     """Start the app's lifespan and talk to it over ASGI, as a remote client would."""
-    app = create_app(settings, clock)
+    app = create_app(settings, clock, http_transport=http_transport)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(
             app=app, client=(client_host, 50000), raise_app_exceptions=False
@@ -133,3 +135,21 @@ async def running_app(
             transport=transport, base_url="http://nurture.test", headers=headers
         ) as client:
             yield Harness(app=app, client=client, clock=clock, settings=settings)
+
+
+def journeys_copy(
+    tmp_path: Path, *, send_window: str | None = None, extra: dict[str, str] | None = None
+) -> Path:
+    """The fixture journeys copied for one test: a send window on the wedding story (e.g.
+    '{start: "09:00", end: "20:00"}') and extra journey files by name."""
+    folder = tmp_path / "journeys"
+    shutil.copytree(FIXTURES / "journeys", folder)
+    if send_window:
+        story = folder / "wedding-story.yaml"
+        text = story.read_text().replace(
+            "persona: bride\n", f"persona: bride\nsend_window: {send_window}\n"
+        )
+        story.write_text(text)
+    for name, source in (extra or {}).items():
+        (folder / f"{name}.yaml").write_text(source)
+    return folder

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from service.api.auth import SCOPES, ApiKey, is_loopback, match_key
 from service.config import Settings
 from service.errors import Forbidden, Unauthorized
+from service.inbound import Inbound
 from service.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from NURTURE_API_KEYS")
@@ -33,6 +34,15 @@ def get_settings(runtime: RuntimeDep) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_inbound(request: Request) -> Inbound:
+    """The enabled webhook providers, built with the app."""
+    inbound: Inbound = request.app.state.inbound
+    return inbound
+
+
+InboundDep = Annotated[Inbound, Depends(get_inbound)]
 
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,12 +19,17 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode
 
 import httpx
+from pydantic import SecretStr
 
-from service.scheduler.channels import DeliveryResult, OutgoingMessage
+from service.config import Settings
+from service.errors import ConfigError
+from service.scheduler.channels import Channel, DeliveryResult, OutgoingMessage, default_channels
 from webhooks.standard import sign as standard_sign
 
+logger = logging.getLogger(__name__)
 METADATA_KEY = "nurture_message_id"
 REASON_LIMIT = 300  # provider reasons are kept short: they land in the timeline and logs
+Now = Callable[[], datetime]
 
 
 def retry_after_seconds(response: httpx.Response, now: datetime) -> float | None:
@@ -333,3 +339,104 @@ class WebhookChannel(HttpChannel):
         }
         request = self.client.post(message.url, content=payload, headers=headers)
         return await self._post(request, lambda r: message.idempotency_key)
+
+
+def _required(value: SecretStr | str | None, setting: str, provider: str) -> str:
+    """A credential the chosen provider cannot work without, or one clear ConfigError."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not text:
+        raise ConfigError(f"{setting} is required by provider {provider}")
+    return text
+
+
+def _sender(settings: Settings, provider: str) -> Sender:
+    return Sender(
+        email=_required(settings.email_from, "NURTURE_EMAIL_FROM", provider),
+        name=settings.email_from_name,
+        reply_to=settings.email_reply_to,
+    )
+
+
+def _email_channel(settings: Settings, client: httpx.AsyncClient, now: Now) -> Channel | None:
+    provider = settings.email_provider
+    if provider == "sendgrid":
+        return SendGridChannel(
+            client,
+            api_key=_required(settings.sendgrid_api_key, "NURTURE_SENDGRID_API_KEY", provider),
+            sender=_sender(settings, provider),
+            base_url=settings.sendgrid_base_url,
+            now=now,
+            limiter=RateLimiter(settings.sendgrid_rate_limit),
+        )
+    if provider == "postmark":
+        token = settings.postmark_server_token
+        return PostmarkChannel(
+            client,
+            server_token=_required(token, "NURTURE_POSTMARK_SERVER_TOKEN", provider),
+            sender=_sender(settings, provider),
+            message_stream=settings.postmark_message_stream,
+            base_url=settings.postmark_base_url,
+            now=now,
+            limiter=RateLimiter(settings.postmark_rate_limit),
+        )
+    if provider == "mailgun":
+        return MailgunChannel(
+            client,
+            api_key=_required(settings.mailgun_api_key, "NURTURE_MAILGUN_API_KEY", provider),
+            domain=_required(settings.mailgun_domain, "NURTURE_MAILGUN_DOMAIN", provider),
+            sender=_sender(settings, provider),
+            base_url=settings.mailgun_base_url,
+            now=now,
+            limiter=RateLimiter(settings.mailgun_rate_limit),
+        )
+    return None
+
+
+def build_channels(
+    settings: Settings, *, client: httpx.AsyncClient, now: Now
+) -> dict[str, Channel]:
+    """The channel per message type that settings choose; `log` for anything unconfigured."""
+    channels = default_channels(settings.outbox_path)
+    email = _email_channel(settings, client, now)
+    if email is not None:
+        channels["email"] = email
+    if settings.sms_provider == "twilio":
+        channels["sms"] = TwilioSmsChannel(
+            client,
+            account_sid=_required(
+                settings.twilio_account_sid, "NURTURE_TWILIO_ACCOUNT_SID", "twilio"
+            ),
+            auth_token=_required(settings.twilio_auth_token, "NURTURE_TWILIO_AUTH_TOKEN", "twilio"),
+            sender=_required(settings.twilio_from, "NURTURE_TWILIO_FROM", "twilio"),
+            status_callback=settings.twilio_status_callback,
+            base_url=settings.twilio_base_url,
+            now=now,
+            limiter=RateLimiter(settings.twilio_rate_limit),
+        )
+    if settings.webhook_delivery == "http":
+        secret = settings.webhook_signing_secret
+        channels["webhook"] = WebhookChannel(
+            client,
+            secret=_required(secret, "NURTURE_WEBHOOK_SIGNING_SECRET", "http webhooks"),
+            now=now,
+            limiter=RateLimiter(settings.webhook_rate_limit),
+        )
+    return channels
+
+
+def http_client(settings: Settings) -> httpx.AsyncClient:
+    """The one client every provider shares (pooled connections), with bounded timeouts."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.http_timeout),
+        headers={"User-Agent": "nurture"},
+        follow_redirects=False,
+    )
+
+
+def warn_if_dev_secret(settings: Settings) -> None:
+    """Say at start-up that links are signed with the public development key."""
+    if settings.secret_key is None:
+        logger.warning(
+            "NURTURE_SECRET_KEY is not set: links are signed with the development key; "
+            "set it before sending to real people"
+        )

@@ -4,12 +4,18 @@ Claims are leases (`claimed_until`) taken with `FOR UPDATE SKIP LOCKED` on Postg
 any number of workers can run side by side; a worker that dies leaves rows that another
 claims once the lease expires. A message is only handed to a channel by the worker whose
 lease is still on the row, and it is marked sent in the same breath, so it goes out once.
+Under the claim the send-time rules are checked again: enrollment, consent and suppression,
+address, the journey's send window and the frequency cap (docs/delivery.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
+import random
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,8 +23,9 @@ from sqlmodel import Session
 
 from service.engine.core import EventView, Status
 from service.engine.render import message_context
-from service.engine.timing import zone
+from service.engine.timing import next_allowed, zone
 from service.errors import JourneyError, NurtureError
+from service.links import SignedLinks, link_secret
 from service.processing import contact_view, run_timer
 from service.runtime import Runtime
 from service.scheduler.channels import (
@@ -28,14 +35,16 @@ from service.scheduler.channels import (
     default_channels,
     retry_delay_seconds,
 )
-from service.scheduler.links import ServiceLinks
 from service.store import repository as repo
-from service.store.models import Message, MessageStatus
+from service.store.models import Contact, Message, MessageStatus
 
 logger = logging.getLogger(__name__)
 MAX_BATCHES_PER_RUN = 50
 CHANNEL_ADDRESS = {"email": "email", "sms": "phone"}
 EARLY_END = {Status.EXITED, Status.CONVERTED, Status.RESTARTED}
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+OPT_OUT_HINT = "Reply STOP to opt out"
+CAP_WINDOW = timedelta(hours=24)
 
 
 @dataclass
@@ -51,9 +60,17 @@ class RunReport:
 class Scheduler:
     """The due-work loop of one process; `run_once` is one pass at a given moment."""
 
-    def __init__(self, runtime: Runtime, channels: dict[str, Channel] | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        channels: dict[str, Channel] | None = None,
+        *,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
         self.runtime = runtime
         self.channels = channels or default_channels(runtime.settings.outbox_path)
+        self.jitter = jitter
+        self.secret = link_secret(runtime.settings.secret_key)
         self.running = asyncio.Lock()
 
     async def tick(self) -> None:
@@ -152,8 +169,14 @@ class Scheduler:
     def _prepare(self, message_id: str, now: datetime, lease: datetime) -> OutgoingMessage | str:
         """Re-check and render under the claim; a status string when it must not be sent."""
         with self.runtime.db.write() as session:
+            found = repo.get_message(session, message_id=message_id)
+            if found is None:
+                return "gone"
+            # Contact before message, the order all work locks in: one contact's sends are
+            # checked against the frequency cap strictly in turn, across workers.
+            contact = repo.lock_contact(session, contact_id=found.contact_id)
             message = repo.get_message(session, message_id=message_id, lock=True)
-            if message is None or message.status != MessageStatus.PENDING:
+            if contact is None or message is None or message.status != MessageStatus.PENDING:
                 return "gone"
             if message.claimed_until != lease:
                 return "claimed elsewhere"
@@ -165,6 +188,13 @@ class Scheduler:
                 message.claimed_until = None
                 session.add(message)
                 return status
+            later = self._deferral(session, message, contact, now)
+            if later is not None:
+                message.due_at = later
+                message.claimed_until = None
+                message.attempts -= 1  # waiting is not a failed attempt
+                session.add(message)
+                return "deferred"
             try:
                 outgoing = self._render(session, message, now)
             except (JourneyError, NurtureError) as exc:
@@ -198,7 +228,43 @@ class Scheduler:
         address = CHANNEL_ADDRESS.get(message.channel)
         if contact is None or (address and not getattr(contact, address)):
             return MessageStatus.FAILED, f"the contact has no {address or 'address'}"
+        if message.channel == "sms" and not E164.fullmatch(contact.phone or ""):
+            return MessageStatus.FAILED, "the contact's phone number is not E.164 (+ and digits)"
         return None
+
+    def _allowed(self, message: Message, contact: Contact | None, moment: datetime) -> datetime:
+        """The first moment from `moment` that the journey's send window allows for her."""
+        if message.channel == "webhook":
+            return moment
+        compiled = self.runtime.journeys.get(message.journey_id, message.version)
+        tz = zone(contact.timezone if contact else None, self.runtime.settings.default_timezone)
+        return next_allowed(moment, compiled.journey.send_window, tz)
+
+    def _deferral(
+        self, session: Session, message: Message, contact: Contact, now: datetime
+    ) -> datetime | None:
+        """When a sendable message must wait instead: outside its send window (it was
+        claimed late), or over the frequency cap, which delays and notes it, never drops."""
+        opens = self._allowed(message, contact, now)
+        if opens > now:
+            return opens
+        cap = self.runtime.settings.frequency_cap
+        if not cap or message.channel == "webhook":
+            return None
+        sent = repo.recent_send_times(
+            session,
+            contact_id=contact.id,
+            since=now - CAP_WINDOW,
+            now=now,
+            exclude_id=message.id,
+        )
+        if len(sent) < cap:
+            return None
+        until = self._allowed(message, contact, sent[len(sent) - cap] + CAP_WINDOW)
+        note = f"delayed by frequency cap until {until.isoformat()}"
+        message.error = note
+        repo.add_note(session, contact=contact, message=message, note=note, at=now)
+        return until
 
     def _render(self, session: Session, message: Message, now: datetime) -> OutgoingMessage:
         contact = repo.get_contact(session, contact_id=message.contact_id)
@@ -217,7 +283,12 @@ class Scheduler:
             if event
             else None
         )
-        links = ServiceLinks(self.runtime.settings.public_base_url, message.id)
+        links = SignedLinks(
+            base_url=self.runtime.settings.public_base_url.rstrip("/"),
+            secret=self.secret,
+            message_id=message.id,
+            contact_id=contact.id,
+        )
         local_today = now.astimezone(
             zone(contact.timezone, self.runtime.settings.default_timezone)
         ).date()
@@ -236,6 +307,16 @@ class Scheduler:
         )
         rendered = self.runtime.content.render(message.channel, message.template, context)
         address = CHANNEL_ADDRESS.get(message.channel)
+        page = rendered.html
+        if message.channel == "email" and self.runtime.settings.open_tracking:
+            page = with_pixel(page, links.open_pixel())
+        body = rendered.body
+        if (
+            message.channel == "sms"
+            and "STOP" not in body
+            and not repo.has_sent(session, enrollment_id=message.enrollment_id, channel="sms")
+        ):
+            body = f"{body}\n{OPT_OUT_HINT}"
         return OutgoingMessage(
             id=message.id,
             idempotency_key=message.idempotency_key,
@@ -247,9 +328,9 @@ class Scheduler:
             to=getattr(contact, address) if address else message.url,
             subject=rendered.subject,
             preheader=rendered.preheader,
-            html=rendered.html,
+            html=page,
             text=rendered.text,
-            body=rendered.body,
+            body=body,
             url=message.url,
             unsubscribe_url=links.unsubscribe_url(),
         )
@@ -271,7 +352,17 @@ class Scheduler:
                 message.error = result.error
             else:
                 message.error = result.error
-                delay = result.retry_after or retry_delay_seconds(message.attempts)
-                message.due_at = now + timedelta(seconds=delay)
+                delay = retry_delay_seconds(
+                    message.attempts, jitter=self.jitter(), retry_after=result.retry_after
+                )
+                contact = repo.get_contact(session, contact_id=message.contact_id)
+                message.due_at = self._allowed(message, contact, now + timedelta(seconds=delay))
             session.add(message)
             return message.status
+
+
+def with_pixel(page: str, url: str) -> str:
+    """The html part with the open-tracking image just before </body>."""
+    pixel = f'<img src="{html.escape(url)}" width="1" height="1" alt="" style="display:none">'
+    end = page.lower().rfind("</body>")
+    return page[:end] + pixel + page[end:] if end >= 0 else page + pixel

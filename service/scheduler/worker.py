@@ -8,9 +8,11 @@ import signal
 
 from service.clock import SystemClock
 from service.config import get_settings
+from service.errors import NurtureError
 from service.logs import configure_logging
-from service.runtime import build_runtime
+from service.runtime import Runtime, build_runtime
 from service.scheduler.jobs import start_interval_job, stop_interval_job
+from service.scheduler.providers import build_channels, http_client, warn_if_dev_secret
 from service.scheduler.runner import Scheduler
 
 logger = logging.getLogger(__name__)
@@ -18,8 +20,16 @@ logger = logging.getLogger(__name__)
 
 async def _run() -> None:
     settings = get_settings()
-    runtime = await asyncio.to_thread(build_runtime, settings, SystemClock())
-    scheduler = Scheduler(runtime)
+    clock = SystemClock()
+    async with http_client(settings) as client:
+        channels = build_channels(settings, client=client, now=clock.now)
+        runtime = await asyncio.to_thread(build_runtime, settings, clock)
+        warn_if_dev_secret(settings)
+        await _serve(runtime, Scheduler(runtime, channels))
+
+
+async def _serve(runtime: Runtime, scheduler: Scheduler) -> None:
+    settings = runtime.settings
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -37,5 +47,9 @@ async def _run() -> None:
 def run_worker() -> int:
     """Run until SIGINT/SIGTERM; the exit code of the process."""
     configure_logging(get_settings().log_level)
-    asyncio.run(_run())
+    try:
+        asyncio.run(_run())
+    except NurtureError as exc:
+        logger.error("cannot start: %s", exc.message)
+        return 2
     return 0

@@ -144,6 +144,10 @@ class Event(SQLModel, table=True):
     contact_id: str = _contact_fk()
     properties: dict[str, Any] = _json()
     received_at: datetime = _time()
+    # The message this event is feedback on (a provider returned our id), for attribution.
+    message_id: str | None = Field(default=None, max_length=36)
+    journey_id: str | None = Field(default=None, max_length=200)
+    stage: str | None = Field(default=None, max_length=200)
 
 
 class Message(SQLModel, table=True):
@@ -176,6 +180,8 @@ class Message(SQLModel, table=True):
     text: str | None = Field(default=None, sa_column=Column(Text))
     body: str | None = Field(default=None, sa_column=Column(Text))
     provider_message_id: str | None = Field(default=None, max_length=300)
+    # What the provider last reported (delivered, opened, clicked, bounced, failed, ...).
+    delivery_status: str | None = Field(default=None, max_length=20)
     error: str | None = Field(default=None, sa_column=Column(Text))
     claimed_until: datetime | None = _time(nullable=True)
     attempts: int = 0
@@ -202,3 +208,17 @@ class TransitionRecord(SQLModel, table=True):
     trigger: str = Field(max_length=300)
     at: datetime = _time()
     seq: int = 0
+
+
+class WebhookToken(SQLModel, table=True):
+    """One-time tokens of signed webhooks (Mailgun), so a captured request cannot be replayed
+    with another body, across restarts and processes. Not per contact: small and short-lived."""
+
+    __tablename__ = "webhook_tokens"
+    __table_args__ = (UniqueConstraint("source", "token"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    source: str = Field(max_length=100)
+    token: str = Field(max_length=200)
+    body_sha256: str = Field(max_length=64)
+    seen_at: datetime = _time(index=True)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, SQLModel, col, select
@@ -24,6 +24,7 @@ from service.store.models import (
     Message,
     MessageStatus,
     TransitionRecord,
+    WebhookToken,
     new_id,
 )
 
@@ -247,8 +248,10 @@ def record_event(
     contact_id: str,
     properties: dict[str, Any],
     received_at: datetime,
+    message: Message | None = None,
 ) -> str | None:
-    """Store an event; its row id, or None when (source, event_id) was already received."""
+    """Store an event (tied to the message it is feedback on, if any); its row id, or None
+    when (source, event_id) was already received."""
     row_id = new_id()
     inserted = _insert_ignoring_conflicts(
         session,
@@ -262,6 +265,9 @@ def record_event(
             "contact_id": contact_id,
             "properties": properties,
             "received_at": received_at,
+            "message_id": message.id if message else None,
+            "journey_id": message.journey_id if message else None,
+            "stage": message.stage if message else None,
         },
     )
     return row_id if inserted else None
@@ -354,6 +360,39 @@ def contact_messages(session: Session, *, contact_id: str) -> Sequence[Message]:
     return session.exec(statement).all()
 
 
+def contact_message(session: Session, *, contact_id: str, message_id: str) -> Message | None:
+    """One of the contact's messages by id; None for another contact's or an unknown id."""
+    statement = select(Message).where(Message.id == message_id, Message.contact_id == contact_id)
+    return session.exec(statement).first()
+
+
+# ----- webhook tokens -----------------------------------------------------------------------
+
+
+def remember_webhook_token(
+    session: Session,
+    *,
+    source: str,
+    token: str,
+    body_sha256: str,
+    now: datetime,
+    forget_before: datetime,
+) -> bool:
+    """Record a one-time token; False when it was already used with a different body.
+
+    The same token with the same body is a provider retry, which the events' own dedupe
+    absorbs. Tokens seen before `forget_before` are pruned: their timestamps are stale anyway.
+    """
+    session.execute(delete(WebhookToken).where(col(WebhookToken.seen_at) < forget_before))
+    values = {"source": source, "token": token, "body_sha256": body_sha256, "seen_at": now}
+    if _insert_ignoring_conflicts(session, WebhookToken, {"id": new_id(), **values}):
+        return True
+    statement = select(WebhookToken.body_sha256).where(
+        WebhookToken.source == source, WebhookToken.token == token
+    )
+    return session.exec(statement).first() == body_sha256
+
+
 # ----- transitions --------------------------------------------------------------------------
 
 
@@ -365,3 +404,56 @@ def contact_transitions(session: Session, *, contact_id: str) -> Sequence[Transi
         .order_by(col(TransitionRecord.seq))
     )
     return session.exec(statement).all()
+
+
+# ----- delivery rules -----------------------------------------------------------------------
+
+
+def recent_send_times(
+    session: Session, *, contact_id: str, since: datetime, now: datetime, exclude_id: str
+) -> list[datetime]:
+    """When the contact's messages to her (not webhooks) went out since `since`, oldest
+    first; one leased by a worker right now counts as going out `now`."""
+    statement = select(Message.status, Message.sent_at).where(
+        Message.contact_id == contact_id,
+        Message.channel != "webhook",
+        Message.id != exclude_id,
+        or_(
+            (col(Message.status) == MessageStatus.SENT) & (col(Message.sent_at) > since),
+            (col(Message.status) == MessageStatus.PENDING) & (col(Message.claimed_until) > now),
+        ),
+    )
+    rows = session.exec(statement).all()
+    return sorted(sent_at if sent_at is not None else now for _status, sent_at in rows)
+
+
+def has_sent(session: Session, *, enrollment_id: str, channel: str) -> bool:
+    """Whether this enrollment already sent a message on the channel."""
+    statement = select(Message.id).where(
+        Message.enrollment_id == enrollment_id,
+        Message.channel == channel,
+        Message.status == MessageStatus.SENT,
+    )
+    return session.exec(statement.limit(1)).first() is not None
+
+
+def add_note(
+    session: Session, *, contact: Contact, message: Message, note: str, at: datetime
+) -> None:
+    """A timeline line for a message held at its stage (e.g. by the frequency cap); the
+    contact must be locked, as its history sequence advances."""
+    contact.history_seq += 1
+    session.add(contact)
+    session.add(
+        TransitionRecord(
+            enrollment_id=message.enrollment_id,
+            contact_id=contact.id,
+            journey_id=message.journey_id,
+            version=message.version,
+            from_stage=message.stage,
+            to_stage=message.stage,
+            trigger=note,
+            at=at,
+            seq=contact.history_seq,
+        )
+    )

@@ -54,7 +54,7 @@ async def test_transient_failure_is_retried_with_backoff(harness: Harness) -> No
     url = f"/contacts/{contact['id']}/enrollments/wedding-story/move"
     await harness.client.post(url, json={"stage": "favors"})  # no timer due soon
     channel = FlakyChannel(1)
-    scheduler = Scheduler(harness.app.state.runtime, {"email": channel})
+    scheduler = Scheduler(harness.app.state.runtime, {"email": channel}, jitter=lambda: 0.0)
     first = await scheduler.run_once(harness.clock.now())
     assert (first.sent, channel.sent) == (0, [])
     harness.clock.advance(seconds=1)

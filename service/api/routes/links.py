@@ -1,0 +1,105 @@
+"""The links inside sent messages: one-click unsubscribe, click redirects, the open pixel.
+
+Public (no API key): each token is HMAC-signed for one message, contact and purpose, so a
+forged or altered link is refused with 403 before anything is read or written, and a
+repeated click, open or unsubscribe is a duplicate event with no second effect.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from service.api.deps import RuntimeDep
+from service.links import CLICK, OPEN, UNSUBSCRIBE, link_secret, read_token
+from service.processing import ingest_event
+from service.runtime import Runtime
+from service.schemas import ContactRef, EventIn
+from service.store import repository as repo
+
+router = APIRouter(tags=["links"])
+Token = Annotated[str, Path(max_length=4096, description="A signed link token")]
+SOURCE = "nurture.links"
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>
+<body style="font-family: sans-serif; max-width: 32rem; margin: 3rem auto">{body}</body></html>
+"""
+
+
+def _payload(kind: str) -> Any:
+    """A dependency reading the path token as a verified link of this kind (403 otherwise)."""
+
+    def read(token: Token, runtime: RuntimeDep) -> dict[str, Any]:
+        return read_token(token, secret=link_secret(runtime.settings.secret_key), kind=kind)
+
+    return Depends(read)
+
+
+Unsubscribe = Annotated[dict[str, Any], _payload(UNSUBSCRIBE)]
+Click = Annotated[dict[str, Any], _payload(CLICK)]
+Open = Annotated[dict[str, Any], _payload(OPEN)]
+
+
+def _record(
+    runtime: Runtime, payload: dict[str, Any], *, type: str, id: str, **properties: str
+) -> None:
+    """Feed the link's event into the engine for its message's contact (if still there)."""
+    with runtime.db.session() as session:
+        message = repo.get_message(session, message_id=payload["m"])
+    if message is None:  # the contact was erased since; nothing is left to record
+        return
+    ingest_event(
+        runtime,
+        EventIn(
+            id=id[:200],
+            type=type,
+            source=SOURCE,
+            contact=ContactRef(id=message.contact_id),
+            properties={"message_id": message.id, "journey": message.journey_id, **properties},
+        ),
+    )
+
+
+def _page(title: str, body: str) -> HTMLResponse:
+    return HTMLResponse(PAGE.format(title=title, body=body), headers=NO_CACHE)
+
+
+@router.get("/u/{token}", response_class=HTMLResponse, summary="Unsubscribe confirmation page")
+def confirm_unsubscribe(token: Token, _link: Unsubscribe) -> HTMLResponse:
+    """Only asks: mail scanners fetch links, so a GET must never unsubscribe anyone."""
+    form = (
+        "<h1>Unsubscribe?</h1><p>You will get no more marketing email from us.</p>"
+        f'<form method="post" action="/u/{html.escape(token)}">'
+        '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        '<button type="submit">Unsubscribe</button></form>'
+    )
+    return _page("Unsubscribe", form)
+
+
+@router.post("/u/{token}", response_class=HTMLResponse, summary="One-click unsubscribe")
+def unsubscribe(link: Unsubscribe, runtime: RuntimeDep) -> HTMLResponse:
+    """RFC 8058 one-click: records email.unsubscribed, which withdraws email consent."""
+    _record(runtime, link, type="email.unsubscribed", id=f"unsubscribe:{link['m']}")
+    return _page("Unsubscribed", "<h1>You are unsubscribed</h1><p>Sorry to see you go.</p>")
+
+
+@router.get("/c/{token}", status_code=302, summary="Tracked link: record the click, redirect")
+def click(link: Click, runtime: RuntimeDep) -> RedirectResponse:
+    """Records email.clicked with the link's name, then sends the reader on to the target."""
+    name, url = link["n"], link["u"]
+    _record(runtime, link, type="email.clicked", id=f"click:{link['m']}:{name}", link=name, url=url)
+    return RedirectResponse(url, status_code=302, headers=NO_CACHE)
+
+
+@router.get("/o/{token}", summary="Open-tracking pixel")
+def opened(link: Open, runtime: RuntimeDep) -> Response:
+    """Records email.opened once per message and answers with a transparent 1x1 GIF."""
+    _record(runtime, link, type="email.opened", id=f"open:{link['m']}")
+    return Response(PIXEL, media_type="image/gif", headers=NO_CACHE)

@@ -1,0 +1,51 @@
+"""The website: GET /js/nurture.js and the public POST /track it reports to."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from service.api.deps import RuntimeDep
+from service.schemas import TrackIn, TrackResult
+from service.tracking import cors_headers, track_event
+
+router = APIRouter(tags=["website"])
+SNIPPET = (files("service") / "static" / "nurture.js").read_text(encoding="utf-8")
+OriginHeader = Annotated[str | None, Header(include_in_schema=False)]
+
+
+@router.get("/js/nurture.js", summary="The tracking snippet", response_class=Response)
+def snippet() -> Response:
+    """Small and dependency-free; cached by browsers for an hour."""
+    return Response(
+        SNIPPET,
+        media_type="application/javascript",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+@router.options("/track", include_in_schema=False)
+def track_preflight(runtime: RuntimeDep, origin: OriginHeader = None) -> Response:
+    """CORS preflight: answered for configured origins only."""
+    headers = cors_headers(runtime.settings, origin, preflight=True)
+    return Response(status_code=204, headers=headers)
+
+
+@router.post(
+    "/track",
+    status_code=202,
+    response_model=TrackResult,
+    summary="Record a web.* event from the browser (publishable key)",
+)
+def track(
+    body: TrackIn,
+    runtime: RuntimeDep,
+    response: Response,
+    origin: OriginHeader = None,
+    x_nurture_key: Annotated[str | None, Header(description="Publishable key")] = None,
+) -> TrackResult:
+    """Same processing as POST /events; the event id (a UUID) makes a resend a duplicate."""
+    response.headers.update(cors_headers(runtime.settings, origin))
+    return track_event(runtime, body, key=x_nurture_key)

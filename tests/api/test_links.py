@@ -1,0 +1,169 @@
+"""The public link routes: one-click unsubscribe (RFC 8058), click redirects, open pixel,
+and refusal of anything not signed by us."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.links import SignedLinks
+from tests.factories import (
+    FakeClock,
+    Harness,
+    event,
+    journeys_copy,
+    make_settings,
+    running_app,
+    signup,
+)
+
+SECRET = "route-test-secret"
+BASE = "http://nurture.test"
+# A journey with no exit rule: only consent keeps its mail from going out.
+NEWSLETTER = """
+journey: newsletter
+entry:
+  event: web.page_viewed
+  when: "event.properties.page == 'news'"
+initial: issue
+stages:
+  issue:
+    send: {channel: email, template: story/favors}
+    on:
+      - after: 30d
+        to: done
+  done: {final: true}
+"""
+
+
+@pytest.fixture
+async def app(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Harness]:
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        secret_key=SECRET,
+        open_tracking=True,
+        journeys_dir=journeys_copy(tmp_path, extra={"newsletter": NEWSLETTER}),
+    )
+    async with running_app(settings, clock) as running:
+        yield running
+
+
+def _path(url: str) -> str:
+    assert url.startswith(BASE), url
+    return url.removeprefix(BASE)
+
+
+async def _sent_welcome(app: Harness) -> dict[str, Any]:
+    await app.post_events(signup())
+    assert (await app.run_scheduler()).sent == 1
+    line: dict[str, Any] = json.loads(app.outbox_lines()[0])
+    return line
+
+
+async def _timeline(app: Harness) -> list[dict[str, Any]]:
+    contact = await app.contact()
+    data: list[dict[str, Any]] = (
+        await app.client.get(f"/contacts/{contact['id']}/timeline")
+    ).json()
+    return data
+
+
+def _events(timeline: list[dict[str, Any]], type: str) -> list[dict[str, Any]]:
+    return [t for t in timeline if t["kind"] == "event" and t["summary"] == type]
+
+
+async def test_unsubscribe_page_changes_nothing(app: Harness) -> None:
+    welcome = await _sent_welcome(app)
+    path = _path(welcome["unsubscribe_url"])
+    response = await app.client.get(path)
+    assert response.status_code == 200
+    assert f'<form method="post" action="{path}">' in response.text
+    assert (await app.contact())["consents"] == []
+    assert _events(await _timeline(app), "email.unsubscribed") == []
+
+
+async def test_one_click_post_unsubscribes_and_suppresses_the_next_send(app: Harness) -> None:
+    welcome = await _sent_welcome(app)
+    await app.post_events(event("web.page_viewed", properties={"page": "news"}))
+    one_click = {"content-type": "application/x-www-form-urlencoded"}
+    for _ in range(2):  # mailbox providers may retry; the second POST has no new effect
+        response = await app.client.post(
+            _path(welcome["unsubscribe_url"]),
+            content="List-Unsubscribe=One-Click",
+            headers=one_click,
+        )
+        assert response.status_code == 200 and "unsubscribed" in response.text
+    contact = await app.contact()
+    [consent] = contact["consents"]
+    assert (consent["channel"], consent["status"]) == ("email", "withdrawn")
+    story = next(e for e in contact["enrollments"] if e["journey"] == "wedding-story")
+    assert story["status"] == "exited"  # the journey's exit rule saw the event
+    assert len(_events(await _timeline(app), "email.unsubscribed")) == 1
+    await app.run_scheduler()
+    messages = (await app.client.get(f"/contacts/{contact['id']}/messages")).json()
+    issue = next(m for m in messages if m["journey"] == "newsletter")
+    assert issue["status"] == "suppressed"
+    assert len(app.outbox_lines()) == 1
+
+
+async def test_tracked_click_redirects_and_moves_the_contact(app: Harness) -> None:
+    welcome = await _sent_welcome(app)
+    [link] = re.findall(r'href="(http://nurture\.test/c/[^"]+)"', welcome["html"])
+    for _ in range(2):
+        response = await app.client.get(_path(link))
+        assert response.status_code == 302
+        assert response.headers["location"] == "https://shop.example/favors"
+    contact = await app.contact()
+    assert contact["enrollments"][0]["stage"] == "favors"
+    [click] = _events(await _timeline(app), "email.clicked")  # once per message and link
+    assert click["data"]["properties"] == {
+        "link": "favors",
+        "url": "https://shop.example/favors",
+        "message_id": welcome["id"],
+        "journey": "wedding-story",
+    }
+
+
+async def test_open_pixel_records_the_open(app: Harness) -> None:
+    welcome = await _sent_welcome(app)
+    [pixel] = re.findall(r'<img src="(http://nurture\.test/o/[^"]+)"', welcome["html"])
+    assert welcome["html"].index(pixel) < welcome["html"].index("</body>")
+    response = await app.client.get(_path(pixel))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/gif"
+    assert "no-store" in response.headers["cache-control"]
+    assert response.content.startswith(b"GIF89a")
+    assert len(_events(await _timeline(app), "email.opened")) == 1
+
+
+async def test_forged_and_misused_tokens_are_refused(app: Harness) -> None:
+    welcome = await _sent_welcome(app)
+    contact = await app.contact()
+    forged = SignedLinks(
+        base_url=BASE, secret="guessed", message_id=welcome["id"], contact_id=contact["id"]
+    )
+    genuine_unsubscribe = _path(welcome["unsubscribe_url"])
+    body, _, mac = genuine_unsubscribe.removeprefix("/u/").partition(".")
+    tampered = f"/u/{body[:-2]}{'AA' if body[-2:] != 'AA' else 'BB'}.{mac}"
+    attempts = [
+        ("post", _path(forged.unsubscribe_url())),
+        ("post", tampered),
+        ("get", _path(forged.track("https://evil.example", "favors"))),
+        ("get", _path(forged.open_pixel())),
+        ("get", "/c/" + genuine_unsubscribe.removeprefix("/u/")),  # right key, wrong purpose
+        ("post", "/u/not-a-token"),
+    ]
+    for method, path in attempts:
+        response = await app.client.request(method.upper(), path)
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["error"] == "forbidden"
+    contact = await app.contact()
+    assert contact["consents"] == [] and contact["enrollments"][0]["stage"] == "welcome"
+    timeline = await _timeline(app)
+    assert [t["summary"] for t in timeline if t["kind"] == "event"] == ["web.form_submitted"]
