@@ -26,7 +26,7 @@ from service.store import repository as repo
 from service.store.models import Contact, Message
 
 # Same-moment entries read naturally in this order: what happened, what it did, what it sent.
-_KIND_ORDER = {"event": 0, "transition": 1, "message": 2}
+_KIND_ORDER = {"event": 0, "transition": 1, "note": 2, "message": 3}
 
 
 def require_contact(session: Session, contact_id: str) -> Contact:
@@ -170,6 +170,25 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
                         "from": move.from_stage,
                         "to": move.to_stage,
                         "trigger": move.trigger,
+                    },
+                ),
+            )
+        )
+    for note in repo.contact_notes(session, contact_id=contact_id):
+        entries.append(
+            (
+                note.at,
+                _KIND_ORDER["note"],
+                note.seq,
+                TimelineEntry(
+                    at=note.at,
+                    kind="note",
+                    summary=f"{note.journey_id}: {note.stage}: {note.text}",
+                    data={
+                        "journey": note.journey_id,
+                        "stage": note.stage,
+                        "message_id": note.message_id,
+                        "text": note.text,
                     },
                 ),
             )

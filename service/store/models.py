@@ -210,6 +210,25 @@ class TransitionRecord(SQLModel, table=True):
     seq: int = 0
 
 
+class Note(SQLModel, table=True):
+    """Something the scheduler did to a message without a move (e.g. a frequency-cap delay),
+    kept apart from transitions so analytics of moves stay exact."""
+
+    __tablename__ = "notes"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    contact_id: str = _contact_fk()
+    message_id: str | None = Field(
+        default=None,
+        sa_column=Column(String(36), ForeignKey("messages.id", ondelete="CASCADE"), nullable=True),
+    )
+    journey_id: str = Field(max_length=200)
+    stage: str = Field(max_length=200)
+    text: str = Field(max_length=500)
+    at: datetime = _time()
+    seq: int = 0
+
+
 class WebhookToken(SQLModel, table=True):
     """One-time tokens of signed webhooks (Mailgun), so a captured request cannot be replayed
     with another body, across restarts and processes. Not per contact: small and short-lived."""

@@ -23,6 +23,7 @@ from service.store.models import (
     JourneyVersion,
     Message,
     MessageStatus,
+    Note,
     TransitionRecord,
     WebhookToken,
     new_id,
@@ -445,15 +446,19 @@ def add_note(
     contact.history_seq += 1
     session.add(contact)
     session.add(
-        TransitionRecord(
-            enrollment_id=message.enrollment_id,
+        Note(
             contact_id=contact.id,
+            message_id=message.id,
             journey_id=message.journey_id,
-            version=message.version,
-            from_stage=message.stage,
-            to_stage=message.stage,
-            trigger=note,
+            stage=message.stage,
+            text=note,
             at=at,
             seq=contact.history_seq,
         )
     )
+
+
+def contact_notes(session: Session, *, contact_id: str) -> Sequence[Note]:
+    """A contact's scheduler notes in order."""
+    statement = select(Note).where(Note.contact_id == contact_id).order_by(col(Note.seq))
+    return session.exec(statement).all()

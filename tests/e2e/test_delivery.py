@@ -200,7 +200,7 @@ async def test_frequency_cap_delays_the_next_message(
         timeline = (await app.client.get(f"/contacts/{contact['id']}/timeline")).json()
         until = first_sent + timedelta(hours=24)
         assert f"delayed by frequency cap until {until.isoformat()}" in [
-            t["data"].get("trigger") for t in timeline
+            t["data"]["text"] for t in timeline if t["kind"] == "note"
         ]
         clock.current = until
         assert (await app.run_scheduler()).sent == 1

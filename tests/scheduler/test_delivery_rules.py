@@ -152,7 +152,7 @@ async def test_frequency_cap_delays_and_says_so(
         )
         contact = await app.contact()
         timeline = (await app.client.get(f"/contacts/{contact['id']}/timeline")).json()
-        notes = [t["data"]["trigger"] for t in timeline if t["kind"] == "transition"]
+        notes = [t["data"]["text"] for t in timeline if t["kind"] == "note"]
         assert notes[-1] == f"delayed by frequency cap until {until.isoformat()}"
         clock.current = until - timedelta(seconds=1)
         assert (await app.run_scheduler()).sent == 0
