@@ -4,10 +4,11 @@ only, CORS for configured origins only, and the contact named by a token we sign
 from __future__ import annotations
 
 import hmac
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from service.config import Settings
 from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from service.links import VISITOR, link_secret, read_token
+from service.links import VISITOR, link_secret, read_token, visitor_token
 from service.processing import ingest_event
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn, TrackIn, TrackResult
@@ -41,6 +42,20 @@ def cors_headers(
         raise Forbidden(f"origin {origin!r} is not in NURTURE_TRACK_ALLOWED_ORIGINS")
     headers = {"Access-Control-Allow-Origin": str(origin), "Vary": "Origin"}
     return headers | PREFLIGHT if preflight else headers
+
+
+def landing_url(settings: Settings, url: str, *, contact_id: str) -> str:
+    """A click's target with the visitor token added, only for sites that run our snippet.
+
+    Sites in NURTURE_TRACK_ALLOWED_ORIGINS read `nt` and send it with POST /track, which
+    ties page views there to the contact; links to any other site are left untouched.
+    """
+    parts = urlsplit(url)
+    if f"{parts.scheme}://{parts.netloc}" not in _csv(settings.track_allowed_origins):
+        return url
+    token = visitor_token(contact_id, secret=link_secret(settings.secret_key))
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), ("nt", token)])
+    return urlunsplit(parts._replace(query=query))
 
 
 def _check_key(settings: Settings, key: str | None) -> None:

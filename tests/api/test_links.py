@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from service.links import SignedLinks
+from service.links import VISITOR, SignedLinks, read_token
 from tests.factories import (
     FakeClock,
     Harness,
@@ -128,6 +128,32 @@ async def test_tracked_click_redirects_and_moves_the_contact(app: Harness) -> No
         "message_id": welcome["id"],
         "journey": "wedding-story",
     }
+
+
+async def test_click_to_a_tracked_site_carries_the_visitor_token(
+    database_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        secret_key=SECRET,
+        track_publishable_keys="pk_shop",
+        track_allowed_origins="https://shop.example",
+    )
+    async with running_app(settings, clock) as app:
+        welcome = await _sent_welcome(app)
+        [link] = re.findall(r'href="(http://nurture\.test/c/[^"]+)"', welcome["html"])
+        location = (await app.client.get(_path(link))).headers["location"]
+        assert location.startswith("https://shop.example/favors?nt=")
+        token = location.split("nt=", 1)[1]
+        contact = await app.contact()
+        assert read_token(token, secret=SECRET, kind=VISITOR) == {"k": VISITOR, "c": contact["id"]}
+        view = {"key": "pk_shop", "id": "pv-0000001", "type": "web.page_viewed", "token": token}
+        response = await app.client.post(
+            "/track", json=view, headers={"Origin": "https://shop.example"}
+        )
+        assert response.status_code == 202
+        assert len(_events(await _timeline(app), "web.page_viewed")) == 1
 
 
 async def test_open_pixel_records_the_open(app: Harness) -> None:

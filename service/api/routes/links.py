@@ -20,6 +20,7 @@ from service.processing import ingest_event
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn
 from service.store import repository as repo
+from service.tracking import landing_url
 
 router = APIRouter(tags=["links"])
 Token = Annotated[str, Path(max_length=4096, description="A signed link token")]
@@ -49,12 +50,13 @@ Open = Annotated[dict[str, Any], _payload(OPEN)]
 
 def _record(
     runtime: Runtime, payload: dict[str, Any], *, type: str, id: str, **properties: str
-) -> None:
-    """Feed the link's event into the engine for its message's contact (if still there)."""
+) -> str | None:
+    """Feed the link's event into the engine for its message's contact (if still there);
+    returns that contact's id."""
     with runtime.db.session() as session:
         message = repo.get_message(session, message_id=payload["m"])
     if message is None:  # the contact was erased since; nothing is left to record
-        return
+        return None
     ingest_event(
         runtime,
         EventIn(
@@ -65,6 +67,7 @@ def _record(
             properties={"message_id": message.id, "journey": message.journey_id, **properties},
         ),
     )
+    return message.contact_id
 
 
 def _page(title: str, body: str) -> HTMLResponse:
@@ -94,7 +97,11 @@ def unsubscribe(link: Unsubscribe, runtime: RuntimeDep) -> HTMLResponse:
 def click(link: Click, runtime: RuntimeDep) -> RedirectResponse:
     """Records email.clicked with the link's name, then sends the reader on to the target."""
     name, url = link["n"], link["u"]
-    _record(runtime, link, type="email.clicked", id=f"click:{link['m']}:{name}", link=name, url=url)
+    contact_id = _record(
+        runtime, link, type="email.clicked", id=f"click:{link['m']}:{name}", link=name, url=url
+    )
+    if contact_id is not None:
+        url = landing_url(runtime.settings, url, contact_id=contact_id)
     return RedirectResponse(url, status_code=302, headers=NO_CACHE)
 
 
