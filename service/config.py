@@ -34,7 +34,7 @@ class Settings(BaseSettings):
 
     # ----- inbound webhooks and website tracking --------------------------------------------
     # A provider with no secret configured is disabled: POST /webhooks/<provider> answers 404
-    # and unsigned data is never accepted. See docs/webhooks.md.
+    # and unsigned data is never accepted. See the README, "Provider webhooks".
     webhook_sendgrid_public_key: SecretStr | None = None
     webhook_mailgun_signing_key: SecretStr | None = None
     webhook_postmark_username: str | None = None
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     track_publishable_keys: str = ""  # comma-separated; POST /track is off while empty
     track_allowed_origins: str = ""  # comma-separated exact origins, e.g. https://shop.example
 
-    # ----- delivery: providers, signed links and sending rules (docs/delivery.md) ----------
+    # ----- delivery: providers, signed links and sending rules (README, "Delivery") ----------
     # `log` writes to the outbox file and needs no account; a chosen provider must have its
     # credentials or start-up stops naming the missing setting.
     secret_key: SecretStr | None = None  # signs unsubscribe/click/open links

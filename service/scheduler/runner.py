@@ -5,7 +5,7 @@ any number of workers can run side by side; a worker that dies leaves rows that 
 claims once the lease expires. A message is only handed to a channel by the worker whose
 lease is still on the row, and it is marked sent in the same breath, so it goes out once.
 Under the claim the send-time rules are checked again: enrollment, consent and suppression,
-address, the journey's send window and the frequency cap (docs/delivery.md).
+address, the journey's send window and the frequency cap (README, "Delivery").
 """
 
 from __future__ import annotations
