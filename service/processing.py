@@ -596,54 +596,57 @@ def _active_enrollment(session: Session, *, contact_id: str, journey_id: str) ->
     raise NotFound(f"the contact has no active enrollment in journey '{journey_id}'")
 
 
-def move(runtime: Runtime, *, contact_id: str, journey_id: str, stage: str) -> Outcome:
-    """Move a contact by hand to any stage of her enrollment's version."""
+def _operate(
+    runtime: Runtime,
+    *,
+    contact_id: str,
+    journey_id: str,
+    decide: Callable[[CompiledJourney, Enrollment, Contact, datetime], Decision],
+) -> Outcome:
+    """One operator action on a contact's active enrollment, persisted like any engine step."""
 
     def work(session: Session) -> Outcome:
         contact = _locked(session, contact_id)
         enrollment = _active_enrollment(session, contact_id=contact_id, journey_id=journey_id)
         compiled = runtime.journeys.get(journey_id, enrollment.version)
+        now = runtime.clock.now()
+        decision = decide(compiled, enrollment, contact, now)
+        outcome = Outcome()
+        apply_decision(
+            session,
+            contact=contact,
+            enrollment=enrollment,
+            decision=decision,
+            now=now,
+            outcome=outcome,
+        )
+        return outcome
+
+    return with_retry(runtime, work)
+
+
+def move(runtime: Runtime, *, contact_id: str, journey_id: str, stage: str) -> Outcome:
+    """Move a contact by hand to any stage of her enrollment's version."""
+
+    def decide(
+        compiled: CompiledJourney, enrollment: Enrollment, contact: Contact, now: datetime
+    ) -> Decision:
         if stage not in compiled.journey.stages:
             raise InvalidInput(
                 f"journey '{journey_id}' version {enrollment.version} has no stage '{stage}'",
                 field="stage",
             )
-        now = runtime.clock.now()
-        decision = compiled.move_to(
-            enrollment_state(enrollment), contact_view(contact), stage, now=now
-        )
-        outcome = Outcome()
-        apply_decision(
-            session,
-            contact=contact,
-            enrollment=enrollment,
-            decision=decision,
-            now=now,
-            outcome=outcome,
-        )
-        return outcome
+        return compiled.move_to(enrollment_state(enrollment), contact_view(contact), stage, now=now)
 
-    return with_retry(runtime, work)
+    return _operate(runtime, contact_id=contact_id, journey_id=journey_id, decide=decide)
 
 
 def exit_journey(runtime: Runtime, *, contact_id: str, journey_id: str) -> Outcome:
     """Take a contact out of a journey by hand; her unsent messages are canceled."""
 
-    def work(session: Session) -> Outcome:
-        contact = _locked(session, contact_id)
-        enrollment = _active_enrollment(session, contact_id=contact_id, journey_id=journey_id)
-        compiled = runtime.journeys.get(journey_id, enrollment.version)
-        now = runtime.clock.now()
-        decision = compiled.exit(enrollment_state(enrollment), now=now, reason="manual")
-        outcome = Outcome()
-        apply_decision(
-            session,
-            contact=contact,
-            enrollment=enrollment,
-            decision=decision,
-            now=now,
-            outcome=outcome,
-        )
-        return outcome
+    def decide(
+        compiled: CompiledJourney, enrollment: Enrollment, contact: Contact, now: datetime
+    ) -> Decision:
+        return compiled.exit(enrollment_state(enrollment), now=now, reason="manual")
 
-    return with_retry(runtime, work)
+    return _operate(runtime, contact_id=contact_id, journey_id=journey_id, decide=decide)
