@@ -57,6 +57,14 @@ def test_valid_journey_prints_summary_with_sms_segments(capsys: pytest.CaptureFi
     assert "mini-wedding (version " in out
     assert "5 stages, 1 final, 2 event and 5 timer transitions, sends: 2 email, 1 sms" in out
     assert "sms mini/favors: 1 segment(s), GSM-7" in out
+    table = [line.split() for line in out.splitlines()[1:7]]
+    assert table[0] == ["stage", "sends", "ways", "out"]
+    assert table[1][:3] == ["welcome", "email", "mini/welcome"]
+    assert " ".join(table[2][3:]) == (
+        "at wedding_date-30d -> last_month, order.completed if ... -> last_month"
+    )
+    assert " ".join(table[4][3:]) == "after 1w -> thank_you, at wedding_date+60d -> done"
+    assert table[5] == ["done", "-", "final"]
     assert out.strip().endswith("1 journey(s) valid")
 
 
