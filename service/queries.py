@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session
 
 from service.engine.core import CompiledJourney
+from service.engine.diagram import mermaid
 from service.engine.durations import format_duration
 from service.engine.model import EventMatch, Transition
 from service.errors import InvalidInput, NotFound
@@ -298,3 +299,15 @@ def journey_detail(session: Session, registry: JourneyRegistry, journey_id: str)
         ],
         versions=versions,
     )
+
+
+def journey_diagram(session: Session, registry: JourneyRegistry, journey_id: str) -> str:
+    """The current version as Mermaid, with active contacts per stage and moves per edge."""
+    compiled: CompiledJourney = registry.current_of(journey_id)
+    counts = repo.active_stage_counts(session)
+    active = {
+        stage: counts.get((journey_id, compiled.version, stage), 0)
+        for stage in compiled.journey.stages
+    }
+    moves = repo.stage_move_counts(session, journey_id=journey_id, version=compiled.version)
+    return mermaid(compiled.journey, active=active, moves=moves)

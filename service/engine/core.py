@@ -9,13 +9,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from transitions import Machine
 
-from service.engine.durations import format_duration
 from service.engine.guards import Guard
 from service.engine.model import EventMatch, Journey, Stage, Transition
 from service.engine.timing import at_moment, next_allowed, zone
@@ -263,8 +262,7 @@ class CompiledJourney:
         for index, transition in enumerate(stage.on):
             if transition.event == event.type and self._guard(transition.when, context, notes):
                 trigger = _trigger_name(state.stage, index)
-                label = f"event:{event.type}"
-                return self._move(state, contact, now, trigger, label, notes, event)
+                return self._move(state, contact, now, trigger, transition.key(), notes, event)
         # Attributes may have changed (e.g. a new wedding date): recompute the clock.
         return Decision(state=state, next_due_at=self.next_due(state, contact), notes=tuple(notes))
 
@@ -279,26 +277,17 @@ class CompiledJourney:
         moments: list[tuple[datetime, int, str]] = []
         for index, transition in enumerate(stage.on):
             if transition.after is not None:
-                moments.append(
-                    (
-                        state.entered_at + transition.after,
-                        index,
-                        f"after:{format_duration(transition.after)}",
-                    )
-                )
+                moments.append((state.entered_at + transition.after, index, transition.key()))
             elif transition.at is not None:
                 spec = transition.at
                 fire = at_moment(spec, contact.attributes.get(spec.attribute), tz)
                 if fire is None:
                     continue
-                offset = format_duration(spec.offset) if spec.offset else ""
-                sign = "+" if spec.offset > timedelta(0) else ""
-                label = f"at:{spec.attribute}{sign}{offset}"
                 if fire < state.entered_at:
                     if transition.if_past == "skip":
                         continue
                     fire = state.entered_at
-                moments.append((fire, index, label))
+                moments.append((fire, index, transition.key()))
         checked = state.clock_checked_at
         return sorted(m for m in moments if checked is None or m[0] > checked)
 

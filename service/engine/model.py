@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from service.engine.durations import parse_duration
+from service.engine.durations import format_duration, parse_duration
 
 Channel = Literal["email", "sms", "webhook"]
 ReenterPolicy = Literal["never", "after_exit", "always"]
@@ -172,6 +172,23 @@ class Transition(_Strict):
     def is_timer(self) -> bool:
         """Timers fire from the clock; event transitions fire from behaviour."""
         return self.event is None
+
+    def key(self) -> str:
+        """The trigger as history records it: event:TYPE, after:5d or at:ATTRIBUTE-30d."""
+        if self.event is not None:
+            return f"event:{self.event}"
+        if self.after is not None:
+            return f"after:{format_duration(self.after)}"
+        assert self.at is not None  # exactly one trigger is set
+        offset = self.at.offset
+        shown = format_duration(offset) if offset else ""
+        return f"at:{self.at.attribute}{'+' if offset > timedelta(0) else ''}{shown}"
+
+    def describe(self) -> str:
+        """The trigger in a few words, for summaries and diagrams."""
+        kind, _, what = self.key().partition(":")
+        text = what if kind == "event" else f"{kind} {what}"
+        return text + (" (if)" if self.when else "")
 
 
 class Stage(_Strict):

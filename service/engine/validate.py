@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from service.engine.core import CompiledJourney, ContactView
-from service.engine.durations import format_duration
 from service.engine.loader import JourneySource, compile_source, journey_files, parse_source
-from service.engine.model import Transition
 from service.engine.render import ContentLibrary, PreviewLinks, message_context, sms_segments
 from service.engine.timing import is_valid_zone
 from service.errors import JourneyError, JourneyErrors
@@ -129,20 +127,6 @@ def validate(paths: list[Path], *, content_dir: Path, today: date) -> Validation
     return result
 
 
-def _way_out(transition: Transition) -> str:
-    """One transition in a few words: its trigger and where it leads."""
-    if transition.event:
-        trigger = transition.event + (" if ..." if transition.when else "")
-    elif transition.after is not None:
-        trigger = f"after {format_duration(transition.after)}"
-    else:
-        assert transition.at is not None
-        offset = format_duration(transition.at.offset) if transition.at.offset else ""
-        sign = "+" if offset and not offset.startswith("-") else ""
-        trigger = f"at {transition.at.attribute}{sign}{offset}"
-    return f"{trigger} -> {transition.to}"
-
-
 def _summary(report: JourneyReport) -> list[str]:
     journey = report.journey
     stages = journey.journey.stages
@@ -162,7 +146,13 @@ def _summary(report: JourneyReport) -> list[str]:
     for name, stage in stages.items():
         send = f"{stage.send.channel} {stage.send.template}" if stage.send else "-"
         rows.append(
-            (name, send, "final" if stage.final else ", ".join(_way_out(t) for t in stage.on))
+            (
+                name,
+                send,
+                "final"
+                if stage.final
+                else ", ".join(f"{t.describe()} -> {t.to}" for t in stage.on),
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     lines.extend(f"  {a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows)

@@ -236,6 +236,31 @@ def active_stage_counts(session: Session) -> dict[tuple[str, str, str], int]:
     return {(j, v, s): n for j, v, s, n in session.exec(statement).all()}
 
 
+def stage_move_counts(
+    session: Session, *, journey_id: str, version: str
+) -> dict[tuple[str, str, str], int]:
+    """How often each (from, to, trigger) move of one journey version was taken."""
+    statement = (
+        select(
+            TransitionRecord.from_stage,
+            TransitionRecord.to_stage,
+            TransitionRecord.trigger,
+            func.count(),
+        )
+        .where(
+            TransitionRecord.journey_id == journey_id,
+            TransitionRecord.version == version,
+            col(TransitionRecord.from_stage).is_not(None),
+        )
+        .group_by(
+            col(TransitionRecord.from_stage),
+            col(TransitionRecord.to_stage),
+            col(TransitionRecord.trigger),
+        )
+    )
+    return {(f, t, k): n for f, t, k, n in session.exec(statement).all() if f is not None}
+
+
 # ----- events -------------------------------------------------------------------------------
 
 

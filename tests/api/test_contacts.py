@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tests.factories import Harness, signup
+from tests.factories import Harness, event, signup
 
 
 async def test_upsert_creates_then_updates(harness: Harness) -> None:
@@ -100,6 +100,23 @@ async def test_journeys_with_counts(harness: Harness) -> None:
     assert detail["stages"][0]["transitions"][1] == {"to": "favors", "after": "3s"}
     assert detail["versions"][0]["version"] == "1" and detail["versions"][0]["active"] == 2
     assert (await harness.client.get("/journeys/nope")).status_code == 404
+
+
+async def test_journey_diagram_shows_live_counts(harness: Harness) -> None:
+    await harness.post_events(signup())
+    await harness.post_events(signup("bea@example.com"))
+    click = event("email.clicked", email="bea@example.com", properties={"link": "favors"})
+    await harness.post_events(click)
+    response = await harness.client.get("/journeys/wedding-story/diagram")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    lines = [line.strip() for line in response.text.splitlines()]
+    assert lines[0] == "flowchart TD"
+    assert 's_welcome["welcome<br/>email: story/welcome<br/>1 active"]' in lines
+    assert 's_welcome -->|"email.clicked (if) (1x)"| s_favors' in lines
+    assert 's_welcome -->|"after 3s"| s_favors' in lines  # same stages, counted per trigger
+    assert 's_done(["done<br/>0 active"])' in lines
+    assert (await harness.client.get("/journeys/nope/diagram")).status_code == 404
 
 
 async def test_openapi_has_examples(harness: Harness) -> None:

@@ -61,7 +61,7 @@ def test_valid_journey_prints_summary_with_sms_segments(capsys: pytest.CaptureFi
     assert table[0] == ["stage", "sends", "ways", "out"]
     assert table[1][:3] == ["welcome", "email", "mini/welcome"]
     assert " ".join(table[2][3:]) == (
-        "at wedding_date-30d -> last_month, order.completed if ... -> last_month"
+        "at wedding_date-30d -> last_month, order.completed (if) -> last_month"
     )
     assert " ".join(table[4][3:]) == "after 1w -> thank_you, at wedding_date+60d -> done"
     assert table[5] == ["done", "-", "final"]

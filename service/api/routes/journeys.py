@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
 
 from service import queries
 from service.api.deps import ReadScope, RuntimeDep, SessionDep
@@ -21,3 +22,14 @@ def list_journeys(runtime: RuntimeDep, session: SessionDep) -> list[JourneyListI
 def get_journey(journey_id: str, runtime: RuntimeDep, session: SessionDep) -> JourneyOut:
     """Stages, transitions, stored versions and live counts of one journey."""
     return queries.journey_detail(session, runtime.journeys, journey_id)
+
+
+@router.get(
+    "/{journey_id}/diagram",
+    response_class=PlainTextResponse,
+    dependencies=[ReadScope],
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def journey_diagram(journey_id: str, runtime: RuntimeDep, session: SessionDep) -> str:
+    """A Mermaid flowchart of the current version with live stage and move counts."""
+    return queries.journey_diagram(session, runtime.journeys, journey_id)

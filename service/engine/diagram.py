@@ -1,0 +1,39 @@
+"""A journey as a Mermaid flowchart, with live counts, for operators' dashboards and docs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from service.engine.model import Journey
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _node(stage: str) -> str:
+    """Mermaid ids allow only word characters; stage names may hold '-' or '.'."""
+    return "s_" + _UNSAFE.sub("_", stage)
+
+
+def mermaid(
+    journey: Journey,
+    *,
+    active: Mapping[str, int] | None = None,
+    moves: Mapping[tuple[str, str, str], int] | None = None,
+) -> str:
+    """`flowchart TD` text: stages with active contacts, edges with how often each was taken."""
+    active = active or {}
+    moves = moves or {}
+    lines = ["flowchart TD", f'  start(("{journey.entry.event}")) --> {_node(journey.initial)}']
+    for name, stage in journey.stages.items():
+        count = f"<br/>{active.get(name, 0)} active" if active else ""
+        send = f"<br/>{stage.send.channel}: {stage.send.template}" if stage.send else ""
+        shape = ("([", "])") if stage.final else ("[", "]")
+        lines.append(f'  {_node(name)}{shape[0]}"{name}{send}{count}"{shape[1]}')
+    for name, stage in journey.stages.items():
+        for transition in stage.on:
+            taken = moves.get((name, transition.to, transition.key()))
+            label = transition.describe() + (f" ({taken}x)" if taken else "")
+            label = label.replace('"', "'")
+            lines.append(f'  {_node(name)} -->|"{label}"| {_node(transition.to)}')
+    return "\n".join(lines) + "\n"
