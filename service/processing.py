@@ -650,3 +650,17 @@ def exit_journey(runtime: Runtime, *, contact_id: str, journey_id: str) -> Outco
         return compiled.exit(enrollment_state(enrollment), now=now, reason="manual")
 
     return _operate(runtime, contact_id=contact_id, journey_id=journey_id, decide=decide)
+
+
+def erase_contact(runtime: Runtime, *, contact_id: str) -> None:
+    """Erase a contact and everything about her (events, enrollments, messages, history).
+
+    The database cascades from the contact row, in one transaction. A provider that later
+    retries an old event creates a new contact: erasure cannot be undone by stored data.
+    """
+
+    def work(session: Session) -> None:
+        contact = _locked(session, contact_id)
+        session.delete(contact)
+
+    with_retry(runtime, work)

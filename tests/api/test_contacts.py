@@ -119,6 +119,27 @@ async def test_journey_diagram_shows_live_counts(harness: Harness) -> None:
     assert (await harness.client.get("/journeys/nope/diagram")).status_code == 404
 
 
+async def test_erasure_removes_the_contact_and_all_her_data(harness: Harness) -> None:
+    await harness.post_events(signup(id="signup-ava"))
+    await harness.post_events(signup("bea@example.com"))
+    await harness.run_scheduler()
+    ava = await harness.contact()
+    assert (await harness.client.delete(f"/contacts/{ava['id']}")).status_code == 204
+    for path in ("", "/timeline", "/messages"):
+        assert (await harness.client.get(f"/contacts/{ava['id']}{path}")).status_code == 404
+    assert (await harness.client.get("/contacts?email=ava@example.com")).status_code == 404
+    assert (await harness.client.delete(f"/contacts/{ava['id']}")).status_code == 404
+    listing = (await harness.client.get("/journeys")).json()
+    story = next(j for j in listing if j["id"] == "wedding-story")
+    assert story["active_by_stage"]["welcome"] == 1  # Bea is untouched
+    bea = await harness.contact("bea@example.com")
+    timeline = (await harness.client.get(f"/contacts/{bea['id']}/timeline")).json()
+    assert [t["kind"] for t in timeline][:2] == ["event", "transition"]
+    # Her old signup, redelivered, is new again: nothing of her was kept.
+    again = await harness.post_events(signup(id="signup-ava"))
+    assert again.json()["status"] == "accepted"
+
+
 async def test_openapi_has_examples(harness: Harness) -> None:
     schema = (await harness.client.get("/openapi.json")).json()
     body = schema["paths"]["/events"]["post"]["requestBody"]["content"]["application/json"]

@@ -63,6 +63,13 @@ def get_contact(contact_id: str, session: SessionDep) -> ContactOut:
     return queries.contact_out(session, queries.require_contact(session, contact_id))
 
 
+@router.delete("/{contact_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[WriteScope])
+def erase_contact(contact_id: str, runtime: RuntimeDep) -> Response:
+    """Right to erasure: the contact and all her data are deleted for good."""
+    processing.erase_contact(runtime, contact_id=contact_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get("/{contact_id}/timeline", response_model=list[TimelineEntry], dependencies=[ReadScope])
 def get_timeline(contact_id: str, session: SessionDep) -> list[TimelineEntry]:
     """Events, moves and messages in time order."""
