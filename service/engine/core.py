@@ -283,10 +283,9 @@ class CompiledJourney:
                 fire = at_moment(spec, contact.attributes.get(spec.attribute), tz)
                 if fire is None:
                     continue
-                if fire < state.entered_at:
-                    if transition.if_past == "skip":
-                        continue
-                    fire = state.entered_at
+                if transition.if_past == "skip" and fire <= state.entered_at:
+                    continue  # past on entry (or the very moment that led back here)
+                fire = max(fire, state.entered_at)
                 moments.append((fire, index, transition.key()))
         checked = state.clock_checked_at
         return sorted(m for m in moments if checked is None or m[0] > checked)
@@ -417,24 +416,29 @@ class CompiledJourney:
         notes: list[str],
         event: EventView | None = None,
     ) -> Decision:
-        """After entering a stage: send, finish at a final stage, or chain timers already due."""
-        messages = self._messages(state, contact, event)
+        """After entering a stage: chain timers already due, then send the message of the stage
+        the contact ends up in and finish if it is final.
+
+        Stages passed through in zero time send nothing, as a message still waiting for its
+        send window is dropped when the contact leaves its stage.
+        """
         for _ in range(MAX_CHAINED_MOVES):
             if self.journey.stages[state.stage].final:
-                state = replace(state, status=Status.COMPLETED)
                 break
             step = self._due_step(state, contact, now, notes)
             if step is None:
                 break
             state, change = step
             changes.append(change)
-            messages.extend(self._messages(state, contact, event))
         else:
-            notes.append(f"stopped after {MAX_CHAINED_MOVES} immediate moves in one step")
+            if not self.journey.stages[state.stage].final:
+                notes.append(f"stopped after {MAX_CHAINED_MOVES} immediate moves in one step")
+        if self.journey.stages[state.stage].final:
+            state = replace(state, status=Status.COMPLETED)
         return Decision(
             state=state,
             changes=tuple(changes),
-            messages=tuple(messages),
+            messages=tuple(self._messages(state, contact, event)),
             next_due_at=self.next_due(state, contact),
             notes=tuple(notes),
         )

@@ -85,11 +85,12 @@ def at_moment(spec: At, value: object, tz: ZoneInfo) -> datetime | None:
     parsed = parse_date_value(value)
     if parsed is None:
         return None
-    if isinstance(parsed, datetime):
-        base = parsed.astimezone(tz) if parsed.tzinfo else parsed.replace(tzinfo=tz)
-    else:
-        base = datetime.combine(parsed, time(0, 0), tzinfo=tz)
-    local = base + spec.offset
-    if spec.time is not None:
-        return _local(local.date(), spec.time, tz)
-    return _local(local.date(), local.time(), tz)
+    try:
+        if isinstance(parsed, datetime):
+            base = parsed.astimezone(tz) if parsed.tzinfo else parsed.replace(tzinfo=tz)
+        else:
+            base = datetime.combine(parsed, time(0, 0), tzinfo=tz)
+        local = base + spec.offset
+        return _local(local.date(), spec.time or local.time(), tz)
+    except OverflowError:  # a date like 0001-01-01 with a negative offset: no such moment
+        return None

@@ -319,3 +319,65 @@ stages:
     )
     state = journey.start(bride, now=SIGNUP.time).state
     assert journey.on_clock(state, bride, now=utc(2027, 9, 1)).state.stage == "first"
+
+
+CHAIN = """
+journey: chain
+entry: {event: web.form_submitted}
+initial: a
+stages:
+  a:
+    send: {channel: email, template: x/a}
+    on:
+      - {at: {attribute: wedding_date, offset: -400d}, to: b}
+  b:
+    send: {channel: email, template: x/b}
+    on:
+      - {at: {attribute: wedding_date, offset: -300d}, to: c}
+  c:
+    send: {channel: email, template: x/c}
+    final: true
+"""
+
+
+def test_stages_passed_through_at_once_send_nothing(bride: ContactView) -> None:
+    journey = compile_text(CHAIN, path="chain.yaml")
+    decision = journey.start(bride, now=SIGNUP.time)
+    assert [c.to_stage for c in decision.changes] == ["a", "b", "c"]
+    assert [m.template for m in decision.messages] == ["x/c"]
+    assert decision.state.status is Status.COMPLETED
+
+
+def test_chain_ending_on_a_final_stage_at_the_limit_completes(
+    bride: ContactView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.engine.core as core
+
+    monkeypatch.setattr(core, "MAX_CHAINED_MOVES", 2)
+    decision = compile_text(CHAIN, path="chain.yaml").start(bride, now=SIGNUP.time)
+    assert decision.state.stage == "c" and decision.state.status is Status.COMPLETED
+    assert decision.notes == ()
+
+
+def test_at_self_loop_with_skip_fires_once(bride: ContactView) -> None:
+    journey = compile_text(
+        """
+journey: once
+entry: {event: web.form_submitted}
+initial: a
+stages:
+  a:
+    send: {channel: email, template: x/a}
+    on:
+      - {at: {attribute: wedding_date, offset: -1d, time: "10:00"}, if_past: skip, to: a}
+      - {event: order.completed, to: done}
+  done: {final: true}
+""",
+        path="once.yaml",
+    )
+    state = journey.start(bride, now=SIGNUP.time).state
+    due = journey.next_due(state, bride)
+    assert due == utc(2027, 9, 17, 14)
+    fired = journey.on_clock(state, bride, now=due)
+    assert len(fired.changes) == 1 and len(fired.messages) == 1 and not fired.notes
+    assert fired.next_due_at is None  # the moment that led back here is past: skipped

@@ -93,3 +93,9 @@ def test_bad_durations_are_rejected(text: str) -> None:
 
 def test_negative_offsets_only_where_allowed() -> None:
     assert parse_duration("-30d", allow_negative=True) == timedelta(days=-30)
+
+
+def test_dates_at_the_edge_of_the_calendar_are_no_moment() -> None:
+    spec = At(attribute="wedding_date", offset="-30d", time="10:00")
+    assert at_moment(spec, "0001-01-01", NY) is None
+    assert at_moment(At(attribute="d", offset="2w"), "9999-12-31", NY) is None
