@@ -53,10 +53,10 @@ def _settings() -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = _parser().parse_args(argv)
+    settings = _settings()  # invalid settings stop every command here, with one line
     if args.command == "validate":
         from service.engine.validate import run_validate
 
-        settings = _settings()
         return run_validate(
             args.paths or [settings.journeys_dir],
             content_dir=args.content or settings.content_dir,
@@ -66,7 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulate":
         from service.engine.simulate import run_simulate
 
-        settings = _settings()
         return run_simulate(
             args.journey,
             scenario=args.scenario,

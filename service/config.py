@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     webhook_postmark_header_value: SecretStr | None = None
     webhook_ses_topics: str = ""  # comma-separated SNS topic ARNs; SES is off while empty
     webhook_twilio_auth_token: SecretStr | None = None
+    # Signs requests that carry X-Twilio-Webhooks-Signature-Settings (a Webhook Setting's key).
+    webhook_twilio_shared_key: SecretStr | None = None
     webhook_twilio_help_text: str = Field(
         default="Reply STOP to unsubscribe, START to resubscribe.", min_length=1, max_length=320
     )

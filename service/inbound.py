@@ -61,6 +61,10 @@ REFUSALS: list[tuple[type[WebhookError], str]] = [
 # Mailgun tokens older than this are refused by their timestamp anyway, so they are pruned.
 TOKEN_MEMORY = timedelta(hours=1)
 MAX_CERTIFICATES = 32
+# A certificate URL that could not be fetched is not tried again for a while, so unsigned
+# requests naming it cannot make us fetch over and over.
+FAILED_FETCH_MEMORY = timedelta(minutes=1)
+MAX_FAILED_FETCHES = 256
 
 
 @dataclass(frozen=True)
@@ -82,26 +86,48 @@ class SnsCertificates:
     """SNS signing certificates, fetched only from SNS hosts and kept, since they rarely
     rotate; the adapter's synchronous cert loader reads from here."""
 
-    def __init__(self) -> None:
+    def __init__(self, topics: list[str]) -> None:
+        self._topics = frozenset(topics)
         self._pems: OrderedDict[str, bytes] = OrderedDict()
+        self._failed: OrderedDict[str, datetime] = OrderedDict()
 
-    async def prefetch(self, raw_body: bytes, client: httpx.AsyncClient) -> None:
-        """Fetch the certificate a message names, if it is an SNS URL we do not hold yet."""
+    async def prefetch(self, raw_body: bytes, client: httpx.AsyncClient, *, now: datetime) -> None:
+        """Fetch the certificate a message from an allowed topic names, if it is an SNS URL
+        we neither hold nor failed to fetch a moment ago."""
         try:
-            url = json.loads(raw_body).get("SigningCertURL")
+            message = json.loads(raw_body)
+            url, topic = message.get("SigningCertURL"), message.get("TopicArn")
         except (ValueError, AttributeError):
             return
-        if not isinstance(url, str) or url in self._pems or not is_sns_url(url, suffix=".pem"):
+        if not isinstance(topic, str) or topic not in self._topics:
+            return
+        if not isinstance(url, str) or url in self._pems:
+            return
+        if not is_sns_url(url, suffix=".pem") or self._failed_recently(url, now):
             return
         try:
             response = await client.get(url)
         except httpx.HTTPError as exc:
             logger.warning("cannot fetch SNS certificate %s: %s", url, exc)
+            self._remember_failure(url, now)
             return
-        if response.status_code == 200:
-            self._pems[url] = response.content
-            if len(self._pems) > MAX_CERTIFICATES:
-                self._pems.popitem(last=False)
+        if response.status_code != 200:
+            logger.warning("cannot fetch SNS certificate %s: HTTP %d", url, response.status_code)
+            self._remember_failure(url, now)
+            return
+        self._pems[url] = response.content
+        if len(self._pems) > MAX_CERTIFICATES:
+            self._pems.popitem(last=False)
+
+    def _failed_recently(self, url: str, now: datetime) -> bool:
+        failed_at = self._failed.get(url)
+        return failed_at is not None and now - failed_at < FAILED_FETCH_MEMORY
+
+    def _remember_failure(self, url: str, now: datetime) -> None:
+        self._failed.pop(url, None)
+        self._failed[url] = now
+        if len(self._failed) > MAX_FAILED_FETCHES:
+            self._failed.popitem(last=False)
 
     def __call__(self, url: str) -> bytes:
         """The certificate prefetched for `url`; a refusal (SNS will retry) when missing."""
@@ -143,6 +169,7 @@ def _postmark(settings: Settings) -> PostmarkAdapter | None:
 def build_providers(settings: Settings, certificates: SnsCertificates) -> dict[str, Provider]:
     """The providers whose secrets are configured; a malformed secret stops start-up."""
     twilio_token = _secret(settings.webhook_twilio_auth_token or settings.twilio_auth_token)
+    shared_key = _secret(settings.webhook_twilio_shared_key)
     help_text = settings.webhook_twilio_help_text
     candidates: list[tuple[str, str, Any, Any]] = [
         # (provider, setting, its value, adapter factory)
@@ -158,9 +185,14 @@ def build_providers(settings: Settings, certificates: SnsCertificates) -> dict[s
             "twilio",
             "TWILIO_AUTH_TOKEN",
             twilio_token,
-            lambda token: TwilioSmsAdapter(token, help_text=help_text),
+            lambda token: TwilioSmsAdapter(token, help_text=help_text, shared_key=shared_key),
         ),
-        ("twilio-voice", "TWILIO_AUTH_TOKEN", twilio_token, TwilioVoiceAdapter),
+        (
+            "twilio-voice",
+            "TWILIO_AUTH_TOKEN",
+            twilio_token,
+            lambda token: TwilioVoiceAdapter(token, shared_key=shared_key),
+        ),
         ("segment", "SEGMENT_SECRET", settings.webhook_segment_secret, SegmentAdapter),
         ("callcenter", "CALLCENTER_SECRET", settings.webhook_callcenter_secret, CallCenterAdapter),
         ("standard", "STANDARD_SECRET", settings.webhook_standard_secret, StandardWebhooksAdapter),
@@ -204,7 +236,7 @@ class Inbound:
     def __init__(
         self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self.certificates = SnsCertificates()
+        self.certificates = SnsCertificates(_csv(settings.webhook_ses_topics))
         self.providers = build_providers(settings, self.certificates)
         self.client = httpx.AsyncClient(
             transport=transport,
@@ -234,7 +266,7 @@ class Inbound:
     ) -> WebhookResult:
         """Verify, parse and ingest one delivery; confirm an SNS subscription it asks for."""
         if provider.name == "ses":
-            await self.certificates.prefetch(raw_body, self.client)
+            await self.certificates.prefetch(raw_body, self.client, now=runtime.clock.now())
         result = await asyncio.to_thread(_process, runtime, provider, raw_body, headers, url)
         if result.confirm is not None:
             await self._confirm(result.confirm.url, result.confirm.topic_arn)

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +25,9 @@ OPEN = "o"
 VISITOR = "t"  # the `nt` parameter on landing pages: names the contact to nurture.js
 # Only for trying the product locally: anyone can read it here, so start-up warns when it is used.
 DEV_SECRET = "nurture-development-only-link-secret"
+# How long the `nt` token on a landing page names its visitor: a forwarded or leaked address
+# stops attributing someone else's browsing after this.
+VISITOR_TOKEN_LIFETIME = timedelta(days=90)
 
 
 def link_secret(configured: SecretStr | None) -> str:
@@ -48,9 +52,11 @@ def sign_token(payload: dict[str, Any], *, secret: str) -> str:
 
 def read_token(token: str, *, secret: str, kind: str) -> dict[str, Any]:
     """Verify a token's signature (constant time) and purpose; returns its payload."""
+    if not token.isascii():  # we only issue base64url tokens; anything else is not ours
+        raise Forbidden("link signature is invalid")
     body, _, signature = token.partition(".")
-    expected = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
-    if not signature or not hmac.compare_digest(signature, expected):
+    expected = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+    if not signature or not hmac.compare_digest(signature.encode(), _b64(expected).encode()):
         raise Forbidden("link signature is invalid")
     try:
         payload = json.loads(_unb64(body))
@@ -89,6 +95,17 @@ class SignedLinks:
         return f"{self.base_url}/o/{self._token(OPEN)}"
 
 
-def visitor_token(contact_id: str, *, secret: str) -> str:
-    """The `nt` value a click redirect adds to the landing page, read back by POST /track."""
-    return sign_token({"k": VISITOR, "c": contact_id}, secret=secret)
+def visitor_token(contact_id: str, *, secret: str, issued_at: datetime) -> str:
+    """The `nt` value a click redirect adds to the landing page, read back by POST /track;
+    it expires so a leaked landing-page address does not name the contact for ever."""
+    expires = int((issued_at + VISITOR_TOKEN_LIFETIME).timestamp())
+    return sign_token({"k": VISITOR, "c": contact_id, "exp": expires}, secret=secret)
+
+
+def read_visitor_token(token: str, *, secret: str, now: datetime) -> str:
+    """The contact a visitor token names, refused (403) once it has expired or has no expiry."""
+    payload = read_token(token, secret=secret, kind=VISITOR)
+    expires = payload.get("exp")
+    if not isinstance(expires, int) or now.timestamp() >= expires:
+        raise Forbidden("visitor token has expired")
+    return str(payload.get("c"))

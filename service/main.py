@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.api.auth import parse_api_keys
 from service.api.errors import BodyLimitMiddleware, install_error_handlers
@@ -21,7 +22,7 @@ from service.inbound import Inbound
 from service.logs import configure_logging
 from service.runtime import build_runtime
 from service.scheduler.jobs import start_interval_job, stop_interval_job
-from service.scheduler.providers import build_channels, http_client, warn_if_dev_secret
+from service.scheduler.providers import build_channels, check_link_secret, http_client
 from service.scheduler.runner import Scheduler
 
 logger = logging.getLogger(__name__)
@@ -46,13 +47,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = http_client(settings)
         try:
+            check_link_secret(settings)
             channels = build_channels(settings, client=client, now=clock.now)
             runtime = await asyncio.to_thread(build_runtime, settings, clock)
         except NurtureError as exc:
             await client.aclose()
             logger.error("cannot start: %s", exc.message)
             raise
-        warn_if_dev_secret(settings)
         scheduler = Scheduler(runtime, channels)
         app.state.runtime = runtime
         app.state.scheduler = scheduler
@@ -94,5 +95,19 @@ def serve(host: str, port: int) -> int:
     """Run the API (and the scheduler) with uvicorn until stopped; the exit code."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    try:
+        app = create_app(settings)
+        # Open the database and load the journeys once before uvicorn starts, so a bad set-up
+        # stops with one line instead of a server traceback.
+        build_runtime(settings, SystemClock()).close()
+    except NurtureError as exc:
+        logger.error("cannot start: %s", exc.message)
+        return 2
+    except SQLAlchemyError as exc:
+        logger.error(
+            "cannot start: the database is unusable (%s); for PostgreSQL run `nurture db upgrade`",
+            type(exc).__name__,
+        )
+        return 2
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     return 0

@@ -236,10 +236,14 @@ def _merge_profile(
     persona: str | None,
     timezone: str | None,
     now: datetime,
+    add_only: bool = False,
 ) -> bool:
-    """Merge attributes (null removes) and set persona/timezone; whether anything changed."""
+    """Merge attributes (null removes; with `add_only` only missing ones are added) and set
+    persona/timezone; whether anything changed."""
     merged = dict(contact.attributes)
     for key, value in attributes.items():
+        if add_only and (value is None or key in merged):
+            continue
         if value is None:
             merged.pop(key, None)
         else:
@@ -343,16 +347,23 @@ def _record_delivery_status(message: Message, event: EventIn) -> None:
         message.delivery_status = status
 
 
-def ingest_event(runtime: Runtime, event: EventIn) -> EventResult:
-    """Record one event and apply it to the contact's journeys, exactly once."""
-    return with_retry(runtime, lambda session: _ingest(runtime, session, event))
+def ingest_event(
+    runtime: Runtime, event: EventIn, *, add_attributes_only: bool = False
+) -> EventResult:
+    """Record one event and apply it to the contact's journeys, exactly once; an unproven
+    sender (`add_attributes_only`) may add attributes but never change or remove one."""
+    return with_retry(
+        runtime, lambda session: _ingest(runtime, session, event, add_attributes_only)
+    )
 
 
 def _duplicate(event: EventIn, contact_id: str) -> EventResult:
     return EventResult(id=event.id, source=event.source, status="duplicate", contact_id=contact_id)
 
 
-def _ingest(runtime: Runtime, session: Session, event: EventIn) -> EventResult:
+def _ingest(
+    runtime: Runtime, session: Session, event: EventIn, add_attributes_only: bool
+) -> EventResult:
     now = runtime.clock.now()
     earlier = repo.find_event(session, source=event.source, event_id=event.id)
     if earlier is not None:
@@ -388,6 +399,7 @@ def _ingest(runtime: Runtime, session: Session, event: EventIn) -> EventResult:
         persona=event.persona,
         timezone=event.timezone,
         now=now,
+        add_only=add_attributes_only,
     )
     session.add(contact)
     _consent_effects(session, contact=contact, event=event, now=now)

@@ -4,14 +4,16 @@ only, CORS for configured origins only, and the contact named by a token we sign
 from __future__ import annotations
 
 import hmac
+from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from service.config import Settings
 from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from service.links import VISITOR, link_secret, read_token, visitor_token
+from service.links import link_secret, read_visitor_token, visitor_token
 from service.processing import ingest_event
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn, TrackIn, TrackResult
+from service.store import repository as repo
 
 SOURCE = "web"
 FORM_SUBMITTED = "web.form_submitted"
@@ -44,7 +46,7 @@ def cors_headers(
     return headers | PREFLIGHT if preflight else headers
 
 
-def landing_url(settings: Settings, url: str, *, contact_id: str) -> str:
+def landing_url(settings: Settings, url: str, *, contact_id: str, now: datetime) -> str:
     """A click's target with the visitor token added, only for sites that run our snippet.
 
     Sites in NURTURE_TRACK_ALLOWED_ORIGINS read `nt` and send it with POST /track, which
@@ -53,7 +55,7 @@ def landing_url(settings: Settings, url: str, *, contact_id: str) -> str:
     parts = urlsplit(url)
     if f"{parts.scheme}://{parts.netloc}" not in _csv(settings.track_allowed_origins):
         return url
-    token = visitor_token(contact_id, secret=link_secret(settings.secret_key))
+    token = visitor_token(contact_id, secret=link_secret(settings.secret_key), issued_at=now)
     query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), ("nt", token)])
     return urlunsplit(parts._replace(query=query))
 
@@ -68,17 +70,29 @@ def _check_key(settings: Settings, key: str | None) -> None:
         raise Unauthorized("missing or unknown publishable key")
 
 
-def _contact(settings: Settings, body: TrackIn) -> ContactRef:
+def _contact(runtime: Runtime, body: TrackIn) -> ContactRef:
     """The signed `nt` token names the contact; a form may name her by the email typed in."""
     if body.token:
-        payload = read_token(body.token, secret=link_secret(settings.secret_key), kind=VISITOR)
-        return ContactRef(id=str(payload.get("c")))
+        secret = link_secret(runtime.settings.secret_key)
+        contact_id = read_visitor_token(body.token, secret=secret, now=runtime.clock.now())
+        if body.email:
+            _check_same_contact(runtime, contact_id, email=body.email)
+        return ContactRef(id=contact_id)
     if body.email and body.type == FORM_SUBMITTED:
         return ContactRef(email=body.email)
     raise InvalidInput(
         "name the contact with the nt token from our links, or an email on a form submission",
         field="token",
     )
+
+
+def _check_same_contact(runtime: Runtime, contact_id: str, *, email: str) -> None:
+    """Refuse an email that belongs to another contact than the token: someone else's
+    browser must not act for her."""
+    with runtime.db.session() as session:
+        owner = repo.identifier_owner(session, field="email", value=email)
+    if owner is not None and owner != contact_id:
+        raise InvalidInput("this email belongs to another contact than the visitor", field="email")
 
 
 def track_event(runtime: Runtime, body: TrackIn, *, key: str | None) -> TrackResult:
@@ -94,9 +108,10 @@ def track_event(runtime: Runtime, body: TrackIn, *, key: str | None) -> TrackRes
         id=body.id,
         type=body.type,
         source=SOURCE,
-        contact=_contact(settings, body),
+        contact=_contact(runtime, body),
         properties=body.properties,
         attributes=body.attributes,
     )
-    result = ingest_event(runtime, event)
+    # Anyone can type an address into a form: by email alone, only fill in what is missing.
+    result = ingest_event(runtime, event, add_attributes_only=event.contact.id is None)
     return TrackResult(id=result.id, status=result.status)

@@ -47,6 +47,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "run_scheduler": False,
         "api_keys": "",
         "public_base_url": "http://nurture.test",
+        "secret_key": "test-secret-key",
         **overrides,
     }
     return Settings(_env_file=None, **values)

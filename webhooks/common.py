@@ -110,6 +110,15 @@ def text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def count(value: str | None, name: str) -> int:
+    """A non-negative whole number form field (absent is 0); anything else is malformed."""
+    if not value:
+        return 0
+    if not value.isascii() or not value.isdigit():
+        raise MalformedPayload(f"{name} is not a whole number")
+    return int(value)
+
+
 def query_param(url: str, name: str) -> str | None:
     """First value of a query parameter, e.g. our id on a callback URL we handed out."""
     values = parse_qs(urlsplit(url).query).get(name)

@@ -123,7 +123,8 @@ class SesAdapter:
         declared = header(headers, "x-amz-sns-message-type")
         if declared is not None and declared != message.get("Type"):
             raise SignatureError("x-amz-sns-message-type disagrees with the body")
-        if self._topics is not None and message.get("TopicArn") not in self._topics:
+        topic = message.get("TopicArn")
+        if self._topics is not None and not (isinstance(topic, str) and topic in self._topics):
             raise SignatureError("TopicArn is not one we subscribed to")
         verify_message(message, self._cert_loader, now=now)
 

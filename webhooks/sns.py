@@ -14,11 +14,16 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
 
 from webhooks.errors import SignatureError
 
 CertLoader = Callable[[str], bytes]
-SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+# Region hosts only (sns.us-east-1.amazonaws.com, sns.cn-north-1.amazonaws.com.cn): a looser
+# pattern also admits S3 virtual hosts such as sns.s3.amazonaws.com, which anyone can fill.
+_REGION = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+"
+SNS_HOST = re.compile(rf"^sns\.{_REGION}\.amazonaws\.com(\.cn)?$")
+SNS_CERT_NAME = re.compile(rf"^sns(\.{_REGION})?\.amazonaws\.com(\.cn)?$")
 NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 CONFIRMATION_FIELDS = (
     "Message",
@@ -67,6 +72,17 @@ def string_to_sign(message: Mapping[str, Any]) -> bytes:
     return "".join(lines).encode()
 
 
+def _subject_names(cert: x509.Certificate) -> list[str]:
+    """The certificate's subject common names and DNS alternative names, lower-cased."""
+    names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    try:
+        alternatives = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names += alternatives.value.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        pass
+    return [name.lower() for name in names]
+
+
 def verify_message(message: Mapping[str, Any], cert_loader: CertLoader, *, now: datetime) -> None:
     """Raise SignatureError unless SNS signed this message with a currently valid cert."""
     algorithm = _HASHES.get(str(message.get("SignatureVersion")))
@@ -84,6 +100,8 @@ def verify_message(message: Mapping[str, Any], cert_loader: CertLoader, *, now: 
         cert = x509.load_pem_x509_certificate(cert_loader(url))
     except ValueError as exc:
         raise SignatureError("signing certificate is not PEM") from exc
+    if not any(SNS_CERT_NAME.match(name) for name in _subject_names(cert)):
+        raise SignatureError("signing certificate is not issued to SNS")
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise SignatureError("signing certificate is not valid now")
     key = cert.public_key()

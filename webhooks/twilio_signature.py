@@ -1,4 +1,5 @@
-"""Twilio's X-Twilio-Signature: HMAC over the public URL plus the sorted POST params."""
+"""Twilio's X-Twilio-Signature: HMAC over the public URL plus the sorted POST params, keyed
+with the Auth Token, or with a Webhook Setting's shared key when Twilio sends its settings."""
 
 from __future__ import annotations
 
@@ -75,8 +76,9 @@ class TwilioSignedAdapter:
 
     MAX_BODY_BYTES = 64 * 1024
 
-    def __init__(self, auth_token: str, *, source: str) -> None:
+    def __init__(self, auth_token: str, *, source: str, shared_key: str | None = None) -> None:
         self._auth_token = auth_token
+        self._shared_key = shared_key
         self.source = source
 
     def verify(
@@ -84,4 +86,9 @@ class TwilioSignedAdapter:
     ) -> None:
         """Raise unless signed for `url`, the public URL Twilio called (behind any proxy)."""
         check_size(raw_body, self.MAX_BODY_BYTES)
-        verify(self._auth_token, url, raw_body, headers)
+        secret = self._auth_token
+        if header(headers, SETTINGS_HEADER) is not None:  # a Webhook Setting signs with its key
+            if self._shared_key is None:
+                raise SignatureError(f"{SETTINGS_HEADER} is set but no shared key is configured")
+            secret = self._shared_key
+        verify(secret, url, raw_body, headers)

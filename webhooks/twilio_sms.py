@@ -7,7 +7,7 @@ from datetime import datetime
 from xml.sax.saxutils import escape
 
 from webhooks import twilio_signature
-from webhooks.common import check_size, e164, query_param, text
+from webhooks.common import check_size, count, e164, query_param, text
 from webhooks.errors import MalformedPayload
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, SmsStatusOrder, WebhookResult
 
@@ -37,8 +37,15 @@ def twiml_message(body: str) -> str:
 class TwilioSmsAdapter(twilio_signature.TwilioSignedAdapter):
     """Inbound SMS and message status callbacks, both form-encoded and signed alike."""
 
-    def __init__(self, auth_token: str, *, help_text: str, source: str = "twilio") -> None:
-        super().__init__(auth_token, source=source)
+    def __init__(
+        self,
+        auth_token: str,
+        *,
+        help_text: str,
+        source: str = "twilio",
+        shared_key: str | None = None,
+    ) -> None:
+        super().__init__(auth_token, source=source, shared_key=shared_key)
         self.help_text = help_text
 
     def parse(
@@ -76,7 +83,7 @@ class TwilioSmsAdapter(twilio_signature.TwilioSignedAdapter):
                 "body": body,
                 "to": form.get("To"),
                 "keyword": keyword.lower() if is_keyword else None,
-                "num_media": int(form.get("NumMedia") or 0),
+                "num_media": count(form.get("NumMedia"), "NumMedia"),
                 "provider_message_id": sid,
             },
         )

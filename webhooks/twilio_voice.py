@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from webhooks import dispositions, twilio_signature
-from webhooks.common import check_size, e164, from_rfc2822, query_param, text
+from webhooks.common import check_size, count, e164, from_rfc2822, query_param, text
 from webhooks.errors import MalformedPayload
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
 
@@ -16,8 +16,10 @@ FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "cancele
 class TwilioVoiceAdapter(twilio_signature.TwilioSignedAdapter):
     """Call status callbacks, signed with the same X-Twilio-Signature scheme as SMS."""
 
-    def __init__(self, auth_token: str, *, source: str = "twilio-voice") -> None:
-        super().__init__(auth_token, source=source)
+    def __init__(
+        self, auth_token: str, *, source: str = "twilio-voice", shared_key: str | None = None
+    ) -> None:
+        super().__init__(auth_token, source=source, shared_key=shared_key)
 
     def parse(
         self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
@@ -46,7 +48,7 @@ class TwilioVoiceAdapter(twilio_signature.TwilioSignedAdapter):
             properties={
                 "outcome": result,
                 "disposition": None,
-                "duration": int(form.get("CallDuration") or 0),
+                "duration": count(form.get("CallDuration"), "CallDuration"),
                 "agent": None,
                 "direction": direction or None,
                 "call_id": sid,

@@ -48,6 +48,9 @@ class DeliveryResult:
 class Channel(Protocol):
     """Sends one message through one provider."""
 
+    async def ready(self) -> None:
+        """Wait until the provider may take one more message (rate limits)."""
+
     async def send(self, message: OutgoingMessage) -> DeliveryResult: ...
 
 
@@ -57,6 +60,9 @@ class LogChannel:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = asyncio.Lock()
+
+    async def ready(self) -> None:
+        """A local file has no rate limit."""
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         """Write the line; a write error is transient, so the message is retried."""

@@ -3,12 +3,15 @@
 Each channel turns a rendered message into the request its provider documents, sends our
 message id as provider metadata so webhooks can be tied back to it, and classifies the
 answer: 2xx sent; 408, 429, 5xx and network errors transient (retried with backoff,
-honouring Retry-After); any other 4xx permanent (never retried, reason kept).
+honouring Retry-After up to an hour); 401 and 403 mean our credentials are wrong, which
+an operator can fix, so they are retried too (and logged loudly); any other 4xx permanent
+(never retried, reason kept).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import time
@@ -16,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 from pydantic import SecretStr
@@ -29,21 +32,23 @@ from webhooks.standard import sign as standard_sign
 logger = logging.getLogger(__name__)
 METADATA_KEY = "nurture_message_id"
 REASON_LIMIT = 300  # provider reasons are kept short: they land in the timeline and logs
+MAX_RETRY_AFTER = 3600.0  # a provider asking for a longer pause must not park mail for days
+CREDENTIAL_ERRORS = (401, 403)
 Now = Callable[[], datetime]
 
 
 def retry_after_seconds(response: httpx.Response, now: datetime) -> float | None:
-    """Retry-After as seconds, from either of its two HTTP forms."""
+    """Retry-After as seconds, from either of its two HTTP forms, at most MAX_RETRY_AFTER."""
     value = response.headers.get("retry-after")
     if not value:
         return None
     if value.strip().isdigit():
-        return float(value.strip())
+        return min(float(value.strip()), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max((when - now).total_seconds(), 0.0)
+    return min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER)
 
 
 def _reason(response: httpx.Response) -> str:
@@ -60,7 +65,7 @@ def classify(response: httpx.Response, *, provider_id: str | None, now: datetime
     status = response.status_code
     if 200 <= status < 300:
         return DeliveryResult(ok=True, provider_message_id=provider_id)
-    transient = status in (408, 409, 425, 429) or status >= 500
+    transient = status in (408, 409, 425, 429, *CREDENTIAL_ERRORS) or status >= 500
     return DeliveryResult(
         ok=False,
         error=_reason(response),
@@ -97,6 +102,8 @@ class RateLimiter:
 class HttpChannel:
     """What every HTTP provider shares: the client, the limiter, error classification."""
 
+    provider: str  # named in logs
+
     def __init__(
         self,
         client: httpx.AsyncClient,
@@ -107,13 +114,17 @@ class HttpChannel:
         self.client = client
         self.now = now
         self.limiter = limiter
+        self._credentials_refused = False
 
-    async def send(self, message: OutgoingMessage) -> DeliveryResult:
-        """Send one message; network trouble is transient, never a crash."""
-        if not message.to and message.channel != "webhook":
-            return DeliveryResult(ok=False, error="contact has no address", permanent=True)
+    async def ready(self) -> None:
+        """Wait for the provider's rate limit; called before a message is marked sending."""
         if self.limiter:
             await self.limiter.acquire()
+
+    async def send(self, message: OutgoingMessage) -> DeliveryResult:
+        """Send one message now; network trouble is transient, never a crash."""
+        if not message.to and message.channel != "webhook":
+            return DeliveryResult(ok=False, error="contact has no address", permanent=True)
         try:
             return await self._send(message)
         except httpx.TimeoutException:
@@ -131,7 +142,21 @@ class HttpChannel:
     ) -> DeliveryResult:
         response = await request
         ok = 200 <= response.status_code < 300
+        if response.status_code in CREDENTIAL_ERRORS:
+            self._report_refused_credentials(response.status_code)
         return classify(response, provider_id=provider_id(response) if ok else None, now=self.now())
+
+    def _report_refused_credentials(self, status: int) -> None:
+        """Say once, loudly, that the provider refuses our credentials: every message waits
+        (retried with backoff) until an operator fixes the settings."""
+        if not self._credentials_refused:
+            self._credentials_refused = True
+            logger.error(
+                "%s refused our credentials (HTTP %d): check its settings; "
+                "messages are retried with backoff meanwhile",
+                self.provider,
+                status,
+            )
 
 
 def _json_field(name: str) -> Callable[[httpx.Response], str | None]:
@@ -168,6 +193,8 @@ class Sender:
 
 class SendGridChannel(HttpChannel):
     """SendGrid v3 Mail Send; our id travels as a custom arg."""
+
+    provider = "sendgrid"
 
     def __init__(
         self,
@@ -211,6 +238,8 @@ class SendGridChannel(HttpChannel):
 class PostmarkChannel(HttpChannel):
     """Postmark /email on a broadcast stream; our id travels as Metadata."""
 
+    provider = "postmark"
+
     def __init__(
         self,
         client: httpx.AsyncClient,
@@ -250,6 +279,8 @@ class PostmarkChannel(HttpChannel):
 class MailgunChannel(HttpChannel):
     """Mailgun messages API (form-encoded); our id travels as a user variable."""
 
+    provider = "mailgun"
+
     def __init__(
         self,
         client: httpx.AsyncClient,
@@ -283,8 +314,17 @@ class MailgunChannel(HttpChannel):
         return await self._post(request, _json_field("id"))
 
 
+def with_query_param(url: str, name: str, value: str) -> str:
+    """`url` with one more query parameter, keeping any it already has (and its fragment)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    return urlunsplit(parts._replace(query=urlencode([*query, (name, value)])))
+
+
 class TwilioSmsChannel(HttpChannel):
     """Twilio Programmable Messaging; our id rides on the status callback URL."""
+
+    provider = "twilio"
 
     def __init__(
         self,
@@ -306,8 +346,8 @@ class TwilioSmsChannel(HttpChannel):
         # A Messaging Service SID (MG...) picks the number itself; otherwise From is ours.
         form["MessagingServiceSid" if self.sender.startswith("MG") else "From"] = self.sender
         if self.status_callback:
-            form["StatusCallback"] = (
-                f"{self.status_callback}?{urlencode({METADATA_KEY: message.id})}"
+            form["StatusCallback"] = with_query_param(
+                self.status_callback, METADATA_KEY, message.id
             )
         request = self.client.post(
             f"{self.base_url}/2010-04-01/Accounts/{self.sid}/Messages.json",
@@ -319,6 +359,8 @@ class TwilioSmsChannel(HttpChannel):
 
 class WebhookChannel(HttpChannel):
     """POSTs the rendered body to the stage's URL, signed the Standard Webhooks way."""
+
+    provider = "webhook"
 
     def __init__(self, client: httpx.AsyncClient, *, secret: str, **kwargs: object) -> None:
         super().__init__(client, **kwargs)  # type: ignore[arg-type]
@@ -433,10 +475,39 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-def warn_if_dev_secret(settings: Settings) -> None:
-    """Say at start-up that links are signed with the public development key."""
-    if settings.secret_key is None:
-        logger.warning(
-            "NURTURE_SECRET_KEY is not set: links are signed with the development key; "
-            "set it before sending to real people"
-        )
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _reaches_real_people(settings: Settings) -> str | None:
+    """Why links could leave this machine (a real provider, a public address), if they can."""
+    if settings.email_provider != "log":
+        return f"email provider is {settings.email_provider}"
+    if settings.sms_provider != "log":
+        return f"sms provider is {settings.sms_provider}"
+    if settings.webhook_delivery == "http":
+        return "webhook delivery is http"
+    if settings.track_publishable_keys.strip():
+        return "NURTURE_TRACK_PUBLISHABLE_KEYS is set"
+    if not _is_loopback(urlsplit(settings.public_base_url).hostname or ""):
+        return "NURTURE_PUBLIC_BASE_URL is not a loopback address"
+    return None
+
+
+def check_link_secret(settings: Settings) -> None:
+    """Refuse to sign real people's links with the public development key; for a purely
+    local set-up only warn, so trying the product needs no settings."""
+    if settings.secret_key is not None:
+        return
+    reason = _reaches_real_people(settings)
+    if reason is not None:
+        raise ConfigError(f"NURTURE_SECRET_KEY must be set: {reason}")
+    logger.warning(
+        "NURTURE_SECRET_KEY is not set: links are signed with the development key; "
+        "set it before sending to real people"
+    )

@@ -129,11 +129,12 @@ class Scheduler:
 
     async def _send_due(self, now: datetime, report: RunReport) -> None:
         batch = self.runtime.settings.scheduler_batch
+        await asyncio.to_thread(self._give_up_stale_sends, now)
         for _ in range(MAX_BATCHES_PER_RUN):
             lease = self._lease(now)
-            ids = await asyncio.to_thread(self._claim_messages, now, lease, batch)
+            claimed = await asyncio.to_thread(self._claim_messages, now, lease, batch)
             results = await asyncio.gather(
-                *(self._deliver(message_id, now, lease) for message_id in ids)
+                *(self._deliver(message_id, channel, now, lease) for message_id, channel in claimed)
             )
             for outcome in results:
                 if outcome == MessageStatus.SENT:
@@ -142,32 +143,57 @@ class Scheduler:
                     report.failed += 1
                 else:
                     report.skipped += 1
-            if len(ids) < batch:
+            if len(claimed) < batch:
                 break
 
-    def _claim_messages(self, now: datetime, lease: datetime, limit: int) -> list[str]:
+    def _claim_messages(self, now: datetime, lease: datetime, limit: int) -> list[tuple[str, str]]:
         with self.runtime.db.write() as session:
             return repo.claim_due_messages(session, now=now, lease_until=lease, limit=limit)
 
-    async def _deliver(self, message_id: str, now: datetime, lease: datetime) -> str | None:
+    def _give_up_stale_sends(self, now: datetime) -> None:
+        """A worker that stopped while a provider had the message leaves it `sending`; whether
+        it went out is unknown, and sending again could send twice, so it fails visibly."""
+        with self.runtime.db.write() as session:
+            stale = repo.fail_stale_sends(
+                session,
+                now=now,
+                reason="delivery outcome unknown: the sending worker stopped; not resent",
+            )
+        if stale:
+            logger.warning("%d message(s) left sending by a stopped worker marked failed", stale)
+
+    async def _deliver(
+        self, message_id: str, channel_name: str, now: datetime, lease: datetime
+    ) -> str | None:
+        """Rate limit first, then (under the claim) check, render and mark sending, then send.
+
+        Waiting for a rate limit happens before the message is marked sending, so a long
+        wait can only lose the claim to another worker, never send the message twice.
+        """
         try:
-            outgoing = await asyncio.to_thread(self._prepare, message_id, now, lease)
+            channel = self.channels.get(channel_name)
+            if channel is not None:
+                await channel.ready()
+            send_lease = self._lease(self.runtime.clock.now())
+            outgoing = await asyncio.to_thread(self._prepare, message_id, now, lease, send_lease)
             if isinstance(outgoing, str):
                 return outgoing
-            channel = self.channels.get(outgoing.channel)
             if channel is None:
                 result = DeliveryResult(
                     ok=False, error=f"no channel configured for {outgoing.channel}", permanent=True
                 )
             else:
                 result = await channel.send(outgoing)
-            return await asyncio.to_thread(self._record, message_id, result, now)
+            return await asyncio.to_thread(self._record, message_id, result, now, send_lease)
         except Exception:
             logger.exception("delivery of message %s failed; retried after its lease", message_id)
             return None
 
-    def _prepare(self, message_id: str, now: datetime, lease: datetime) -> OutgoingMessage | str:
-        """Re-check and render under the claim; a status string when it must not be sent."""
+    def _prepare(
+        self, message_id: str, now: datetime, lease: datetime, send_lease: datetime
+    ) -> OutgoingMessage | str:
+        """Re-check and render under the claim, then mark it sending under `send_lease`; a
+        status string when it must not be sent."""
         with self.runtime.db.write() as session:
             found = repo.get_message(session, message_id=message_id)
             if found is None:
@@ -208,6 +234,8 @@ class Scheduler:
             message.html = outgoing.html
             message.text = outgoing.text
             message.body = outgoing.body
+            message.status = MessageStatus.SENDING
+            message.claimed_until = send_lease
             session.add(message)
             return outgoing
 
@@ -335,12 +363,17 @@ class Scheduler:
             unsubscribe_url=links.unsubscribe_url(),
         )
 
-    def _record(self, message_id: str, result: DeliveryResult, now: datetime) -> str:
+    def _record(
+        self, message_id: str, result: DeliveryResult, now: datetime, send_lease: datetime
+    ) -> str:
         """Store the provider's answer; transient failures wait with backoff, then retry."""
         with self.runtime.db.write() as session:
             message = repo.get_message(session, message_id=message_id, lock=True)
             if message is None:
                 return "gone"
+            if message.status != MessageStatus.SENDING or message.claimed_until != send_lease:
+                logger.error("message %s changed while it was being sent: %s", message_id, result)
+                return "claimed elsewhere"
             message.claimed_until = None
             if result.ok:
                 message.status = MessageStatus.SENT
@@ -351,6 +384,7 @@ class Scheduler:
                 message.status = MessageStatus.FAILED
                 message.error = result.error
             else:
+                message.status = MessageStatus.PENDING
                 message.error = result.error
                 delay = retry_delay_seconds(
                     message.attempts, jitter=self.jitter(), retry_after=result.retry_after

@@ -3,8 +3,9 @@
  *   <script src="https://nurture.example/js/nurture.js" data-key="pk_..." async></script>
  *
  * The visitor is known by the signed `nt` parameter that links in our emails carry; it is
- * kept in localStorage so later visits are attributed too. Without it, only form
- * submissions that include an email field are recorded. A page view is sent on load unless
+ * kept in localStorage so later visits are attributed too, and taken out of the address bar
+ * and of every URL we report, so it is not shared, bookmarked or leaked. Without it, only
+ * form submissions that include an email field are recorded. A page view is sent on load unless
  * the script tag has data-page-view="off". No cookies, no dependencies.
  */
 (function () {
@@ -24,7 +25,24 @@
     }
   }
 
+  function withoutToken(address) {
+    if (!address) return address;
+    try {
+      var url = new URL(address);
+      if (!url.searchParams.has("nt")) return address;
+      url.searchParams.delete("nt");
+      return url.href;
+    } catch (e) {
+      return address;
+    }
+  }
+
   var token = store(STORAGE, new URLSearchParams(window.location.search).get("nt"));
+  if (withoutToken(location.href) !== location.href) {
+    try {
+      window.history.replaceState(window.history.state, "", withoutToken(location.href));
+    } catch (e) {}
+  }
 
   function uuid() {
     if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
@@ -60,7 +78,12 @@
 
   window.nurture = {
     page: function (properties) {
-      var page = { url: location.href, path: location.pathname, title: document.title, referrer: document.referrer };
+      var page = {
+        url: withoutToken(location.href),
+        path: location.pathname,
+        title: document.title,
+        referrer: withoutToken(document.referrer)
+      };
       for (var name in properties || {}) page[name] = properties[name];
       return send("web.page_viewed", page);
     },

@@ -53,6 +53,7 @@ class MessageStatus(StrEnum):
     """Lifecycle of one outbox row."""
 
     PENDING = "pending"
+    SENDING = "sending"  # handed to a provider under a lease; never claimed again
     SENT = "sent"
     FAILED = "failed"
     CANCELED = "canceled"

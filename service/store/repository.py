@@ -345,10 +345,10 @@ def cancel_pending_messages(
 
 def claim_due_messages(
     session: Session, *, now: datetime, lease_until: datetime, limit: int
-) -> list[str]:
-    """Lease up to `limit` pending messages that are due; their ids."""
+) -> list[tuple[str, str]]:
+    """Lease up to `limit` pending messages that are due; their ids and channels."""
     statement = (
-        select(Message.id)
+        select(Message.id, Message.channel)
         .where(
             Message.status == MessageStatus.PENDING,
             col(Message.due_at) <= now,
@@ -358,14 +358,24 @@ def claim_due_messages(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = list(session.exec(statement).all())
-    if ids:
+    claimed = [(message_id, channel) for message_id, channel in session.exec(statement).all()]
+    if claimed:
         session.execute(
             update(Message)
-            .where(col(Message.id).in_(ids))
+            .where(col(Message.id).in_([message_id for message_id, _ in claimed]))
             .values(claimed_until=lease_until, attempts=col(Message.attempts) + 1)
         )
-    return ids
+    return claimed
+
+
+def fail_stale_sends(session: Session, *, now: datetime, reason: str) -> int:
+    """Mark failed the messages left `sending` past their lease; how many there were."""
+    result = session.execute(
+        update(Message)
+        .where(col(Message.status) == MessageStatus.SENDING, col(Message.claimed_until) < now)
+        .values(status=MessageStatus.FAILED, error=reason, claimed_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def get_message(session: Session, *, message_id: str, lock: bool = False) -> Message | None:
@@ -447,6 +457,7 @@ def recent_send_times(
         or_(
             (col(Message.status) == MessageStatus.SENT) & (col(Message.sent_at) > since),
             (col(Message.status) == MessageStatus.PENDING) & (col(Message.claimed_until) > now),
+            col(Message.status) == MessageStatus.SENDING,
         ),
     )
     rows = session.exec(statement).all()

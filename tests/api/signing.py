@@ -32,6 +32,7 @@ SENDGRID_PUBLIC = base64.b64encode(
 MAILGUN_KEY = "key-7d9e8f0a1b2c3d4e5f60718293a4b5c6"
 POSTMARK_AUTH = ("postmark", "s3cret-pass")
 TWILIO_TOKEN = "12345678901234567890123456789012"
+TWILIO_SHARED_KEY = "twilio-webhook-setting-shared-key"
 SEGMENT_SECRET = "segment-shared-secret"
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"nurture-test-secret-32-bytes-ok!").decode()
 CALLCENTER_SECRET = "whsec_" + base64.b64encode(b"callcenter-secret-32-bytes-long!").decode()
@@ -50,6 +51,7 @@ def webhook_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Set
         "webhook_postmark_password": POSTMARK_AUTH[1],
         "webhook_ses_topics": TOPIC,
         "webhook_twilio_auth_token": TWILIO_TOKEN,
+        "webhook_twilio_shared_key": TWILIO_SHARED_KEY,
         "webhook_twilio_help_text": "Wedding Co: reply STOP to opt out.",
         "webhook_segment_secret": SEGMENT_SECRET,
         "webhook_callcenter_secret": CALLCENTER_SECRET,
@@ -103,6 +105,19 @@ def twilio(path: str, body: bytes, token: str = TWILIO_TOKEN) -> dict[str, str]:
     params = dict(parse_qsl(body.decode(), keep_blank_values=True))
     signature = RequestValidator(token).compute_signature(BASE_URL + path, params)
     return {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def twilio_shared_key(path: str, body: bytes, key: str = TWILIO_SHARED_KEY) -> dict[str, str]:
+    """A request signed by a Twilio Webhook Setting: HMAC-SHA256 with the setting's key."""
+    params = dict(parse_qsl(body.decode(), keep_blank_values=True))
+    signature = RequestValidator(key).compute_signature(
+        BASE_URL + path, params, algorithm="HMAC_SHA256"
+    )
+    return {
+        "X-Twilio-Signature": signature,
+        "X-Twilio-Webhooks-Signature-Settings": "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
 
 
 def segment(body: bytes, secret: str = SEGMENT_SECRET) -> dict[str, str]:

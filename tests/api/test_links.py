@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from service.links import VISITOR, SignedLinks, read_token
+from service.links import CLICK, VISITOR, SignedLinks, read_token, sign_token
 from tests.factories import (
     FakeClock,
     Harness,
@@ -147,12 +147,21 @@ async def test_click_to_a_tracked_site_carries_the_visitor_token(
         assert location.startswith("https://shop.example/favors?nt=")
         token = location.split("nt=", 1)[1]
         contact = await app.contact()
-        assert read_token(token, secret=SECRET, kind=VISITOR) == {"k": VISITOR, "c": contact["id"]}
+        payload = read_token(token, secret=SECRET, kind=VISITOR)
+        assert payload["c"] == contact["id"]
+        assert payload["exp"] == int(clock.now().timestamp()) + 90 * 86400
         view = {"key": "pk_shop", "id": "pv-0000001", "type": "web.page_viewed", "token": token}
         response = await app.client.post(
             "/track", json=view, headers={"Origin": "https://shop.example"}
         )
         assert response.status_code == 202
+        assert len(_events(await _timeline(app), "web.page_viewed")) == 1
+        clock.advance(days=90)
+        late = view | {"id": "pv-0000002"}
+        response = await app.client.post(
+            "/track", json=late, headers={"Origin": "https://shop.example"}
+        )
+        assert response.status_code == 403 and "expired" in response.json()["detail"]
         assert len(_events(await _timeline(app), "web.page_viewed")) == 1
 
 
@@ -193,3 +202,28 @@ async def test_forged_and_misused_tokens_are_refused(app: Harness) -> None:
     assert contact["consents"] == [] and contact["enrollments"][0]["stage"] == "welcome"
     timeline = await _timeline(app)
     assert [t["summary"] for t in timeline if t["kind"] == "event"] == ["web.form_submitted"]
+
+
+async def test_non_ascii_tokens_are_refused_on_every_route(app: Harness) -> None:
+    for method, path in [("GET", "/u/"), ("POST", "/u/"), ("GET", "/c/"), ("GET", "/o/")]:
+        response = await app.client.request(method, path + "abc.%C3%A9")
+        assert response.status_code == 403, (method, path, response.text)
+        assert response.json()["error"] == "forbidden"
+
+
+async def test_click_for_a_message_that_is_gone_does_not_redirect(app: Harness) -> None:
+    gone = SignedLinks(base_url=BASE, secret=SECRET, message_id="gone", contact_id="gone")
+    response = await app.client.get(_path(gone.track("https://shop.example/favors", "favors")))
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+    assert "location" not in response.headers
+
+
+async def test_click_never_redirects_to_a_non_http_target(app: Harness) -> None:
+    welcome = await _sent_welcome(app)
+    contact = await app.contact()
+    payload = {"k": CLICK, "m": welcome["id"], "c": contact["id"], "n": "x", "u": "javascript:1"}
+    response = await app.client.get("/c/" + sign_token(payload, secret=SECRET))
+    assert response.status_code == 403
+    assert "location" not in response.headers
+    assert _events(await _timeline(app), "email.clicked") == []

@@ -247,6 +247,28 @@ async def test_ses_other_topic_and_tampering_are_refused(hooks: Harness) -> None
         assert (await hooks.client.post("/webhooks/ses", content=body)).status_code == 401
 
 
+async def test_ses_other_topic_fetches_no_certificate(hooks: Harness, aws: FakeAws) -> None:
+    notification = signing.ses_notification("delivery", message_id="sns-4")
+    for topic in ("arn:aws:sns:us-east-1:1:theirs", [signing.TOPIC]):
+        other = signing.sns(notification | {"TopicArn": topic})
+        assert (await hooks.client.post("/webhooks/ses", content=other)).status_code == 401
+    assert aws.requests == []
+
+
+async def test_ses_failed_certificate_fetch_is_not_repeated_at_once(
+    hooks: Harness, aws: FakeAws
+) -> None:
+    missing = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-missing.pem"
+    message = json.loads(signing.sns(signing.ses_notification("delivery", message_id="sns-5")))
+    body = json.dumps(message | {"SigningCertURL": missing}).encode()
+    for _ in range(3):
+        assert (await hooks.client.post("/webhooks/ses", content=body)).status_code == 401
+    assert aws.requests == [missing]
+    hooks.clock.advance(minutes=2)
+    assert (await hooks.client.post("/webhooks/ses", content=body)).status_code == 401
+    assert aws.requests == [missing, missing]
+
+
 async def test_unconfigured_provider_is_not_found(harness: Harness) -> None:
     body = fixture("sendgrid/delivered.json")
     for provider in ("sendgrid", "mailgun", "postmark", "ses", "twilio", "nope"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
@@ -14,7 +15,7 @@ from sqlmodel import select
 from service.store.models import Consent, Enrollment, Event
 from tests.api import signing
 from tests.api.test_webhooks_email import consent, enrolled, events_of, message
-from tests.factories import Harness
+from tests.factories import FakeClock, Harness, running_app
 from tests.webhooks.support import fixture, fixture_json
 
 PHONE = "+15558675310"
@@ -73,6 +74,39 @@ async def test_twilio_signature_must_match_the_public_url(hooks: Harness) -> Non
     response = await hooks.client.post("/webhooks/twilio", content=tampered, headers=good)
     assert response.status_code == 401
     assert await consent(hooks, "sms") == {}
+
+
+async def test_webhook_setting_signatures_use_the_shared_key(hooks: Harness) -> None:
+    await with_phone(hooks)
+    body = signing.twilio_form("sms_inbound", Body="STOP")
+    by_token = signing.twilio_shared_key("/webhooks/twilio", body, key=signing.TWILIO_TOKEN)
+    response = await hooks.client.post("/webhooks/twilio", content=body, headers=by_token)
+    assert response.status_code == 401
+    by_key = signing.twilio_shared_key("/webhooks/twilio", body)
+    response = await hooks.client.post("/webhooks/twilio", content=body, headers=by_key)
+    assert response.status_code == 200
+    assert (await consent(hooks, "sms"))["status"] == "withdrawn"
+
+
+async def test_webhook_setting_signatures_need_a_shared_key(
+    database_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = signing.webhook_settings(database_url, tmp_path, webhook_twilio_shared_key=None)
+    body = signing.twilio_form("sms_inbound", Body="STOP")
+    headers = signing.twilio_shared_key("/webhooks/twilio", body, key=signing.TWILIO_TOKEN)
+    async with running_app(settings, clock) as app:
+        response = await app.client.post("/webhooks/twilio", content=body, headers=headers)
+    assert response.status_code == 401
+    assert "no shared key is configured" in response.json()["detail"]
+
+
+async def test_twilio_counts_that_are_not_numbers_are_malformed(hooks: Harness) -> None:
+    sms = signing.twilio_form("sms_inbound", Body="hi", NumMedia="lots")
+    voice = signing.twilio_form("voice_completed", CallDuration="1.5e3")
+    for path, body in (("/webhooks/twilio", sms), ("/webhooks/twilio-voice", voice)):
+        response = await post_twilio(hooks, path, body)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "malformed_payload"
 
 
 async def test_voice_call_is_recorded(hooks: Harness) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from service.errors import ConfigError
 from service.runtime import build_runtime
 from service.scheduler.providers import build_channels, http_client
 from service.scheduler.runner import Scheduler
@@ -259,3 +260,37 @@ async def test_missing_provider_credentials_stop_start_up(
         async with running_app(settings, clock):
             pass
     assert "cannot start: NURTURE_SENDGRID_API_KEY is required by provider sendgrid" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"email_provider": "postmark", "postmark_server_token": "t", "email_from": "a@b.example"},
+        {"sms_provider": "twilio"},
+        {"webhook_delivery": "http", "webhook_signing_secret": "whsec_c2VjcmV0"},
+        {"track_publishable_keys": "pk_shop", "public_base_url": "http://127.0.0.1:8000"},
+        {"public_base_url": "https://nurture.example"},
+    ],
+)
+async def test_development_link_key_is_refused_outside_a_local_set_up(
+    database_url: str,
+    tmp_path: Path,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    setting: dict[str, str],
+) -> None:
+    settings = make_settings(database_url, tmp_path, secret_key=None, **setting)
+    with pytest.raises(ConfigError, match="NURTURE_SECRET_KEY must be set"):
+        async with running_app(settings, clock):
+            pass
+    assert "cannot start: NURTURE_SECRET_KEY must be set" in caplog.text
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]"])
+async def test_development_link_key_only_warns_for_a_local_set_up(
+    database_url: str, tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture, base: str
+) -> None:
+    settings = make_settings(database_url, tmp_path, secret_key=None, public_base_url=base)
+    async with running_app(settings, clock) as app:
+        assert (await app.client.get("/healthz")).status_code == 200
+    assert "NURTURE_SECRET_KEY is not set" in caplog.text

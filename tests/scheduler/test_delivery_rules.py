@@ -29,6 +29,9 @@ class Recorder:
         self.answers = list(answers)
         self.sent: list[OutgoingMessage] = []
 
+    async def ready(self) -> None:
+        """No rate limit."""
+
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         self.sent.append(message)
         return self.answers.pop(0) if self.answers else DeliveryResult(ok=True)

@@ -162,6 +162,37 @@ async def test_twilio_sms_request_with_status_callback() -> None:
     }
 
 
+async def test_status_callback_with_its_own_query_keeps_it() -> None:
+    fake = Recorder(lambda r: httpx.Response(201, json={"sid": "SM123"}))
+    async with fake.client() as client:
+        channel = TwilioSmsChannel(
+            client,
+            account_sid="AC1",
+            auth_token="tok",
+            sender="+15550001111",
+            status_callback="https://n.example/webhooks/twilio?tenant=a%26b&nurture_message_id=x",
+            now=_now,
+        )
+        await channel.send(_message(channel="sms", to="+15555550123", body="Hi Ava"))
+    form = {k: v[0] for k, v in parse_qs(fake.requests[0].content.decode()).items()}
+    assert form["StatusCallback"] == (
+        "https://n.example/webhooks/twilio?tenant=a%26b&nurture_message_id=msg-1"
+    )
+
+
+async def test_refused_credentials_are_retried_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = Recorder(lambda r: httpx.Response(401, json={"message": "bad key"}))
+    async with fake.client() as client:
+        channel = SendGridChannel(client, api_key="k", sender=SENDER, now=_now)
+        results = [await channel.send(_message()) for _ in range(3)]
+    assert all(not r.ok and not r.permanent for r in results)
+    refusals = [r for r in caplog.records if "refused our credentials" in r.getMessage()]
+    assert len(refusals) == 1 and refusals[0].levelname == "ERROR"
+    assert "sendgrid" in refusals[0].getMessage()
+
+
 async def test_twilio_messaging_service_sender() -> None:
     fake = Recorder(lambda r: httpx.Response(201, json={"sid": "SM1"}))
     async with fake.client() as client:
@@ -199,7 +230,10 @@ async def test_webhook_channel_is_signed_the_standard_way() -> None:
         (503, {"Retry-After": "Mon, 04 Jan 2027 15:02:00 GMT"}, False, 120.0),
         (500, {}, False, None),
         (400, {}, True, None),
-        (401, {}, True, None),
+        (429, {"Retry-After": "86400"}, False, 3600.0),
+        (503, {"Retry-After": "Tue, 05 Jan 2027 15:00:00 GMT"}, False, 3600.0),
+        (401, {}, False, None),
+        (403, {}, False, None),
         (422, {}, True, None),
     ],
 )

@@ -24,9 +24,9 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-events"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def certificate(key: rsa.RSAPrivateKey) -> bytes:
+def certificate(key: rsa.RSAPrivateKey, *, subject: str = "sns.amazonaws.com") -> bytes:
     """A self-signed PEM standing in for the SNS signing certificate."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -152,6 +152,10 @@ def test_expired_certificate_is_refused() -> None:
         "https://sns.us-east-1.amazonaws.com:8443/cert.pem",
         "https://sns.us-east-1.amazonaws.com/cert.txt",
         "https://s3.amazonaws.com/sns/cert.pem",
+        "https://sns.s3.amazonaws.com/cert.pem",
+        "https://sns.s3-us-west-2.amazonaws.com/cert.pem",
+        "https://sns.us-east-1.s3.amazonaws.com/cert.pem",
+        "https://sns.amazonaws.com/cert.pem",
         "file:///etc/passwd.pem",
     ],
 )
@@ -164,8 +168,31 @@ def test_certificate_url_outside_sns_is_never_fetched(url: str) -> None:
     assert loader.calls == []
 
 
-def test_china_region_host_is_allowed() -> None:
-    assert is_sns_url("https://sns.cn-north-1.amazonaws.com.cn/x.pem", suffix=".pem")
+@pytest.mark.parametrize(
+    "host",
+    [
+        "sns.us-east-1.amazonaws.com",
+        "sns.eu-central-1.amazonaws.com",
+        "sns.ap-southeast-2.amazonaws.com",
+        "sns.us-gov-west-1.amazonaws.com",
+        "sns.cn-north-1.amazonaws.com.cn",
+    ],
+)
+def test_region_hosts_are_allowed(host: str) -> None:
+    assert is_sns_url(f"https://{host}/x.pem", suffix=".pem")
+
+
+@pytest.mark.parametrize("subject", ["sns.amazonaws.com", "sns.eu-west-1.amazonaws.com"])
+def test_certificate_issued_to_sns_verifies(subject: str) -> None:
+    loader = Loader(certificate(KEY, subject=subject))
+    SesAdapter(loader).verify(sign(notification("delivery")), HEADERS, now=NOW)
+
+
+@pytest.mark.parametrize("subject", ["evil.example", "sns.s3.amazonaws.com"])
+def test_certificate_issued_to_anyone_else_is_refused(subject: str) -> None:
+    loader = Loader(certificate(KEY, subject=subject))
+    with pytest.raises(SignatureError, match="not issued to SNS"):
+        SesAdapter(loader).verify(sign(notification("delivery")), HEADERS, now=NOW)
 
 
 def test_unexpected_topic_is_refused_before_fetching() -> None:

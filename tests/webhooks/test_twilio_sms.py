@@ -12,6 +12,7 @@ from webhooks.errors import PayloadTooLarge, SignatureError
 from webhooks.twilio_sms import TWIML_TYPE, TwilioSmsAdapter
 
 AUTH_TOKEN = "12345678901234567890123456789012"
+SHARED_KEY = "webhook-setting-shared-key-0123456789"
 INBOUND_URL = "https://hooks.nurture.example/webhooks/twilio"
 STATUS_URL = "https://hooks.nurture.example/webhooks/twilio?nurture_message_id=msg_01HZX3"
 HELP = "Wedding Co: reply STOP to opt out. Msg&data rates may apply <3"
@@ -51,16 +52,34 @@ def test_explicit_default_port_is_tolerated() -> None:
     ADAPTER.verify(body, signature(signed_for, body), now=NOW, url=INBOUND_URL)
 
 
-def test_sha256_shared_key_signatures_verify() -> None:
-    body = fixture("twilio/sms_inbound.txt")
+def shared_key_signature(url: str, body: bytes, key: str) -> dict[str, str]:
+    """Headers of a request signed by a Webhook Setting: HMAC-SHA256 with its shared key."""
     params = dict(parse_qsl(body.decode()))
-    headers = {
-        "X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(
-            INBOUND_URL, params, algorithm="HMAC_SHA256"
-        ),
+    signed = RequestValidator(key).compute_signature(url, params, algorithm="HMAC_SHA256")
+    return {
+        "X-Twilio-Signature": signed,
         "X-Twilio-Webhooks-Signature-Settings": "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256",
     }
-    ADAPTER.verify(body, headers, now=NOW, url=INBOUND_URL)
+
+
+def test_sha256_shared_key_signatures_verify() -> None:
+    body = fixture("twilio/sms_inbound.txt")
+    adapter = TwilioSmsAdapter(AUTH_TOKEN, help_text=HELP, shared_key=SHARED_KEY)
+    adapter.verify(
+        body, shared_key_signature(INBOUND_URL, body, SHARED_KEY), now=NOW, url=INBOUND_URL
+    )
+    with pytest.raises(SignatureError):  # the Auth Token does not sign this scheme
+        adapter.verify(
+            body, shared_key_signature(INBOUND_URL, body, AUTH_TOKEN), now=NOW, url=INBOUND_URL
+        )
+
+
+def test_shared_key_signatures_are_refused_without_a_shared_key() -> None:
+    body = fixture("twilio/sms_inbound.txt")
+    headers = shared_key_signature(INBOUND_URL, body, AUTH_TOKEN)
+    with pytest.raises(SignatureError, match="no shared key is configured") as refused:
+        ADAPTER.verify(body, headers, now=NOW, url=INBOUND_URL)
+    assert refused.value.status_code == 401
 
 
 def test_tampered_body_is_refused() -> None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import html
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service.api.deps import RuntimeDep
+from service.errors import Forbidden, NotFound
 from service.links import CLICK, OPEN, UNSUBSCRIBE, link_secret, read_token
 from service.processing import ingest_event
 from service.runtime import Runtime
@@ -95,13 +97,17 @@ def unsubscribe(link: Unsubscribe, runtime: RuntimeDep) -> HTMLResponse:
 
 @router.get("/c/{token}", status_code=302, summary="Tracked link: record the click, redirect")
 def click(link: Click, runtime: RuntimeDep) -> RedirectResponse:
-    """Records email.clicked with the link's name, then sends the reader on to the target."""
-    name, url = link["n"], link["u"]
+    """Records email.clicked with the link's name, then sends the reader on to the target;
+    never redirects for a message that is gone or to anything but an http(s) address."""
+    name, url = str(link["n"]), str(link["u"])
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise Forbidden("link target is not an http(s) address")
     contact_id = _record(
         runtime, link, type="email.clicked", id=f"click:{link['m']}:{name}", link=name, url=url
     )
-    if contact_id is not None:
-        url = landing_url(runtime.settings, url, contact_id=contact_id)
+    if contact_id is None:
+        raise NotFound("this link's message no longer exists")
+    url = landing_url(runtime.settings, url, contact_id=contact_id, now=runtime.clock.now())
     return RedirectResponse(url, status_code=302, headers=NO_CACHE)
 
 
