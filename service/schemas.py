@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from service.engine.events import event_type_problem
 from service.engine.timing import is_valid_zone
 
 MAX_BATCH = 1000
@@ -51,6 +52,13 @@ def _phone(value: str | None) -> str | None:
         return None
     if not _PHONE.match(value):
         raise PydanticCustomError("phone", "phone must be E.164, like +15555550100")
+    return value
+
+
+def _event_type(value: str) -> str:
+    problem = event_type_problem(value)
+    if problem:
+        raise PydanticCustomError("event_type", problem)
     return value
 
 
@@ -150,13 +158,19 @@ class EventIn(_Profile):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EVENT_EXAMPLE]})
 
     id: str = Field(min_length=1, max_length=200, description="Unique per source.")
-    type: str = Field(pattern=EVENT_TYPE, max_length=100, description="source.action")
+    type: str = Field(
+        max_length=100,
+        description="source.action: email.*, sms.*, call.*, order.completed, contact.updated, "
+        "or your own web.* and custom.* events",
+    )
     source: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:/-]+$")
     time: AwareDatetime | None = Field(
         default=None, description="RFC 3339 with offset; defaults to the receipt time."
     )
     contact: ContactRef
     properties: dict[str, Any] = Field(default_factory=dict)
+
+    _type = field_validator("type")(_event_type)
 
 
 class EventsIn(_Body):

@@ -9,13 +9,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from service.engine.durations import format_duration, parse_duration
+from service.engine.events import event_type_problem
 
 Channel = Literal["email", "sms", "webhook"]
 ReenterPolicy = Literal["never", "after_exit", "always"]
 IfPast = Literal["now", "skip"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_.-]+$")
 
 
 class _Strict(BaseModel):
@@ -25,8 +25,9 @@ class _Strict(BaseModel):
 
 
 def _check_event_type(value: str) -> str:
-    if not _EVENT_TYPE.match(value):
-        raise ValueError(f"bad event type {value!r}: expected 'source.action' like 'email.clicked'")
+    problem = event_type_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 

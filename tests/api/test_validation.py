@@ -33,6 +33,8 @@ async def test_malformed_json(harness: Harness) -> None:
     ("change", "field"),
     [
         ({"type": "Clicked"}, "events.0.type"),
+        ({"type": "emial.clicked"}, "events.0.type"),
+        ({"type": "email.clickd"}, "events.0.type"),
         ({"contact": {}}, "events.0.contact"),
         ({"contact": {"phone": "555-1234"}}, "events.0.contact.phone"),
         ({"contact": {"email": "not-an-email"}}, "events.0.contact.email"),
@@ -51,6 +53,15 @@ async def test_bad_event_fields(harness: Harness, change: dict[str, Any], field:
     assert response.json()["error"] == "invalid_input"
     assert field in _fields(response)
     await _nothing_stored(harness)
+
+
+async def test_unknown_event_type_names_what_is_known(harness: Harness) -> None:
+    response = await harness.post_events(event("email.clickd"))
+    [detail] = response.json()["detail"]
+    assert detail["field"] == "events.0.type"
+    assert "email events are email.sent, email.delivered" in detail["message"]
+    custom = await harness.post_events(event("custom.loyalty_tier_changed"))
+    assert custom.status_code == 200 and custom.json()["status"] == "accepted"
 
 
 async def test_a_bad_event_rejects_the_whole_batch(harness: Harness) -> None:
