@@ -285,6 +285,50 @@ def _attach_identifiers(
 # ----- events ---------------------------------------------------------------------------------
 
 
+def _event_contact(
+    session: Session, identifiers: list[tuple[str, str]], *, now: datetime
+) -> Contact:
+    """The contact an event is about, locked: whoever holds its strongest known identifier
+    (so a shop's order with a new customer id and a known email reaches her), else a new one."""
+    for name, value in identifiers:
+        owner = value if name == "id" else repo.identifier_owner(session, field=name, value=value)
+        if owner is None:
+            continue
+        contact = repo.lock_contact(session, contact_id=owner)
+        if contact is not None:
+            return contact
+        if name == "id":
+            raise LookupError(value)
+    name, value = identifiers[0]
+    if name == "id":
+        raise LookupError(value)
+    return repo.ensure_contact(session, field=name, value=value, now=now)
+
+
+def _fire_overdue(
+    session: Session,
+    *,
+    contact: Contact,
+    enrollment: Enrollment,
+    compiled: CompiledJourney,
+    now: datetime,
+    outcome: Outcome,
+) -> None:
+    """A timer already due (the scheduler lagging, or down) fires before a newer event, as
+    the first trigger to fire wins; `simulate` orders them the same way."""
+    if enrollment.next_due_at is None or enrollment.next_due_at > now:
+        return
+    decision = compiled.on_clock(enrollment_state(enrollment), contact_view(contact), now=now)
+    apply_decision(
+        session,
+        contact=contact,
+        enrollment=enrollment,
+        decision=decision,
+        now=now,
+        outcome=outcome,
+    )
+
+
 def check_contact_ids(runtime: Runtime, events: list[EventIn]) -> None:
     """Reject a batch naming an unknown contact id before any event takes effect."""
     with runtime.db.session() as session:
@@ -369,11 +413,10 @@ def _ingest(
     if earlier is not None:
         return _duplicate(event, earlier.contact_id)
     identifiers = event.contact.identifiers()
-    field_name, value = identifiers[0]
     try:
-        contact = repo.ensure_contact(session, field=field_name, value=value, now=now)
-    except LookupError:
-        raise InvalidInput(f"unknown contact {field_name} {value!r}", field="contact.id") from None
+        contact = _event_contact(session, identifiers, now=now)
+    except LookupError as exc:
+        raise InvalidInput(f"unknown contact id {exc.args[0]!r}", field="contact.id") from None
     happened_at = event.time or now
     message = _referenced_message(session, contact=contact, event=event)
     row_id = repo.record_event(
@@ -417,6 +460,16 @@ def _ingest(
         if enrollment.status != Status.ACTIVE:
             continue
         compiled = runtime.journeys.get(enrollment.journey_id, enrollment.version)
+        _fire_overdue(
+            session,
+            contact=contact,
+            enrollment=enrollment,
+            compiled=compiled,
+            now=now,
+            outcome=outcome,
+        )
+        if enrollment.status != Status.ACTIVE:
+            continue
         decision = compiled.on_event(enrollment_state(enrollment), view, seen, now=now)
         apply_decision(
             session,

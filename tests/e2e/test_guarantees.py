@@ -180,3 +180,32 @@ async def test_reenter_always_restarts(harness: Harness) -> None:
     assert [e["journey"] for e in body["enrolled"]] == ["promo-always"]
     assert body["moved"][0]["trigger"] == "exit:restart"
     assert await _enrollments(harness, "promo-always") == ["restarted", "active"]
+
+
+async def test_an_overdue_timer_fires_before_a_newer_event(harness: Harness) -> None:
+    await harness.post_events(signup())
+    harness.clock.advance(seconds=5)  # welcome's 3s timer is due, but no scheduler pass ran
+    order = event("order.completed", properties={"categories": ["favors"]})
+    moved = (await harness.post_events(order)).json()["moved"]
+    assert [(m["from"], m["to"], m["trigger"]) for m in moved] == [
+        ("welcome", "favors", "after:3s"),
+        ("favors", "thank_you", "event:order.completed"),
+    ]
+
+
+async def test_an_event_reaches_the_contact_holding_any_of_its_identifiers(
+    harness: Harness,
+) -> None:
+    await harness.post_events(signup())
+    click = event(
+        "email.clicked",
+        contact={"external_id": "shop-42", "email": "ava@example.com"},
+        properties={"link": "favors"},
+    )
+    result = (await harness.post_events(click)).json()
+    ava = await harness.contact()
+    assert result["contact_id"] == ava["id"]
+    assert ava["external_id"] == "shop-42"  # the new identifier is now hers
+    assert ava["enrollments"][0]["stage"] == "favors"
+    lookup = await harness.client.get("/contacts", params={"external_id": "shop-42"})
+    assert lookup.json()["id"] == ava["id"]
