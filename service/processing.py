@@ -9,7 +9,7 @@ transaction ever spans two contacts. The engine decides; this module only persis
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ from service.engine.core import (
     Status,
     entry_allowed,
 )
+from service.engine.timing import parse_date_value
 from service.errors import Conflict, InvalidInput, NotFound
 from service.runtime import Runtime
 from service.schemas import ContactIn, ContactPatch, Enrolled, EventIn, EventResult, Move
@@ -329,8 +330,9 @@ def _fire_overdue(
     )
 
 
-def check_contact_ids(runtime: Runtime, events: list[EventIn]) -> None:
-    """Reject a batch naming an unknown contact id before any event takes effect."""
+def check_events(runtime: Runtime, events: list[EventIn]) -> None:
+    """Reject a batch naming an unknown contact id, or a date attribute that is no date,
+    before any event takes effect."""
     with runtime.db.session() as session:
         for index, event in enumerate(events):
             contact_id = event.contact.id
@@ -338,6 +340,22 @@ def check_contact_ids(runtime: Runtime, events: list[EventIn]) -> None:
                 raise InvalidInput(
                     f"unknown contact id {contact_id!r}", field=f"events.{index}.contact.id"
                 )
+    for index, event in enumerate(events):
+        check_date_attributes(runtime, event.attributes, field_prefix=f"events.{index}.attributes")
+
+
+def check_date_attributes(
+    runtime: Runtime, attributes: Mapping[str, Any], *, field_prefix: str
+) -> None:
+    """An attribute a journey times messages by must hold a date: a wedding date of
+    '18/09/2027' would otherwise leave the contact waiting forever."""
+    dated = set().union(*(j.date_attributes for j in runtime.journeys.current.values()))
+    for name, value in attributes.items():
+        if name in dated and value is not None and parse_date_value(value) is None:
+            raise InvalidInput(
+                f"{name} must be an ISO 8601 date or datetime (like 2027-09-18), not {value!r}",
+                field=f"{field_prefix}.{name}",
+            )
 
 
 def _is_hard_bounce(event: EventIn) -> bool:
@@ -526,6 +544,7 @@ def _ingest(
 
 def upsert_contact(runtime: Runtime, body: ContactIn) -> tuple[Contact, bool]:
     """Find a contact by any identifier (creating it if none matches) and update it."""
+    check_date_attributes(runtime, body.attributes, field_prefix="attributes")
     return with_retry(runtime, lambda session: _upsert(runtime, session, body))
 
 
@@ -574,6 +593,7 @@ def _upsert(runtime: Runtime, session: Session, body: ContactIn) -> tuple[Contac
 
 def patch_contact(runtime: Runtime, contact_id: str, body: ContactPatch) -> Contact:
     """Merge attributes and set persona/timezone; timers follow the new values."""
+    check_date_attributes(runtime, body.attributes, field_prefix="attributes")
 
     def work(session: Session) -> Contact:
         contact = _locked(session, contact_id)

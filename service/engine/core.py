@@ -185,6 +185,11 @@ class CompiledJourney:
         for name in journey.stages:
             self.machine.add_transition(_move_trigger(name), "*", name)
 
+    @property
+    def date_attributes(self) -> set[str]:
+        """Contact attributes this journey reads as dates (its `at` triggers)."""
+        return {t.at.attribute for stage in self.journey.stages.values() for t in stage.on if t.at}
+
     def _all_guarded(self) -> list[EventMatch | Transition]:
         matches: list[EventMatch | Transition] = [self.journey.entry, *self.journey.exit.events]
         if self.journey.goal:

@@ -64,6 +64,31 @@ async def test_unknown_event_type_names_what_is_known(harness: Harness) -> None:
     assert custom.status_code == 200 and custom.json()["status"] == "accepted"
 
 
+async def test_a_date_a_journey_waits_for_must_be_a_date(harness: Harness) -> None:
+    bad = signup(attributes={"first_name": "Ava", "wedding_date": "18/09/2027"})
+    response = await harness.post_events(signup("bea@example.com"), bad)
+    assert response.status_code == 422
+    [detail] = response.json()["detail"]
+    assert detail["field"] == "events.1.attributes.wedding_date"
+    assert "ISO 8601 date" in detail["message"]
+    await _nothing_stored(harness)
+    assert (
+        await harness.client.get("/contacts", params={"email": "bea@example.com"})
+    ).status_code == 404
+    await harness.post_events(signup())
+    ava = await harness.contact()
+    patch = await harness.client.patch(
+        f"/contacts/{ava['id']}", json={"attributes": {"wedding_date": "next June"}}
+    )
+    assert patch.status_code == 422
+    assert _fields(patch) == ["attributes.wedding_date"]
+    assert (await harness.contact())["attributes"]["wedding_date"] == "2026-06-20"
+    unset = await harness.client.patch(
+        f"/contacts/{ava['id']}", json={"attributes": {"wedding_date": None, "nickname": "x"}}
+    )
+    assert unset.status_code == 200  # removing it, or other attributes, is fine
+
+
 async def test_a_bad_event_rejects_the_whole_batch(harness: Harness) -> None:
     response = await harness.post_events(signup(), event("NOPE"))
     assert response.status_code == 422

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from service.api.deps import EventsScope, RuntimeDep
-from service.processing import check_contact_ids, ingest_event
+from service.processing import check_events, ingest_event
 from service.schemas import EventResult, EventResults, EventsIn
 
 router = APIRouter(tags=["events"])
@@ -50,6 +50,6 @@ def post_events(
     runtime: RuntimeDep,
 ) -> EventResult | EventResults:
     """Each event is applied in its own transaction; a redelivered one is reported duplicate."""
-    check_contact_ids(runtime, body.events)
+    check_events(runtime, body.events)
     results = [ingest_event(runtime, event) for event in body.events]
     return results[0] if body.single else EventResults(results=results)
