@@ -115,10 +115,10 @@ class Scheduler:
                 )
             for enrollment_id, contact_id in claimed:
                 try:
-                    run_timer(
+                    outcome = run_timer(
                         self.runtime, enrollment_id=enrollment_id, contact_id=contact_id, now=now
                     )
-                    fired += 1
+                    fired += bool(outcome.moved)
                 except Exception:
                     logger.exception("timer of enrollment %s failed; retried later", enrollment_id)
             if len(claimed) < batch:
@@ -187,7 +187,27 @@ class Scheduler:
             return await asyncio.to_thread(self._record, message_id, result, now, send_lease)
         except Exception:
             logger.exception("delivery of message %s failed; retried after its lease", message_id)
+            await asyncio.to_thread(self._after_crash, message_id)
             return None
+
+    def _after_crash(self, message_id: str) -> None:
+        """After an internal error: a message that may have reached the provider fails as
+        'outcome unknown' (never resent); one that cannot have is retried until attempts
+        run out."""
+        limit = self.runtime.settings.max_send_attempts
+        with self.runtime.db.write() as session:
+            message = repo.get_message(session, message_id=message_id, lock=True)
+            if message is None:
+                return
+            if message.status == MessageStatus.SENDING:
+                message.error = "delivery outcome unknown: internal error during send; not resent"
+            elif message.status == MessageStatus.PENDING and message.attempts >= limit:
+                message.error = f"gave up after {message.attempts} attempts (internal errors)"
+            else:
+                return
+            message.status = MessageStatus.FAILED
+            message.claimed_until = None
+            session.add(message)
 
     def _prepare(
         self, message_id: str, now: datetime, lease: datetime, send_lease: datetime

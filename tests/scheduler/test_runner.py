@@ -214,3 +214,47 @@ def test_missing_journeys_folder(database_url: str, tmp_path: Path) -> None:
     settings = make_settings(database_url, tmp_path, journeys_dir=tmp_path / "absent")
     with pytest.raises(ConfigError, match="journeys folder not found"):
         build_runtime(settings, SystemClock())
+
+
+class CrashingChannel:
+    """A channel with a bug, before the provider (`ready`) or while sending (`send`)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.calls = 0
+
+    async def ready(self) -> None:
+        if self.where == "ready":
+            self.calls += 1
+            raise RuntimeError("bug before the provider")
+
+    async def send(self, message: OutgoingMessage) -> DeliveryResult:
+        self.calls += 1
+        raise RuntimeError("bug while sending")
+
+
+async def test_a_message_that_always_crashes_stops_being_retried(harness: Harness) -> None:
+    await _in_favors(harness)
+    channel = CrashingChannel("ready")
+    scheduler = Scheduler(harness.app.state.runtime, {"email": channel})
+    for _ in range(harness.settings.max_send_attempts + 3):
+        await scheduler.run_once(harness.clock.now())
+        harness.clock.advance(seconds=harness.settings.claim_lease_seconds + 1)
+    favors = await _favors_email(harness)
+    assert favors["status"] == "failed"
+    assert favors["error"] == (
+        f"gave up after {harness.settings.max_send_attempts} attempts (internal errors)"
+    )
+    assert channel.calls == harness.settings.max_send_attempts
+
+
+async def test_a_crash_while_sending_is_never_resent(harness: Harness) -> None:
+    await _in_favors(harness)
+    channel = CrashingChannel("send")
+    scheduler = Scheduler(harness.app.state.runtime, {"email": channel})
+    for _ in range(3):
+        await scheduler.run_once(harness.clock.now())
+        harness.clock.advance(seconds=harness.settings.claim_lease_seconds + 1)
+    favors = await _favors_email(harness)
+    assert (favors["status"], channel.calls) == ("failed", 1)
+    assert favors["error"].startswith("delivery outcome unknown: internal error during send")
