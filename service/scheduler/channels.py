@@ -43,6 +43,9 @@ class DeliveryResult:
     error: str | None = None
     permanent: bool = False
     retry_after: float | None = None
+    # False when the fault is ours (refused credentials): the message waits for the fix
+    # without using up its attempts.
+    counts_as_attempt: bool = True
 
 
 class Channel(Protocol):

@@ -71,6 +71,7 @@ def classify(response: httpx.Response, *, provider_id: str | None, now: datetime
         error=_reason(response),
         permanent=not transient,
         retry_after=retry_after_seconds(response, now) if transient else None,
+        counts_as_attempt=status not in CREDENTIAL_ERRORS,
     )
 
 

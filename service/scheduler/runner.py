@@ -406,6 +406,8 @@ class Scheduler:
             else:
                 message.status = MessageStatus.PENDING
                 message.error = result.error
+                if not result.counts_as_attempt:
+                    message.attempts -= 1
                 delay = retry_delay_seconds(
                     message.attempts, jitter=self.jitter(), retry_after=result.retry_after
                 )

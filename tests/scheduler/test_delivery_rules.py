@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from service.scheduler.channels import DeliveryResult, OutgoingMessage
-from service.scheduler.providers import PostmarkChannel, Sender
+from service.scheduler.providers import PostmarkChannel, Sender, classify
 from service.scheduler.runner import Scheduler
 from service.store.models import Contact
 from tests.factories import FIXTURES, Harness, journeys_copy, make_settings, running_app, signup
@@ -117,6 +117,25 @@ async def postmark_422() -> AsyncIterator[tuple[Any, list[Any]]]:
     )
     async with client:
         yield client, requests
+
+
+async def test_refused_credentials_wait_for_the_fix_without_using_attempts(
+    database_url: str, tmp_path: Path, clock: Any
+) -> None:
+    settings = make_settings(database_url, tmp_path, max_send_attempts=2)
+    refused = classify(
+        httpx.Response(401, json={"Message": "bad token"}), provider_id=None, now=clock.now()
+    )
+    async with running_app(settings, clock) as harness:
+        await _queue_favors(harness)
+        channel = Recorder(*[refused] * 6)
+        scheduler = Scheduler(harness.app.state.runtime, {"email": channel}, jitter=lambda: 0.0)
+        for _ in range(6):
+            await scheduler.run_once(clock.now())
+            clock.advance(minutes=2)
+            assert (await _messages(harness))[-1]["status"] == "pending"
+        assert (await scheduler.run_once(clock.now())).sent == 1  # the key was fixed
+        assert len(channel.sent) == 7
 
 
 async def test_permanent_provider_failure_keeps_the_reason(
