@@ -306,7 +306,7 @@ def _event_contact(
     return repo.ensure_contact(session, field=name, value=value, now=now)
 
 
-def _fire_overdue(
+def _fire_due_timer(
     session: Session,
     *,
     contact: Contact,
@@ -315,8 +315,8 @@ def _fire_overdue(
     now: datetime,
     outcome: Outcome,
 ) -> None:
-    """A timer already due (the scheduler lagging, or down) fires before a newer event, as
-    the first trigger to fire wins; `simulate` orders them the same way."""
+    """Fire the enrollment's timer if it is due by `now`: from the scheduler, and before a
+    newer event (a lagging or stopped scheduler), as the first trigger to fire wins."""
     if enrollment.next_due_at is None or enrollment.next_due_at > now:
         return
     decision = compiled.on_clock(enrollment_state(enrollment), contact_view(contact), now=now)
@@ -478,7 +478,7 @@ def _ingest(
         if enrollment.status != Status.ACTIVE:
             continue
         compiled = runtime.journeys.get(enrollment.journey_id, enrollment.version)
-        _fire_overdue(
+        _fire_due_timer(
             session,
             contact=contact,
             enrollment=enrollment,
@@ -633,16 +633,14 @@ def run_timer(runtime: Runtime, *, enrollment_id: str, contact_id: str, now: dat
         session.refresh(enrollment)
         enrollment.claimed_until = None
         session.add(enrollment)
-        due = enrollment.next_due_at
-        if enrollment.status != Status.ACTIVE or due is None or due > now:
+        if enrollment.status != Status.ACTIVE:
             return outcome
         compiled = runtime.journeys.get(enrollment.journey_id, enrollment.version)
-        decision = compiled.on_clock(enrollment_state(enrollment), contact_view(contact), now=now)
-        apply_decision(
+        _fire_due_timer(
             session,
             contact=contact,
             enrollment=enrollment,
-            decision=decision,
+            compiled=compiled,
             now=now,
             outcome=outcome,
         )
