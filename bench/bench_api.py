@@ -65,6 +65,10 @@ async def main() -> None:
             "NURTURE_RUN_SCHEDULER": "false",
             "NURTURE_LOG_LEVEL": "WARNING",
         }
+        # PostgreSQL is migrated by hand in production, so here too; SQLite migrates itself.
+        subprocess.run(
+            [sys.executable, "-m", "service.cli", "db", "upgrade"], env=env, cwd=tmp, check=True
+        )
         # The server runs in its own process, as in production, so the client's work does
         # not share its event loop.
         server = subprocess.Popen(
