@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -21,10 +21,14 @@ from service.schemas import (
     JourneyOut,
     MessageOut,
     StageSummary,
+    StuckEnrollment,
     TimelineEntry,
 )
 from service.store import repository as repo
 from service.store.models import Contact, Message
+
+OVERDUE_AFTER = timedelta(minutes=5)  # more than a few scheduler passes late
+STUCK_LIMIT = 500
 
 # Same-moment entries read naturally in this order: what happened, what it did, what it sent.
 _KIND_ORDER = {"event": 0, "transition": 1, "note": 2, "message": 3}
@@ -311,3 +315,82 @@ def journey_diagram(session: Session, registry: JourneyRegistry, journey_id: str
     }
     moves = repo.stage_move_counts(session, journey_id=journey_id, version=compiled.version)
     return mermaid(compiled.journey, active=active, moves=moves)
+
+
+def stuck_contacts(
+    session: Session, registry: JourneyRegistry, journey_id: str, *, now: datetime, idle_days: int
+) -> list[StuckEnrollment]:
+    """Contacts a journey is not moving: waiting on events alone for `idle_days`, or with a
+    timer overdue by more than a few minutes (no scheduler running)."""
+    registry.current_of(journey_id)  # 404 for an unknown journey
+    overdue_since = now - OVERDUE_AFTER
+    rows = repo.stuck_enrollments(
+        session,
+        journey_id=journey_id,
+        idle_since=now - timedelta(days=idle_days),
+        overdue_since=overdue_since,
+        limit=STUCK_LIMIT,
+    )
+    return [
+        StuckEnrollment(
+            contact_id=e.contact_id,
+            enrollment_id=e.id,
+            version=e.version,
+            stage=e.stage,
+            entered_at=e.entered_at,
+            next_due_at=e.next_due_at,
+            reason=(
+                f"timer due {e.next_due_at.isoformat()} has not fired: is a scheduler running?"
+                if e.next_due_at is not None
+                else f"no timer: waiting only for events since {e.entered_at.isoformat()}"
+            ),
+        )
+        for e in rows
+    ]
+
+
+def metrics_text(session: Session, registry: JourneyRegistry, *, now: datetime) -> str:
+    """Prometheus text exposition of what the store holds right now."""
+    counts = repo.status_counts(session)
+    timers, messages = repo.overdue_counts(session, before=now - OVERDUE_AFTER)
+    lines: list[str] = []
+
+    def gauge(name: str, help_text: str, labels: tuple[str, ...], rows: Any) -> None:
+        lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} gauge"])
+        for values, value in rows:
+            pairs = ",".join(f'{k}="{_label(v)}"' for k, v in zip(labels, values, strict=True))
+            lines.append(f"{name}{{{pairs}}} {value}" if pairs else f"{name} {value}")
+
+    gauge(
+        "nurture_enrollments",
+        "Enrollments by journey, stage and status.",
+        ("journey", "stage", "status"),
+        counts["enrollments"],
+    )
+    gauge(
+        "nurture_messages",
+        "Outbox messages by channel and status.",
+        ("channel", "status"),
+        counts["messages"],
+    )
+    gauge("nurture_events", "Stored events by type.", ("type",), counts["events"])
+    gauge(
+        "nurture_journeys_loaded", "Journeys loaded from files.", (), [((), len(registry.current))]
+    )
+    gauge(
+        "nurture_overdue_timers",
+        "Active timers overdue by more than five minutes (is a scheduler running?).",
+        (),
+        [((), timers)],
+    )
+    gauge(
+        "nurture_overdue_messages",
+        "Pending messages overdue by more than five minutes.",
+        (),
+        [((), messages)],
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _label(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -464,3 +464,15 @@ class Health(BaseModel):
 
     status: str
     checks: dict[str, Any] = Field(default_factory=dict)
+
+
+class StuckEnrollment(BaseModel):
+    """An active enrollment that nothing is going to move, and why."""
+
+    contact_id: str
+    enrollment_id: str
+    version: str
+    stage: str
+    entered_at: datetime
+    next_due_at: datetime | None
+    reason: str

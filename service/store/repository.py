@@ -261,6 +261,54 @@ def stage_move_counts(
     return {(f, t, k): n for f, t, k, n in session.exec(statement).all() if f is not None}
 
 
+def stuck_enrollments(
+    session: Session, *, journey_id: str, idle_since: datetime, overdue_since: datetime, limit: int
+) -> Sequence[Enrollment]:
+    """Active enrollments nothing will move: no timer and idle since `idle_since`, or a timer
+    that should have fired before `overdue_since` (no scheduler running)."""
+    statement = (
+        select(Enrollment)
+        .where(
+            Enrollment.journey_id == journey_id,
+            Enrollment.status == "active",
+            or_(
+                col(Enrollment.next_due_at).is_(None) & (col(Enrollment.entered_at) < idle_since),
+                col(Enrollment.next_due_at) < overdue_since,
+            ),
+        )
+        .order_by(col(Enrollment.entered_at))
+        .limit(limit)
+    )
+    return session.exec(statement).all()
+
+
+def status_counts(session: Session) -> dict[str, list[tuple[tuple[str, ...], int]]]:
+    """Row counts by label, for the metrics endpoint: enrollments, messages and events."""
+    enrollments = select(
+        Enrollment.journey_id, Enrollment.stage, Enrollment.status, func.count()
+    ).group_by(col(Enrollment.journey_id), col(Enrollment.stage), col(Enrollment.status))
+    messages = select(Message.channel, Message.status, func.count()).group_by(
+        col(Message.channel), col(Message.status)
+    )
+    events = select(Event.type, func.count()).group_by(col(Event.type))
+    return {
+        "enrollments": [((j, st, s), n) for j, st, s, n in session.exec(enrollments).all()],
+        "messages": [((c, s), n) for c, s, n in session.exec(messages).all()],
+        "events": [((t,), n) for t, n in session.exec(events).all()],
+    }
+
+
+def overdue_counts(session: Session, *, before: datetime) -> tuple[int, int]:
+    """Timers and pending messages that should have been handled before `before`."""
+    timers = select(func.count()).where(
+        Enrollment.status == "active", col(Enrollment.next_due_at) < before
+    )
+    messages = select(func.count()).where(
+        Message.status == MessageStatus.PENDING, col(Message.due_at) < before
+    )
+    return int(session.exec(timers).one()), int(session.exec(messages).one())
+
+
 # ----- events -------------------------------------------------------------------------------
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.api.deps import RuntimeDep
+from service import queries
+from service.api.deps import ReadScope, RuntimeDep, SessionDep
 from service.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -37,3 +38,15 @@ def readyz(runtime: RuntimeDep) -> Health | JSONResponse:
             Health(status="unavailable", checks=checks).model_dump(), status_code=503
         )
     return Health(status="ok", checks=checks)
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    dependencies=[ReadScope],
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def metrics(runtime: RuntimeDep, session: SessionDep) -> PlainTextResponse:
+    """Prometheus metrics: enrollments, messages and events by label, and overdue work."""
+    body = queries.metrics_text(session, runtime.journeys, now=runtime.clock.now())
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from service import queries
 from service.api.deps import ReadScope, RuntimeDep, SessionDep
-from service.schemas import JourneyListItem, JourneyOut
+from service.schemas import JourneyListItem, JourneyOut, StuckEnrollment
 
 router = APIRouter(prefix="/journeys", tags=["journeys"])
 
@@ -33,3 +35,16 @@ def get_journey(journey_id: str, runtime: RuntimeDep, session: SessionDep) -> Jo
 def journey_diagram(journey_id: str, runtime: RuntimeDep, session: SessionDep) -> str:
     """A Mermaid flowchart of the current version with live stage and move counts."""
     return queries.journey_diagram(session, runtime.journeys, journey_id)
+
+
+@router.get("/{journey_id}/stuck", response_model=list[StuckEnrollment], dependencies=[ReadScope])
+def stuck_contacts(
+    journey_id: str,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    idle_days: Annotated[int, Query(ge=1, le=3650)] = 30,
+) -> list[StuckEnrollment]:
+    """Contacts nothing will move: no timer and idle for `idle_days`, or a timer overdue."""
+    return queries.stuck_contacts(
+        session, runtime.journeys, journey_id, now=runtime.clock.now(), idle_days=idle_days
+    )
