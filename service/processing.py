@@ -9,6 +9,7 @@ transaction ever spans two contacts. The engine decides; this module only persis
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +31,16 @@ from service.engine.core import (
 from service.engine.timing import parse_date_value
 from service.errors import Conflict, InvalidInput, NotFound
 from service.runtime import Runtime
-from service.schemas import ContactIn, ContactPatch, Enrolled, EventIn, EventResult, Move
+from service.schemas import (
+    ContactIn,
+    ContactPatch,
+    Enrolled,
+    EventIn,
+    EventResult,
+    MigrateIn,
+    MigrationReport,
+    Move,
+)
 from service.store import repository as repo
 from service.store.models import (
     ConsentStatus,
@@ -120,6 +130,7 @@ def apply_decision(
     """Persist one engine step: state, history, and the outbox (stale messages canceled)."""
     state = decision.state
     previous_visit = enrollment.visit
+    enrollment.version = state.version
     enrollment.stage = state.stage
     enrollment.status = state.status
     enrollment.visit = state.visit
@@ -747,3 +758,70 @@ def erase_contact(runtime: Runtime, *, contact_id: str) -> None:
         session.delete(contact)
 
     with_retry(runtime, work)
+
+
+# ----- versions -------------------------------------------------------------------------------
+
+
+def migrate_journey(runtime: Runtime, *, journey_id: str, body: MigrateIn) -> MigrationReport:
+    """Move active enrollments of older versions onto the current one, stage by stage name
+    (or `stage_map`); a dry run only counts. Each contact moves in her own transaction."""
+    current = runtime.journeys.current_of(journey_id)
+    unknown = sorted(t for t in body.stage_map.values() if t not in current.journey.stages)
+    if unknown:
+        raise InvalidInput(
+            f"version {current.version} of '{journey_id}' has no stage {', '.join(unknown)}",
+            field="stage_map",
+        )
+    with runtime.db.session() as session:
+        rows = repo.enrollments_to_migrate(
+            session,
+            journey_id=journey_id,
+            current_version=current.version,
+            from_version=body.from_version,
+        )
+    migrated: Counter[str] = Counter()
+    unmapped: Counter[str] = Counter()
+    for enrollment_id, contact_id, version, stage in rows:
+        target = body.stage_map.get(stage, stage)
+        if target not in current.journey.stages:
+            unmapped[f"{version}:{stage}"] += 1
+        elif body.dry_run or _adopt(runtime, current, enrollment_id, contact_id, target):
+            migrated[f"{version}:{stage} -> {target}"] += 1
+    return MigrationReport(
+        journey=journey_id,
+        to_version=current.version,
+        dry_run=body.dry_run,
+        migrated=dict(migrated),
+        unmapped=dict(unmapped),
+    )
+
+
+def _adopt(
+    runtime: Runtime, current: CompiledJourney, enrollment_id: str, contact_id: str, stage: str
+) -> bool:
+    """Move one enrollment onto `current`, unless it ended or moved on meanwhile."""
+
+    def work(session: Session) -> bool:
+        contact = _locked(session, contact_id)
+        enrollment = repo.get_enrollment(session, enrollment_id=enrollment_id)
+        if enrollment is None or enrollment.status != Status.ACTIVE:
+            return False
+        session.refresh(enrollment)
+        if enrollment.version == current.version:
+            return False
+        now = runtime.clock.now()
+        decision = current.adopt(
+            enrollment_state(enrollment), contact_view(contact), stage=stage, now=now
+        )
+        apply_decision(
+            session,
+            contact=contact,
+            enrollment=enrollment,
+            decision=decision,
+            now=now,
+            outcome=Outcome(),
+        )
+        return True
+
+    return with_retry(runtime, work)

@@ -476,3 +476,32 @@ class StuckEnrollment(BaseModel):
     entered_at: datetime
     next_due_at: datetime | None
     reason: str
+
+
+class MigrateIn(_Body):
+    """Move active enrollments of older versions onto the journey's current version."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"dry_run": True, "stage_map": {"last_month": "final_details"}}]
+        },
+    )
+
+    dry_run: bool = Field(default=True, description="Only report what would happen.")
+    from_version: str | None = Field(default=None, description="Only this old version.")
+    stage_map: dict[str, str] = Field(
+        default_factory=dict, description="Old stage name -> stage of the current version."
+    )
+
+
+class MigrationReport(BaseModel):
+    """What a migration did (or, in a dry run, would do)."""
+
+    journey: str
+    to_version: str
+    dry_run: bool
+    migrated: dict[str, int] = Field(description="'version:stage -> stage' -> enrollments")
+    unmapped: dict[str, int] = Field(
+        description="'version:stage' with no stage in the current version -> enrollments left"
+    )

@@ -345,6 +345,20 @@ class CompiledJourney:
             raise KeyError(stage)
         return self._move(state, contact, now, _move_trigger(stage), "manual", [])
 
+    def adopt(
+        self, state: EnrollmentState, contact: ContactView, *, stage: str, now: datetime
+    ) -> Decision:
+        """Take over an enrollment from another version of this journey, at `stage`.
+
+        She keeps her time in the stage (timers count from when she entered it) and is not
+        sent the stage's message again; the new version's timers apply from now on.
+        """
+        if stage not in self.journey.stages:
+            raise KeyError(stage)
+        moved = replace(state, version=self.version, stage=stage, clock_checked_at=None)
+        change = StageChange(state.stage, stage, f"migrate:{state.version}->{self.version}", now)
+        return Decision(state=moved, changes=(change,), next_due_at=self.next_due(moved, contact))
+
     def exit(self, state: EnrollmentState, *, now: datetime, reason: str = "manual") -> Decision:
         """An operator's (or a restart's) early exit."""
         status = Status.RESTARTED if reason == "restart" else Status.EXITED

@@ -226,6 +226,23 @@ def claim_due_enrollments(
     return rows
 
 
+def enrollments_to_migrate(
+    session: Session, *, journey_id: str, current_version: str, from_version: str | None
+) -> list[tuple[str, str, str, str]]:
+    """Active enrollments on other versions: (enrollment id, contact id, version, stage)."""
+    statement = select(
+        Enrollment.id, Enrollment.contact_id, Enrollment.version, Enrollment.stage
+    ).where(
+        Enrollment.journey_id == journey_id,
+        Enrollment.status == "active",
+        Enrollment.version != current_version,
+    )
+    if from_version is not None:
+        statement = statement.where(Enrollment.version == from_version)
+    rows = session.exec(statement.order_by(col(Enrollment.id))).all()
+    return [(e_id, contact_id, version, stage) for e_id, contact_id, version, stage in rows]
+
+
 def active_stage_counts(session: Session) -> dict[tuple[str, str, str], int]:
     """Active enrollments per (journey, version, stage)."""
     statement = (

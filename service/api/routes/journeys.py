@@ -7,9 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from service import queries
-from service.api.deps import ReadScope, RuntimeDep, SessionDep
-from service.schemas import JourneyListItem, JourneyOut, StuckEnrollment
+from service import processing, queries
+from service.api.deps import ReadScope, RuntimeDep, SessionDep, WriteScope
+from service.schemas import (
+    JourneyListItem,
+    JourneyOut,
+    MigrateIn,
+    MigrationReport,
+    StuckEnrollment,
+)
 
 router = APIRouter(prefix="/journeys", tags=["journeys"])
 
@@ -48,3 +54,9 @@ def stuck_contacts(
     return queries.stuck_contacts(
         session, runtime.journeys, journey_id, now=runtime.clock.now(), idle_days=idle_days
     )
+
+
+@router.post("/{journey_id}/migrate", response_model=MigrationReport, dependencies=[WriteScope])
+def migrate(journey_id: str, body: MigrateIn, runtime: RuntimeDep) -> MigrationReport:
+    """Move contacts on older versions onto the current one; `dry_run` (default) only counts."""
+    return processing.migrate_journey(runtime, journey_id=journey_id, body=body)
