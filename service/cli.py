@@ -47,7 +47,8 @@ def _settings() -> Settings:
         problems = "; ".join(
             f"NURTURE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
-        raise SystemExit(f"nurture: invalid settings: {problems}") from None
+        print(f"nurture: invalid settings: {problems}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

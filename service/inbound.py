@@ -23,7 +23,7 @@ from pydantic import SecretStr, ValidationError
 
 from service.config import Settings
 from service.errors import ConfigError, InvalidInput, NotFound, WebhookRefused
-from service.processing import ingest_event
+from service.processing import ingest_event, without_bad_dates
 from service.runtime import Runtime
 from service.schemas import EventIn
 from service.store import repository as repo
@@ -314,7 +314,7 @@ def _process(
         if body is None:
             continue
         try:
-            ingest_event(runtime, body)
+            ingest_event(runtime, without_bad_dates(runtime, body))
         except InvalidInput as exc:
             logger.warning("%s event %s skipped: %s", event.source, event.id, exc.message)
     return result

@@ -96,6 +96,7 @@ def serve(host: str, port: int) -> int:
     settings = get_settings()
     configure_logging(settings.log_level)
     try:
+        check_link_secret(settings)
         app = create_app(settings)
         # Open the database and load the journeys once before uvicorn starts, so a bad set-up
         # stops with one line instead of a server traceback.

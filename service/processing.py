@@ -310,11 +310,14 @@ def _event_contact(
         if contact is not None:
             return contact
         if name == "id":
-            raise LookupError(value)
+            raise LookupError(name, value)
     name, value = identifiers[0]
     if name == "id":
-        raise LookupError(value)
-    return repo.ensure_contact(session, field=name, value=value, now=now)
+        raise LookupError(name, value)
+    try:
+        return repo.ensure_contact(session, field=name, value=value, now=now)
+    except LookupError:  # its holder was erased meanwhile
+        raise LookupError(name, value) from None
 
 
 def _fire_due_timer(
@@ -325,10 +328,12 @@ def _fire_due_timer(
     compiled: CompiledJourney,
     now: datetime,
     outcome: Outcome,
+    due_by: datetime | None = None,
 ) -> None:
-    """Fire the enrollment's timer if it is due by `now`: from the scheduler, and before a
-    newer event (a lagging or stopped scheduler), as the first trigger to fire wins."""
-    if enrollment.next_due_at is None or enrollment.next_due_at > now:
+    """Fire the enrollment's timer if it was due by `due_by` (default `now`): from the
+    scheduler, and before an event that happened after it (a lagging or stopped scheduler),
+    as the first trigger to fire wins."""
+    if enrollment.next_due_at is None or enrollment.next_due_at > (due_by or now):
         return
     decision = compiled.on_clock(enrollment_state(enrollment), contact_view(contact), now=now)
     apply_decision(
@@ -355,18 +360,44 @@ def check_events(runtime: Runtime, events: list[EventIn]) -> None:
         check_date_attributes(runtime, event.attributes, field_prefix=f"events.{index}.attributes")
 
 
+def _bad_dates(runtime: Runtime, attributes: Mapping[str, Any]) -> list[str]:
+    """Attributes a journey times messages by (its `at` triggers) that hold no date."""
+    dated = set().union(*(j.date_attributes for j in runtime.journeys.current.values()))
+    return [
+        name
+        for name, value in attributes.items()
+        if name in dated and value is not None and parse_date_value(value) is None
+    ]
+
+
 def check_date_attributes(
     runtime: Runtime, attributes: Mapping[str, Any], *, field_prefix: str
 ) -> None:
     """An attribute a journey times messages by must hold a date: a wedding date of
     '18/09/2027' would otherwise leave the contact waiting forever."""
-    dated = set().union(*(j.date_attributes for j in runtime.journeys.current.values()))
-    for name, value in attributes.items():
-        if name in dated and value is not None and parse_date_value(value) is None:
-            raise InvalidInput(
-                f"{name} must be an ISO 8601 date or datetime (like 2027-09-18), not {value!r}",
-                field=f"{field_prefix}.{name}",
-            )
+    bad = _bad_dates(runtime, attributes)
+    if bad:
+        raise InvalidInput(
+            f"{bad[0]} must be an ISO 8601 date or datetime (like 2027-09-18), "
+            f"not {attributes[bad[0]]!r}",
+            field=f"{field_prefix}.{bad[0]}",
+        )
+
+
+def without_bad_dates(runtime: Runtime, event: EventIn) -> EventIn:
+    """The event minus date attributes that hold no date, for senders (provider webhooks)
+    that cannot be answered with a 422: the rest of the event still counts."""
+    bad = _bad_dates(runtime, event.attributes)
+    if not bad:
+        return event
+    logger.warning(
+        "%s event %s: ignored attributes that are no date: %s",
+        event.source,
+        event.id,
+        ", ".join(bad),
+    )
+    kept = {k: v for k, v in event.attributes.items() if k not in bad}
+    return event.model_copy(update={"attributes": kept})
 
 
 def _is_hard_bounce(event: EventIn) -> bool:
@@ -445,7 +476,8 @@ def _ingest(
     try:
         contact = _event_contact(session, identifiers, now=now)
     except LookupError as exc:
-        raise InvalidInput(f"unknown contact id {exc.args[0]!r}", field="contact.id") from None
+        name, value = exc.args
+        raise InvalidInput(f"unknown contact {name} {value!r}", field=f"contact.{name}") from None
     happened_at = event.time or now
     message = _referenced_message(session, contact=contact, event=event)
     row_id = repo.record_event(
@@ -496,6 +528,7 @@ def _ingest(
             compiled=compiled,
             now=now,
             outcome=outcome,
+            due_by=min(happened_at, now),
         )
         if enrollment.status != Status.ACTIVE:
             continue
@@ -786,7 +819,9 @@ def migrate_journey(runtime: Runtime, *, journey_id: str, body: MigrateIn) -> Mi
         target = body.stage_map.get(stage, stage)
         if target not in current.journey.stages:
             unmapped[f"{version}:{stage}"] += 1
-        elif body.dry_run or _adopt(runtime, current, enrollment_id, contact_id, target):
+        elif body.dry_run or _adopt(
+            runtime, current, enrollment_id, contact_id, listed=(version, stage), stage=target
+        ):
             migrated[f"{version}:{stage} -> {target}"] += 1
     return MigrationReport(
         journey=journey_id,
@@ -798,9 +833,16 @@ def migrate_journey(runtime: Runtime, *, journey_id: str, body: MigrateIn) -> Mi
 
 
 def _adopt(
-    runtime: Runtime, current: CompiledJourney, enrollment_id: str, contact_id: str, stage: str
+    runtime: Runtime,
+    current: CompiledJourney,
+    enrollment_id: str,
+    contact_id: str,
+    *,
+    listed: tuple[str, str],
+    stage: str,
 ) -> bool:
-    """Move one enrollment onto `current`, unless it ended or moved on meanwhile."""
+    """Move one enrollment onto `current`, unless it ended or moved on since it was listed
+    at (version, stage): its target was chosen for that stage."""
 
     def work(session: Session) -> bool:
         contact = _locked(session, contact_id)
@@ -808,7 +850,7 @@ def _adopt(
         if enrollment is None or enrollment.status != Status.ACTIVE:
             return False
         session.refresh(enrollment)
-        if enrollment.version == current.version:
+        if (enrollment.version, enrollment.stage) != listed:
             return False
         now = runtime.clock.now()
         decision = current.adopt(

@@ -77,7 +77,9 @@ class JourneyRegistry:
             stored = repo.get_journey_version(session, journey_id=journey_id, version=version)
         if stored is None:
             raise NotFound(f"journey '{journey_id}' version {version} is not stored")
-        compiled = compile_text(stored.source, path=stored.path, default_tz=self.default_tz)
+        compiled = compile_text(
+            stored.source, path=stored.path, default_tz=self.default_tz, stored=True
+        )
         with self._lock:
             self._compiled[key] = compiled
         return compiled

@@ -28,7 +28,7 @@ def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
 @pytest.mark.parametrize("command", ["serve", "worker", "validate"])
 def test_invalid_setting_is_one_line(tmp_path: Path, command: str) -> None:
     result = _run(tmp_path, command, NURTURE_SCHEDULER_INTERVAL="0")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "nurture: invalid settings: NURTURE_SCHEDULER_INTERVAL: Input should be greater than 0"
     ]
@@ -51,3 +51,18 @@ def test_serve_with_broken_journeys_stops_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in output
     [stop] = [line for line in output.splitlines() if "cannot start:" in line]
     assert stop.endswith(f"cannot start: {journeys / 'bad.yaml'}:1: missing field 'initial'")
+
+
+def test_serve_refuses_the_development_link_key_for_a_public_address(tmp_path: Path) -> None:
+    result = _run(
+        tmp_path,
+        "serve",
+        NURTURE_PUBLIC_BASE_URL="https://mail.example.com",
+        NURTURE_JOURNEYS_DIR=str(REPO / "journeys"),
+        NURTURE_CONTENT_DIR=str(REPO / "content"),
+    )
+    assert result.returncode == 2
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    [stop] = [line for line in output.splitlines() if "cannot start:" in line]
+    assert "NURTURE_SECRET_KEY must be set" in stop

@@ -355,7 +355,14 @@ class CompiledJourney:
         """
         if stage not in self.journey.stages:
             raise KeyError(stage)
-        moved = replace(state, version=self.version, stage=stage, clock_checked_at=None)
+        final = self.journey.stages[stage].final
+        moved = replace(
+            state,
+            version=self.version,
+            stage=stage,
+            clock_checked_at=None,
+            status=Status.COMPLETED if final else state.status,
+        )
         change = StageChange(state.stage, stage, f"migrate:{state.version}->{self.version}", now)
         return Decision(state=moved, changes=(change,), next_due_at=self.next_due(moved, contact))
 

@@ -28,10 +28,13 @@ OPEN_NAMESPACES = ("web", "custom")
 _SHAPE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_][a-z0-9_.-]*$")
 
 
-def event_type_problem(value: str) -> str | None:
-    """Why `value` is not an event type nurture accepts, or None when it is fine."""
+def event_type_problem(value: str, *, known_only: bool = True) -> str | None:
+    """Why `value` is not an event type nurture accepts, or None when it is fine; with
+    `known_only` off only the shape is checked (versions stored before a type was known)."""
     if not _SHAPE.match(value):
         return f"bad event type {value!r}: expected 'source.action' like 'email.clicked'"
+    if not known_only:
+        return None
     namespace, action = value.split(".", 1)
     if namespace in OPEN_NAMESPACES:
         return None

@@ -130,7 +130,7 @@ def content_version(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def parse_source(text: str, *, path: str) -> JourneySource:
+def parse_source(text: str, *, path: str, stored: bool = False) -> JourneySource:
     """Parse and type-check one journey's YAML text; raises JourneyErrors."""
     try:
         raw = yaml.load(text, Loader=LineLoader)
@@ -147,7 +147,7 @@ def parse_source(text: str, *, path: str) -> JourneySource:
             [JourneyError("a journey file must be a YAML mapping", path=path, line=1)]
         )
     try:
-        journey = Journey.model_validate(plain(raw))
+        journey = Journey.model_validate(plain(raw), context={"stored": stored})
     except ValidationError as exc:
         errors = []
         for err in exc.errors():
@@ -321,9 +321,12 @@ def compile_source(source: JourneySource, *, default_tz: str = "UTC") -> Compile
     )
 
 
-def compile_text(text: str, *, path: str, default_tz: str = "UTC") -> CompiledJourney:
-    """Parse and compile journey text (a file's, or a stored version's)."""
-    return compile_source(parse_source(text, path=path), default_tz=default_tz)
+def compile_text(
+    text: str, *, path: str, default_tz: str = "UTC", stored: bool = False
+) -> CompiledJourney:
+    """Parse and compile journey text: a file's, or (`stored`) a version enrollments are
+    pinned to, which must keep working even if it no longer passes today's checks."""
+    return compile_source(parse_source(text, path=path, stored=stored), default_tz=default_tz)
 
 
 def journey_files(paths: Iterable[Path]) -> list[Path]:

@@ -6,7 +6,14 @@ import re
 from datetime import time, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from service.engine.durations import format_duration, parse_duration
 from service.engine.events import event_type_problem
@@ -24,8 +31,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_event_type(value: str) -> str:
-    problem = event_type_problem(value)
+def _check_event_type(value: str, info: ValidationInfo) -> str:
+    # A version stored earlier keeps working even if its event types are no longer known.
+    known_only = not (info.context or {}).get("stored", False)
+    problem = event_type_problem(value, known_only=known_only)
     if problem:
         raise ValueError(problem)
     return value
@@ -149,8 +158,8 @@ class Transition(_Strict):
 
     @field_validator("event")
     @classmethod
-    def _event(cls, value: str | None) -> str | None:
-        return None if value is None else _check_event_type(value)
+    def _event(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _check_event_type(value, info)
 
     @field_validator("after", mode="before")
     @classmethod

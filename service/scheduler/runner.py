@@ -170,6 +170,7 @@ class Scheduler:
         Waiting for a rate limit happens before the message is marked sending, so a long
         wait can only lose the claim to another worker, never send the message twice.
         """
+        send_lease: datetime | None = None
         try:
             channel = self.channels.get(channel_name)
             if channel is not None:
@@ -186,11 +187,11 @@ class Scheduler:
                 result = await channel.send(outgoing)
             return await asyncio.to_thread(self._record, message_id, result, now, send_lease)
         except Exception:
-            logger.exception("delivery of message %s failed; retried after its lease", message_id)
-            await asyncio.to_thread(self._after_crash, message_id)
+            logger.exception("delivery of message %s failed", message_id)
+            await asyncio.to_thread(self._after_crash, message_id, lease, send_lease)
             return None
 
-    def _after_crash(self, message_id: str) -> None:
+    def _after_crash(self, message_id: str, lease: datetime, send_lease: datetime | None) -> None:
         """After an internal error: a message that may have reached the provider fails as
         'outcome unknown' (never resent); one that cannot have is retried until attempts
         run out."""
@@ -199,9 +200,13 @@ class Scheduler:
             message = repo.get_message(session, message_id=message_id, lock=True)
             if message is None:
                 return
-            if message.status == MessageStatus.SENDING:
+            if message.status == MessageStatus.SENDING and message.claimed_until == send_lease:
                 message.error = "delivery outcome unknown: internal error during send; not resent"
-            elif message.status == MessageStatus.PENDING and message.attempts >= limit:
+            elif (
+                message.status == MessageStatus.PENDING
+                and message.claimed_until == lease
+                and message.attempts >= limit
+            ):
                 message.error = f"gave up after {message.attempts} attempts (internal errors)"
             else:
                 return
@@ -400,7 +405,10 @@ class Scheduler:
                 message.sent_at = now
                 message.provider_message_id = result.provider_message_id
                 message.error = None
-            elif result.permanent or message.attempts >= self.runtime.settings.max_send_attempts:
+            elif result.permanent or (
+                result.counts_as_attempt
+                and message.attempts >= self.runtime.settings.max_send_attempts
+            ):
                 message.status = MessageStatus.FAILED
                 message.error = result.error
             else:

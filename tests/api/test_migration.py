@@ -5,7 +5,10 @@ from __future__ import annotations
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from service.processing import _adopt
+from service.store import repository as repo
 from tests.factories import FIXTURES, FakeClock, event, make_settings, running_app, signup
 
 
@@ -65,3 +68,42 @@ async def test_migrate_enrollments_to_the_current_version(
         listing = (await app.client.get("/journeys")).json()
         story_now = next(j for j in listing if j["id"] == "wedding-story")
         assert story_now["active_by_stage"]["favor_boxes"] == 1
+
+
+async def test_a_contact_who_moved_after_listing_is_left_alone(
+    database_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    journeys = tmp_path / "journeys"
+    shutil.copytree(FIXTURES / "journeys", journeys)
+    settings = make_settings(database_url, tmp_path, journeys_dir=journeys)
+    async with running_app(settings, clock) as app:
+        await app.post_events(signup())
+    story = journeys / "wedding-story.yaml"
+    text = story.read_text().replace('version: "1"', 'version: "2"')
+    story.write_text(text.replace("after: 3s", "after: 1h"))
+    async with running_app(settings, clock) as app:
+        runtime = app.app.state.runtime
+        [(enrollment_id, contact_id, version, stage)] = repo_rows(runtime)
+        # She clicks on after the migration listed her in `welcome`.
+        await app.post_events(event("email.clicked", properties={"link": "favors"}))
+        current = runtime.journeys.current_of("wedding-story")
+        assert not _adopt(
+            runtime, current, enrollment_id, contact_id, listed=(version, stage), stage="welcome"
+        )
+        [now] = (await app.contact())["enrollments"]
+        assert (now["version"], now["stage"]) == ("1", "favors")
+        # Onto a final stage of the new version, she completes.
+        body = {"dry_run": False, "stage_map": {"favors": "done"}}
+        assert (await app.client.post("/journeys/wedding-story/migrate", json=body)).json()[
+            "migrated"
+        ] == {"1:favors -> done": 1}
+        [done] = (await app.contact())["enrollments"]
+        assert (done["version"], done["stage"], done["status"]) == ("2", "done", "completed")
+        assert done["ended_at"] is not None
+
+
+def repo_rows(runtime: Any) -> list[tuple[str, str, str, str]]:
+    with runtime.db.session() as session:
+        return repo.enrollments_to_migrate(
+            session, journey_id="wedding-story", current_version="2", from_version=None
+        )

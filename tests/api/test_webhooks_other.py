@@ -157,6 +157,17 @@ async def test_standard_webhook_enrolls_like_post_events(hooks: Harness) -> None
     ).status_code == 401
 
 
+async def test_a_webhook_date_that_is_no_date_is_dropped_not_the_event(hooks: Harness) -> None:
+    body = fixture("standard/event.json").replace(b'"2027-09-18"', b'"18/09/2027"')
+    headers = signing.standard(body, hooks.clock.now(), msg_id="msg_3")
+    assert (
+        await hooks.client.post("/webhooks/standard", content=body, headers=headers)
+    ).status_code == 200
+    contact = await hooks.contact()
+    assert contact["attributes"] == {"first_name": "Ava"}  # the unusable date is not stored
+    assert [e["journey"] for e in contact["enrollments"]] == ["wedding-story"]
+
+
 # ----- a thousand deliveries --------------------------------------------------------------------
 
 

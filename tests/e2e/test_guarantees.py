@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,14 @@ async def test_an_event_reaches_the_contact_holding_any_of_its_identifiers(
     assert ava["enrollments"][0]["stage"] == "favors"
     lookup = await harness.client.get("/contacts", params={"external_id": "shop-42"})
     assert lookup.json()["id"] == ava["id"]
+
+
+async def test_an_event_that_happened_before_the_timer_is_applied_first(harness: Harness) -> None:
+    await harness.post_events(signup())
+    signed_up = harness.clock.now()
+    harness.clock.advance(seconds=5)  # the 3s timer is overdue when the order arrives...
+    happened = (signed_up + timedelta(seconds=1)).isoformat()  # ...but the order came first
+    order = event("order.completed", properties={"categories": ["favors"]}, time=happened)
+    assert (await harness.post_events(order)).json()["moved"] == []  # welcome takes no orders
+    await harness.run_scheduler()
+    assert (await harness.contact())["enrollments"][0]["stage"] == "favors"

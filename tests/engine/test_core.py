@@ -16,6 +16,7 @@ from service.engine.core import (
     entry_allowed,
 )
 from service.engine.loader import compile_text
+from service.errors import JourneyErrors
 from tests.engine.conftest import utc
 
 SIGNUP = EventView(
@@ -381,3 +382,24 @@ stages:
     fired = journey.on_clock(state, bride, now=due)
     assert len(fired.changes) == 1 and len(fired.messages) == 1 and not fired.notes
     assert fired.next_due_at is None  # the moment that led back here is past: skipped
+
+
+def test_stored_versions_keep_event_types_no_longer_known() -> None:
+    text = """
+journey: old
+entry: {event: shop.signup}
+initial: a
+stages:
+  a: {final: true}
+"""
+    with pytest.raises(JourneyErrors, match=r"unknown event type 'shop\.signup'"):
+        compile_text(text, path="old.yaml")
+    assert compile_text(text, path="old.yaml", stored=True).journey.entry.event == "shop.signup"
+
+
+def test_adopting_onto_a_final_stage_completes(mini: CompiledJourney, bride: ContactView) -> None:
+    state = replace(mini.start(bride, now=SIGNUP.time).state, version="0")
+    decision = mini.adopt(state, bride, stage="done", now=SIGNUP.time)
+    assert (decision.state.version, decision.state.status) == (mini.version, Status.COMPLETED)
+    assert decision.changes[0].trigger == f"migrate:0->{mini.version}"
+    assert not decision.messages and decision.next_due_at is None

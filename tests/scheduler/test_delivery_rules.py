@@ -138,6 +138,20 @@ async def test_refused_credentials_wait_for_the_fix_without_using_attempts(
         assert len(channel.sent) == 7
 
 
+async def test_refused_credentials_never_use_the_last_attempt(
+    database_url: str, tmp_path: Path, clock: Any
+) -> None:
+    settings = make_settings(database_url, tmp_path, max_send_attempts=1)
+    refused = classify(httpx.Response(403), provider_id=None, now=clock.now())
+    async with running_app(settings, clock) as harness:
+        await _queue_favors(harness)
+        scheduler = Scheduler(
+            harness.app.state.runtime, {"email": Recorder(refused)}, jitter=lambda: 0.0
+        )
+        await scheduler.run_once(clock.now())
+        assert (await _messages(harness))[-1]["status"] == "pending"
+
+
 async def test_permanent_provider_failure_keeps_the_reason(
     harness: Harness, postmark_422: tuple[Any, list[Any]]
 ) -> None:
