@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check journeys and their templates")
     validate.add_argument("paths", nargs="*", type=Path, help="journey files or folders")
     validate.add_argument("--content", type=Path, help="content folder (default: settings)")
+    validate.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        help="render templates as of this date (YYYY-MM-DD; default: today), for repeatable runs",
+    )
 
     simulate = commands.add_parser("simulate", help="run one contact through a journey")
     simulate.add_argument("journey", help="journey id (from the journeys folder) or file")
@@ -61,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_validate(
             args.paths or [settings.journeys_dir],
             content_dir=args.content or settings.content_dir,
-            today=date.today(),
+            today=args.today or date.today(),
             out=sys.stdout,
         )
     if args.command == "simulate":

@@ -92,3 +92,26 @@ def test_duplicate_journey_ids_across_files_are_rejected(tmp_path: Path) -> None
     assert [e.message for e in result.errors] == [
         f"{second}:1: journey id 'mini-wedding' is also defined in {first}"
     ]
+
+
+def test_validate_renders_as_of_a_given_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "mini").mkdir()
+    # After the wedding this template reaches an undefined name: only --today shows it.
+    (tmp_path / "mini" / "favors.sms.j2").write_text(
+        "{% block body %}{% if days_until(contact.attributes.wedding_date) < 0 %}"
+        "{{ after_the_wedding }}{% endif %}See you soon{% endblock %}"
+    )
+    journey = tmp_path / "j.yaml"
+    journey.write_text(
+        "journey: j\nentry: {event: web.form_submitted}\n"
+        "sample_contact: {attributes: {wedding_date: '2027-09-18'}}\ninitial: a\n"
+        "stages:\n  a: {send: {channel: sms, template: mini/favors}, final: true}\n"
+    )
+    args = ["validate", str(journey), "--content", str(tmp_path)]
+    assert main([*args, "--today", "2027-09-08"]) == 0
+    assert main([*args, "--today", "2027-09-20"]) == 1
+    assert "'after_the_wedding' is undefined" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*args, "--today", "next week"])
