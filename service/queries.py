@@ -135,93 +135,61 @@ def contact_messages(session: Session, contact_id: str) -> list[MessageOut]:
 
 
 def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
-    """Events, moves and messages of a contact merged in time order."""
+    """Events, moves, notes and messages of a contact merged in time order."""
     require_contact(session, contact_id)
-    entries: list[tuple[datetime, int, int, TimelineEntry]] = []
+    # (entry, order within its kind): the history sequence, or the message's stage visit.
+    entries: list[tuple[TimelineEntry, int]] = []
     for event in repo.contact_events(session, contact_id=contact_id):
+        data = {
+            "id": event.event_id,
+            "source": event.source,
+            "properties": event.properties,
+            "message_id": event.message_id,
+            "journey": event.journey_id,
+            "stage": event.stage,
+        }
         entries.append(
-            (
-                event.time,
-                _KIND_ORDER["event"],
-                0,
-                TimelineEntry(
-                    at=event.time,
-                    kind="event",
-                    summary=event.type,
-                    data={
-                        "id": event.event_id,
-                        "source": event.source,
-                        "properties": event.properties,
-                        "message_id": event.message_id,
-                        "journey": event.journey_id,
-                        "stage": event.stage,
-                    },
-                ),
-            )
+            (TimelineEntry(at=event.time, kind="event", summary=event.type, data=data), 0)
         )
     for move in repo.contact_transitions(session, contact_id=contact_id):
+        summary = f"{move.journey_id}: {move.from_stage or '(start)'} -> {move.to_stage}"
+        data = {
+            "journey": move.journey_id,
+            "version": move.version,
+            "from": move.from_stage,
+            "to": move.to_stage,
+            "trigger": move.trigger,
+        }
         entries.append(
-            (
-                move.at,
-                _KIND_ORDER["transition"],
-                move.seq,
-                TimelineEntry(
-                    at=move.at,
-                    kind="transition",
-                    summary=f"{move.journey_id}: {move.from_stage or '(start)'} -> {move.to_stage}",
-                    data={
-                        "journey": move.journey_id,
-                        "version": move.version,
-                        "from": move.from_stage,
-                        "to": move.to_stage,
-                        "trigger": move.trigger,
-                    },
-                ),
-            )
+            (TimelineEntry(at=move.at, kind="transition", summary=summary, data=data), move.seq)
         )
     for note in repo.contact_notes(session, contact_id=contact_id):
+        summary = f"{note.journey_id}: {note.stage}: {note.text}"
+        data = {
+            "journey": note.journey_id,
+            "stage": note.stage,
+            "message_id": note.message_id,
+            "text": note.text,
+        }
         entries.append(
-            (
-                note.at,
-                _KIND_ORDER["note"],
-                note.seq,
-                TimelineEntry(
-                    at=note.at,
-                    kind="note",
-                    summary=f"{note.journey_id}: {note.stage}: {note.text}",
-                    data={
-                        "journey": note.journey_id,
-                        "stage": note.stage,
-                        "message_id": note.message_id,
-                        "text": note.text,
-                    },
-                ),
-            )
+            (TimelineEntry(at=note.at, kind="note", summary=summary, data=data), note.seq)
         )
     for message in repo.contact_messages(session, contact_id=contact_id):
+        summary = f"{message.channel} {message.template}: {message.status}"
+        data = {
+            "id": message.id,
+            "journey": message.journey_id,
+            "stage": message.stage,
+            "status": message.status,
+            "delivery_status": message.delivery_status,
+            "subject": message.subject,
+        }
         at = message.sent_at or message.due_at
         entries.append(
-            (
-                at,
-                _KIND_ORDER["message"],
-                message.visit,
-                TimelineEntry(
-                    at=at,
-                    kind="message",
-                    summary=f"{message.channel} {message.template}: {message.status}",
-                    data={
-                        "id": message.id,
-                        "journey": message.journey_id,
-                        "stage": message.stage,
-                        "status": message.status,
-                        "delivery_status": message.delivery_status,
-                        "subject": message.subject,
-                    },
-                ),
-            )
+            (TimelineEntry(at=at, kind="message", summary=summary, data=data), message.visit)
         )
-    entries.sort(key=lambda item: item[:3])
-    return [item[3] for item in entries]
+    entries.sort(key=lambda item: (item[0].at, _KIND_ORDER[item[0].kind], item[1]))
+    return [entry for entry, _ in entries]
 
 
 def _match(match: EventMatch) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from transitions import Machine
@@ -185,10 +186,11 @@ class CompiledJourney:
         for name in journey.stages:
             self.machine.add_transition(_move_trigger(name), "*", name)
 
-    @property
-    def date_attributes(self) -> set[str]:
+    @cached_property
+    def date_attributes(self) -> frozenset[str]:
         """Contact attributes this journey reads as dates (its `at` triggers)."""
-        return {t.at.attribute for stage in self.journey.stages.values() for t in stage.on if t.at}
+        stages = self.journey.stages.values()
+        return frozenset(t.at.attribute for stage in stages for t in stage.on if t.at)
 
     def _all_guarded(self) -> list[EventMatch | Transition]:
         matches: list[EventMatch | Transition] = [self.journey.entry, *self.journey.exit.events]
