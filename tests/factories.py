@@ -154,3 +154,23 @@ def journeys_copy(
     for name, source in (extra or {}).items():
         (folder / f"{name}.yaml").write_text(source)
     return folder
+
+
+def newsletter_journey(*, send_window: str | None = None) -> str:
+    """A journey with no exit rule (only consent keeps its mail from going out), entered by
+    viewing the news page; optionally with a send window."""
+    window = f"send_window: {send_window}\n" if send_window else ""
+    return f"""
+journey: newsletter
+entry:
+  event: web.page_viewed
+  when: "event.properties.page == 'news'"
+{window}initial: issue
+stages:
+  issue:
+    send: {{channel: email, template: story/favors}}
+    on:
+      - after: 30d
+        to: done
+  done: {{final: true}}
+"""

@@ -6,22 +6,20 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
 from standardwebhooks.webhooks import Webhook
 from twilio.request_validator import RequestValidator
 
 from service.config import Settings
 from tests.factories import START, make_settings
-from tests.webhooks.support import fixture, fixture_json
+from tests.webhooks.support import fixture, fixture_json, sns_certificate
 
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
 SENDGRID_PUBLIC = base64.b64encode(
@@ -137,22 +135,6 @@ def standard(
     }
 
 
-def sns_certificate(key: rsa.RSAPrivateKey = SNS_KEY) -> bytes:
-    """A PEM standing in for the SNS signing certificate, valid around the test clock."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(START - timedelta(days=30))
-        .not_valid_after(START + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
 def sns(message: dict[str, Any], key: rsa.RSAPrivateKey = SNS_KEY) -> bytes:
     """An SNS message signed (SignatureVersion 2) as SNS documents it."""
     if message["Type"] == "Notification":
@@ -191,7 +173,7 @@ class FakeAws:
     """The SNS hosts: serves the signing certificate and records subscription confirmations."""
 
     def __init__(self) -> None:
-        self.pem = sns_certificate()
+        self.pem = sns_certificate(SNS_KEY, around=START, days=30)
         self.requests: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:

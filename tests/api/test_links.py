@@ -18,27 +18,14 @@ from tests.factories import (
     event,
     journeys_copy,
     make_settings,
+    newsletter_journey,
     running_app,
     signup,
 )
 
 SECRET = "route-test-secret"
 BASE = "http://nurture.test"
-# A journey with no exit rule: only consent keeps its mail from going out.
-NEWSLETTER = """
-journey: newsletter
-entry:
-  event: web.page_viewed
-  when: "event.properties.page == 'news'"
-initial: issue
-stages:
-  issue:
-    send: {channel: email, template: story/favors}
-    on:
-      - after: 30d
-        to: done
-  done: {final: true}
-"""
+NEWSLETTER = newsletter_journey()
 
 
 @pytest.fixture

@@ -27,26 +27,13 @@ from tests.factories import (
     event,
     journeys_copy,
     make_settings,
+    newsletter_journey,
     running_app,
     signup,
 )
 
 BASE = "http://nurture.test"
-NEWSLETTER = """
-journey: newsletter
-entry:
-  event: web.page_viewed
-  when: "event.properties.page == 'news'"
-send_window: {start: "09:00", end: "20:00"}
-initial: issue
-stages:
-  issue:
-    send: {channel: email, template: story/favors}
-    on:
-      - after: 30d
-        to: done
-  done: {final: true}
-"""
+NEWSLETTER = newsletter_journey(send_window='{start: "09:00", end: "20:00"}')
 
 
 class FakePostmark(ThreadingHTTPServer):

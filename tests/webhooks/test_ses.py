@@ -8,12 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
-from tests.webhooks.support import NOW, fixture, fixture_json
+from tests.webhooks.support import NOW, fixture, fixture_json, sns_certificate
 from webhooks.errors import MalformedPayload, PayloadTooLarge, SignatureError
 from webhooks.events import ConfirmSubscription
 from webhooks.ses import SesAdapter
@@ -25,19 +23,8 @@ KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def certificate(key: rsa.RSAPrivateKey, *, subject: str = "sns.amazonaws.com") -> bytes:
-    """A self-signed PEM standing in for the SNS signing certificate."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    """The SNS certificate for these tests: valid a day either side of the test clock."""
+    return sns_certificate(key, around=NOW, days=1, subject=subject)
 
 
 class Loader:
