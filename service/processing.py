@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from service import feedback
 from service.engine.core import (
+    ENDED_EARLY,
     CompiledJourney,
     ContactView,
     Decision,
@@ -53,7 +54,6 @@ from service.store.models import (
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRIES = 3
-ENDED_EARLY = {Status.EXITED, Status.CONVERTED, Status.RESTARTED}
 # Consent effects of events, whatever journeys say: (channel, status).
 CONSENT_EVENTS = {
     "email.unsubscribed": ("email", ConsentStatus.WITHDRAWN),

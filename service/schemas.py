@@ -19,11 +19,11 @@ from pydantic_core import PydanticCustomError
 
 from service.engine.events import event_type_problem
 from service.engine.timing import is_valid_zone
+from webhooks.common import is_e164
 
 MAX_BATCH = 1000
 EVENT_TYPE = r"^[a-z][a-z0-9_]*\.[a-z0-9_.-]+$"
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
 _ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_ATTRIBUTE_TEXT = 2000
 AttributeValue = str | int | float | bool | None
@@ -50,7 +50,7 @@ def _email(value: str | None) -> str | None:
 def _phone(value: str | None) -> str | None:
     if value is None:
         return None
-    if not _PHONE.match(value):
+    if not is_e164(value):
         raise PydanticCustomError("phone", "phone must be E.164, like +15555550100")
     return value
 

@@ -12,7 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from webhooks.errors import MalformedPayload, PayloadTooLarge
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# ASCII digits only, the whole string: `\d` would take any Unicode digit, `$` a final newline.
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -83,6 +84,11 @@ def from_rfc2822(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def is_e164(value: str) -> bool:
+    """Whether `value` is exactly a + and 7 to 15 ASCII digits, the first not 0."""
+    return E164.fullmatch(value) is not None
+
+
 def e164(value: Any) -> str | None:
     """The number in E.164 when it already carries a country code, else None."""
     if not isinstance(value, str):
@@ -90,7 +96,7 @@ def e164(value: Any) -> str | None:
     candidate = _PHONE_PUNCTUATION.sub("", value.removeprefix("whatsapp:"))
     if candidate.startswith("00"):
         candidate = "+" + candidate[2:]
-    return candidate if _E164.match(candidate) else None
+    return candidate if is_e164(candidate) else None
 
 
 def email(value: Any) -> str | None:

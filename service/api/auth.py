@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -52,13 +51,3 @@ def match_key(keys: list[ApiKey], presented: str) -> ApiKey | None:
         if hmac.compare_digest(candidate.key.encode(), presented.encode()):
             found = candidate
     return found
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether a client address is this machine."""
-    if host is None:
-        return False
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"

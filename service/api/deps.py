@@ -9,9 +9,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from service.api.auth import SCOPES, ApiKey, is_loopback, match_key
+from service.api.auth import SCOPES, ApiKey, match_key
 from service.config import Settings
 from service.errors import Forbidden, Unauthorized
+from service.hosts import is_loopback
 from service.inbound import Inbound
 from service.runtime import Runtime
 

@@ -34,6 +34,10 @@ class Status(StrEnum):
     RESTARTED = "restarted"  # replaced by a new enrollment (reenter: always)
 
 
+# Ended before the journey ran its course: unsent messages are canceled, never sent.
+ENDED_EARLY = frozenset({Status.EXITED, Status.CONVERTED, Status.RESTARTED})
+
+
 @dataclass(frozen=True)
 class ContactView:
     """What the engine may know of a contact: plain data only."""

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 import yaml
 
 from service.engine.core import (
+    ENDED_EARLY,
     CompiledJourney,
     ContactView,
     Decision,
@@ -250,7 +251,7 @@ class Simulation:
         """A message waiting for its send window is dropped once its stage visit is over."""
         keep = []
         for due, seq, order in self._pending:
-            ended = state.status in (Status.EXITED, Status.CONVERTED, Status.RESTARTED)
+            ended = state.status in ENDED_EARLY
             if ended or order.visit != state.visit:
                 self._log(
                     at, "cancel", f"{order.channel} {order.template} (stage {order.stage} left)"

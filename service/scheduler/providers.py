@@ -11,7 +11,6 @@ an operator can fix, so they are retried too (and logged loudly); any other 4xx 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import time
@@ -26,11 +25,12 @@ from pydantic import SecretStr
 
 from service.config import Settings
 from service.errors import ConfigError
+from service.hosts import is_loopback
 from service.scheduler.channels import Channel, DeliveryResult, OutgoingMessage, default_channels
+from webhooks.events import MESSAGE_ID_KEY as METADATA_KEY
 from webhooks.standard import sign as standard_sign
 
 logger = logging.getLogger(__name__)
-METADATA_KEY = "nurture_message_id"
 REASON_LIMIT = 300  # provider reasons are kept short: they land in the timeline and logs
 MAX_RETRY_AFTER = 3600.0  # a provider asking for a longer pause must not park mail for days
 CREDENTIAL_ERRORS = (401, 403)
@@ -476,15 +476,6 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _reaches_real_people(settings: Settings) -> str | None:
     """Why links could leave this machine (a real provider, a public address), if they can."""
     if settings.email_provider != "log":
@@ -495,7 +486,7 @@ def _reaches_real_people(settings: Settings) -> str | None:
         return "webhook delivery is http"
     if settings.track_publishable_keys.strip():
         return "NURTURE_TRACK_PUBLISHABLE_KEYS is set"
-    if not _is_loopback(urlsplit(settings.public_base_url).hostname or ""):
+    if not is_loopback(urlsplit(settings.public_base_url).hostname):
         return "NURTURE_PUBLIC_BASE_URL is not a loopback address"
     return None
 

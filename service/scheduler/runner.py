@@ -14,14 +14,13 @@ import asyncio
 import html
 import logging
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from service.engine.core import EventView, Status
+from service.engine.core import ENDED_EARLY, EventView, Status
 from service.engine.render import message_context
 from service.engine.timing import next_allowed, zone
 from service.errors import JourneyError, NurtureError
@@ -37,12 +36,11 @@ from service.scheduler.channels import (
 )
 from service.store import repository as repo
 from service.store.models import Contact, Message, MessageStatus
+from webhooks.common import is_e164
 
 logger = logging.getLogger(__name__)
 MAX_BATCHES_PER_RUN = 50
 CHANNEL_ADDRESS = {"email": "email", "sms": "phone"}
-EARLY_END = {Status.EXITED, Status.CONVERTED, Status.RESTARTED}
-E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 OPT_OUT_HINT = "Reply STOP to opt out"
 CAP_WINDOW = timedelta(hours=24)
 
@@ -267,7 +265,7 @@ class Scheduler:
     def _refusal(self, session: Session, message: Message) -> tuple[str, str] | None:
         """Why the message must not go out now: enrollment over, no consent, no address."""
         enrollment = repo.get_enrollment(session, enrollment_id=message.enrollment_id)
-        if enrollment is None or Status(enrollment.status) in EARLY_END:
+        if enrollment is None or Status(enrollment.status) in ENDED_EARLY:
             status = enrollment.status if enrollment else "deleted"
             return MessageStatus.CANCELED, f"enrollment {status} before sending"
         if message.channel == "webhook":
@@ -281,7 +279,7 @@ class Scheduler:
         address = CHANNEL_ADDRESS.get(message.channel)
         if contact is None or (address and not getattr(contact, address)):
             return MessageStatus.FAILED, f"the contact has no {address or 'address'}"
-        if message.channel == "sms" and not E164.fullmatch(contact.phone or ""):
+        if message.channel == "sms" and not is_e164(contact.phone or ""):
             return MessageStatus.FAILED, "the contact's phone number is not E.164 (+ and digits)"
         return None
 
