@@ -44,14 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable a settings error is about (aliases already carry the prefix)."""
+    name = "_".join(map(str, loc)).upper()
+    return name if name.startswith("NURTURE_") else f"NURTURE_{name}"
+
+
 def _settings() -> Settings:
     """Settings, or one clear line and exit status 2 when they are invalid."""
     try:
         return get_settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"NURTURE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{_setting_name(e['loc'])}: {e['msg']}" for e in exc.errors())
         print(f"nurture: invalid settings: {problems}", file=sys.stderr)
         raise SystemExit(2) from None
 

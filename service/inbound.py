@@ -141,10 +141,6 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def _csv(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
 def _postmark(settings: Settings) -> PostmarkAdapter | None:
     """Basic auth, a secret header, or both; a half-configured pair stops start-up."""
     password = _secret(settings.webhook_postmark_password)
@@ -178,7 +174,7 @@ def build_providers(settings: Settings, certificates: SnsCertificates) -> dict[s
         (
             "ses",
             "SES_TOPICS",
-            _csv(settings.webhook_ses_topics),
+            list(settings.webhook_ses_topics),
             lambda topics: SesAdapter(certificates, topics=topics),
         ),
         (
@@ -236,7 +232,7 @@ class Inbound:
     def __init__(
         self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self.certificates = SnsCertificates(_csv(settings.webhook_ses_topics))
+        self.certificates = SnsCertificates(list(settings.webhook_ses_topics))
         self.providers = build_providers(settings, self.certificates)
         self.client = httpx.AsyncClient(
             transport=transport,

@@ -24,10 +24,6 @@ PREFLIGHT = {
 }
 
 
-def _csv(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
 def cors_headers(
     settings: Settings, origin: str | None, *, preflight: bool = False
 ) -> dict[str, str]:
@@ -36,11 +32,11 @@ def cors_headers(
     A request without Origin is not from a browser page and needs none; any other origin
     than the configured ones is refused, so no other site can post in a visitor's name.
     """
-    if not _csv(settings.track_publishable_keys):
+    if not settings.track_publishable_keys:
         raise NotFound("website tracking is not configured (NURTURE_TRACK_PUBLISHABLE_KEYS)")
     if origin is None and not preflight:
         return {}
-    if origin not in _csv(settings.track_allowed_origins):
+    if origin not in settings.track_allowed_origins:
         raise Forbidden(f"origin {origin!r} is not in NURTURE_TRACK_ALLOWED_ORIGINS")
     headers = {"Access-Control-Allow-Origin": str(origin), "Vary": "Origin"}
     return headers | PREFLIGHT if preflight else headers
@@ -53,7 +49,7 @@ def landing_url(settings: Settings, url: str, *, contact_id: str, now: datetime)
     ties page views there to the contact; links to any other site are left untouched.
     """
     parts = urlsplit(url)
-    if f"{parts.scheme}://{parts.netloc}" not in _csv(settings.track_allowed_origins):
+    if f"{parts.scheme}://{parts.netloc}" not in settings.track_allowed_origins:
         return url
     token = visitor_token(contact_id, secret=link_secret(settings.secret_key), issued_at=now)
     query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), ("nt", token)])
@@ -63,9 +59,7 @@ def landing_url(settings: Settings, url: str, *, contact_id: str, now: datetime)
 def _check_key(settings: Settings, key: str | None) -> None:
     """Constant-time match against every configured publishable key."""
     given = (key or "").encode()
-    matches = [
-        hmac.compare_digest(given, k.encode()) for k in _csv(settings.track_publishable_keys)
-    ]
+    matches = [hmac.compare_digest(given, k.encode()) for k in settings.track_publishable_keys]
     if not any(matches):
         raise Unauthorized("missing or unknown publishable key")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from service.errors import ConfigError
@@ -21,12 +22,10 @@ class ApiKey:
     label: str
 
 
-def parse_api_keys(text: str) -> list[ApiKey]:
+def parse_api_keys(items: Iterable[str]) -> list[ApiKey]:
     """Read NURTURE_API_KEYS; raises ConfigError on an unknown scope."""
     keys: list[ApiKey] = []
-    for index, item in enumerate(part.strip() for part in text.split(",")):
-        if not item:
-            continue
+    for index, item in enumerate(items):
         key, sep, scope_text = item.rpartition("=")
         if sep and _SCOPE_LIST.match(scope_text):
             scopes = frozenset(scope_text.split("+"))

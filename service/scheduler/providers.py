@@ -456,13 +456,13 @@ def build_channels(
             now=now,
             limiter=RateLimiter(settings.twilio_rate_limit),
         )
-    if settings.webhook_delivery == "http":
-        secret = settings.webhook_signing_secret
+    if settings.outgoing_webhook_delivery == "http":
+        secret = settings.outgoing_webhook_signing_secret
         channels["webhook"] = WebhookChannel(
             client,
-            secret=_required(secret, "NURTURE_WEBHOOK_SIGNING_SECRET", "http webhooks"),
+            secret=_required(secret, "NURTURE_OUTGOING_WEBHOOK_SIGNING_SECRET", "http webhooks"),
             now=now,
-            limiter=RateLimiter(settings.webhook_rate_limit),
+            limiter=RateLimiter(settings.outgoing_webhook_rate_limit),
         )
     return channels
 
@@ -482,9 +482,9 @@ def _reaches_real_people(settings: Settings) -> str | None:
         return f"email provider is {settings.email_provider}"
     if settings.sms_provider != "log":
         return f"sms provider is {settings.sms_provider}"
-    if settings.webhook_delivery == "http":
-        return "webhook delivery is http"
-    if settings.track_publishable_keys.strip():
+    if settings.outgoing_webhook_delivery == "http":
+        return "outgoing webhook delivery is http"
+    if settings.track_publishable_keys:
         return "NURTURE_TRACK_PUBLISHABLE_KEYS is set"
     if not is_loopback(urlsplit(settings.public_base_url).hostname):
         return "NURTURE_PUBLIC_BASE_URL is not a loopback address"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.api.auth import parse_api_keys
+from service.config import split_commas
 from service.errors import ConfigError
 from tests.factories import FakeClock, make_settings, running_app, signup
 
@@ -46,11 +47,11 @@ async def test_without_keys_only_loopback(
 
 
 def test_parse_api_keys() -> None:
-    keys = parse_api_keys(" a=events+read , b ,c==")
+    keys = parse_api_keys(split_commas(" a=events+read , b ,c=="))
     assert [(k.key, sorted(k.scopes)) for k in keys] == [
         ("a", ["events", "read"]),
         ("b", ["events", "read", "write"]),
         ("c==", ["events", "read", "write"]),
     ]
     with pytest.raises(ConfigError, match="unknown scope"):
-        parse_api_keys("k=admin")
+        parse_api_keys(split_commas("k=admin"))

@@ -254,7 +254,7 @@ async def test_missing_provider_credentials_stop_start_up(
     [
         {"email_provider": "postmark", "postmark_server_token": "t", "email_from": "a@b.example"},
         {"sms_provider": "twilio"},
-        {"webhook_delivery": "http", "webhook_signing_secret": "whsec_c2VjcmV0"},
+        {"outgoing_webhook_delivery": "http", "outgoing_webhook_signing_secret": "whsec_c2VjcmV0"},
         {"track_publishable_keys": "pk_shop", "public_base_url": "http://127.0.0.1:8000"},
         {"public_base_url": "https://nurture.example"},
     ],
