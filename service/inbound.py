@@ -22,8 +22,9 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from service.config import Settings
+from service.contacts.profile import without_bad_dates
+from service.enrollments.ingest import ingest_event
 from service.errors import ConfigError, InvalidInput, NotFound, WebhookRefused
-from service.processing import ingest_event, without_bad_dates
 from service.runtime import Runtime
 from service.schemas import EventIn
 from service.store import repository as repo
@@ -310,7 +311,7 @@ def _process(
         if body is None:
             continue
         try:
-            ingest_event(runtime, without_bad_dates(runtime, body))
+            ingest_event(runtime, without_bad_dates(runtime.journeys.date_attributes, body))
         except InvalidInput as exc:
             logger.warning("%s event %s skipped: %s", event.source, event.id, exc.message)
     return result

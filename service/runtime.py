@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.catalog.registry import JourneyRegistry
 from service.clock import Clock
 from service.config import Settings
 from service.engine.render import ContentLibrary
-from service.registry import JourneyRegistry
 from service.store.db import Database, is_sqlite
 from service.store.migrate import upgrade
 

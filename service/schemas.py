@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from pydantic import (
@@ -38,7 +37,8 @@ EVENT_EXAMPLE: dict[str, Any] = {
 }
 
 
-def _email(value: str | None) -> str | None:
+def normalized_email(value: str | None) -> str | None:
+    """Addresses are compared trimmed and lower-cased, so one person is one contact."""
     if value is None:
         return None
     value = value.strip().lower()
@@ -47,7 +47,8 @@ def _email(value: str | None) -> str | None:
     return value
 
 
-def _phone(value: str | None) -> str | None:
+def checked_phone(value: str | None) -> str | None:
+    """Phones are stored in E.164 only, so SMS providers and lookups agree on them."""
     if value is None:
         return None
     if not is_e164(value):
@@ -92,13 +93,13 @@ def _attributes(value: dict[str, Any]) -> dict[str, AttributeValue]:
     return value
 
 
-class _Body(BaseModel):
+class StrictBody(BaseModel):
     """Unknown fields are rejected so that a typo never passes silently."""
 
     model_config = ConfigDict(extra="forbid")
 
 
-class _Profile(_Body):
+class ProfileBody(StrictBody):
     """Profile fields shared by events and contact upserts; persona/timezone may ride in
     attributes too, and are lifted out of them."""
 
@@ -114,7 +115,7 @@ class _Profile(_Body):
     _flat = field_validator("attributes")(_attributes)
 
     @model_validator(mode="after")
-    def _lift_profile_keys(self) -> _Profile:
+    def _lift_profile_keys(self) -> ProfileBody:
         for key in ("persona", "timezone"):
             if key in self.attributes:
                 value = self.attributes.pop(key)
@@ -127,7 +128,7 @@ class _Profile(_Body):
         return self
 
 
-class ContactRef(_Body):
+class ContactRef(StrictBody):
     """How an event names its contact: any one identifier (id, external_id, email, phone)."""
 
     id: str | None = Field(default=None, max_length=36)
@@ -135,8 +136,8 @@ class ContactRef(_Body):
     email: str | None = Field(default=None, examples=["ava@example.com"])
     phone: str | None = Field(default=None, examples=["+15555550100"])
 
-    _email = field_validator("email")(_email)
-    _phone = field_validator("phone")(_phone)
+    _email = field_validator("email")(normalized_email)
+    _phone = field_validator("phone")(checked_phone)
 
     @model_validator(mode="after")
     def _some_identifier(self) -> ContactRef:
@@ -152,7 +153,7 @@ class ContactRef(_Body):
         return [(name, getattr(self, name)) for name in order if getattr(self, name) is not None]
 
 
-class EventIn(_Profile):
+class EventIn(ProfileBody):
     """One canonical event."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EVENT_EXAMPLE]})
@@ -173,7 +174,7 @@ class EventIn(_Profile):
     _type = field_validator("type")(_event_type)
 
 
-class EventsIn(_Body):
+class EventsIn(StrictBody):
     """One event, or a batch {"events": [...]} of up to 1000."""
 
     events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
@@ -197,69 +198,7 @@ class EventsIn(_Body):
         return self._single
 
 
-class ContactIn(_Profile):
-    """Create or update a contact found by any of its identifiers."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "email": "ava@example.com",
-                    "phone": "+15555550100",
-                    "persona": "bride",
-                    "timezone": "America/New_York",
-                    "attributes": {"first_name": "Ava", "wedding_date": "2027-09-18"},
-                }
-            ]
-        },
-    )
-
-    id: str | None = Field(default=None, max_length=36)
-    external_id: str | None = Field(default=None, min_length=1, max_length=200)
-    email: str | None = None
-    phone: str | None = None
-
-    _email = field_validator("email")(_email)
-    _phone = field_validator("phone")(_phone)
-
-    @model_validator(mode="after")
-    def _some_identifier(self) -> ContactIn:
-        if not any((self.id, self.external_id, self.email, self.phone)):
-            raise PydanticCustomError(
-                "missing_identifier", "give at least one of id, external_id, email, phone"
-            )
-        return self
-
-
-class ContactPatch(_Profile):
-    """Change a contact's profile: attributes merge, persona and timezone replace."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"attributes": {"wedding_date": "2027-10-02"}}]},
-    )
-
-
-class EnrollIn(_Body):
-    """Manual enrollment in a journey's current version."""
-
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"journey": "bride"}]}
-    )
-
-    journey: str = Field(min_length=1, max_length=200)
-
-
-class MoveIn(_Body):
-    """Manual move to a stage of the enrollment's version."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"stage": "favors"}]})
-
-    stage: str = Field(min_length=1, max_length=200)
-
-
-class TrackIn(_Body):
+class TrackIn(StrictBody):
     """One browser event from nurture.js; the contact is named by the signed `nt` token from
     our email links, or (form submissions only) by the email address typed into the form."""
 
@@ -286,42 +225,8 @@ class TrackIn(_Body):
     properties: dict[str, Any] = Field(default_factory=dict)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
-    _email = field_validator("email")(_email)
+    _email = field_validator("email")(normalized_email)
     _flat = field_validator("attributes")(_attributes)
-
-
-# ----- responses ----------------------------------------------------------------------------
-
-
-class Move(BaseModel):
-    """One stage change caused by a request."""
-
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
-
-    journey: str
-    from_: str | None = Field(alias="from")
-    to: str
-    trigger: str
-
-
-class Enrolled(BaseModel):
-    """A new enrollment caused by a request."""
-
-    journey: str
-    version: str
-    stage: str
-    status: str
-
-
-class EventResult(BaseModel):
-    """What one event did."""
-
-    id: str
-    source: str
-    status: str = Field(description="accepted, or duplicate when already received")
-    contact_id: str
-    moved: list[Move] = Field(default_factory=list)
-    enrolled: list[Enrolled] = Field(default_factory=list)
 
 
 class TrackResult(BaseModel):
@@ -331,177 +236,8 @@ class TrackResult(BaseModel):
     status: str = Field(description="accepted, or duplicate when already received")
 
 
-class EventResults(BaseModel):
-    """What a batch did, event by event in the order given."""
-
-    results: list[EventResult]
-
-
-class ConsentOut(BaseModel):
-    """Consent and suppression on one channel."""
-
-    channel: str
-    status: str
-    reason: str | None
-    suppressed: bool
-    suppression_reason: str | None
-    updated_at: datetime
-
-
-class EnrollmentOut(BaseModel):
-    """Where the contact stands in one journey version."""
-
-    id: str
-    journey: str
-    version: str
-    stage: str
-    status: str
-    visit: int
-    entered_at: datetime
-    next_due_at: datetime | None
-    started_at: datetime
-    ended_at: datetime | None
-
-
-class ContactOut(BaseModel):
-    """A contact with consent and journey state."""
-
-    id: str
-    email: str | None
-    phone: str | None
-    external_id: str | None
-    persona: str | None
-    timezone: str | None
-    attributes: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    consents: list[ConsentOut]
-    enrollments: list[EnrollmentOut]
-
-
-class MessageOut(BaseModel):
-    """One outbox row with its rendered parts."""
-
-    id: str
-    idempotency_key: str
-    journey: str
-    version: str
-    stage: str
-    visit: int
-    channel: str
-    template: str
-    status: str
-    due_at: datetime
-    sent_at: datetime | None
-    attempts: int
-    subject: str | None
-    preheader: str | None
-    html: str | None
-    text: str | None
-    body: str | None
-    provider_message_id: str | None
-    delivery_status: str | None = Field(
-        description="What the provider last reported: delivered, opened, clicked, bounced, ..."
-    )
-    error: str | None
-    created_at: datetime
-
-
-class TimelineEntry(BaseModel):
-    """One line of a contact's history: an event, a move or a message."""
-
-    at: datetime
-    kind: str = Field(description="event, transition or message")
-    summary: str
-    data: dict[str, Any]
-
-
-class ActionResult(BaseModel):
-    """What an operator action did."""
-
-    contact_id: str
-    moved: list[Move] = Field(default_factory=list)
-    enrolled: list[Enrolled] = Field(default_factory=list)
-
-
-class StageSummary(BaseModel):
-    """One stage of a journey version."""
-
-    name: str
-    final: bool
-    send: dict[str, Any] | None
-    transitions: list[dict[str, Any]]
-    active: int
-
-
-class JourneyListItem(BaseModel):
-    """A loaded journey with live counts."""
-
-    id: str
-    version: str
-    persona: str | None
-    path: str
-    active_by_stage: dict[str, int]
-
-
-class JourneyOut(BaseModel):
-    """A journey's definition summary and its stored versions."""
-
-    id: str
-    version: str
-    persona: str | None
-    description: str | None
-    entry: dict[str, Any]
-    exit: list[dict[str, Any]]
-    goal: dict[str, Any] | None
-    initial: str
-    stages: list[StageSummary]
-    versions: list[dict[str, Any]]
-
-
 class Health(BaseModel):
     """Liveness or readiness."""
 
     status: str
     checks: dict[str, Any] = Field(default_factory=dict)
-
-
-class StuckEnrollment(BaseModel):
-    """An active enrollment that nothing is going to move, and why."""
-
-    contact_id: str
-    enrollment_id: str
-    version: str
-    stage: str
-    entered_at: datetime
-    next_due_at: datetime | None
-    reason: str
-
-
-class MigrateIn(_Body):
-    """Move active enrollments of older versions onto the journey's current version."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"dry_run": True, "stage_map": {"last_month": "final_details"}}]
-        },
-    )
-
-    dry_run: bool = Field(default=True, description="Only report what would happen.")
-    from_version: str | None = Field(default=None, description="Only this old version.")
-    stage_map: dict[str, str] = Field(
-        default_factory=dict, description="Old stage name -> stage of the current version."
-    )
-
-
-class MigrationReport(BaseModel):
-    """What a migration did (or, in a dry run, would do)."""
-
-    journey: str
-    to_version: str
-    dry_run: bool
-    migrated: dict[str, int] = Field(description="'version:stage -> stage' -> enrollments")
-    unmapped: dict[str, int] = Field(
-        description="'version:stage' with no stage in the current version -> enrollments left"
-    )

@@ -8,9 +8,10 @@ from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from service.config import Settings
+from service.contacts.profile import check_date_attributes
+from service.enrollments.ingest import ingest_event
 from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from service.links import link_secret, read_visitor_token, visitor_token
-from service.processing import check_date_attributes, ingest_event
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn, TrackIn, TrackResult
 from service.store import repository as repo
@@ -107,6 +108,8 @@ def track_event(runtime: Runtime, body: TrackIn, *, key: str | None) -> TrackRes
         attributes=body.attributes,
     )
     # Anyone can type an address into a form: by email alone, only fill in what is missing.
-    check_date_attributes(runtime, body.attributes, field_prefix="attributes")
+    check_date_attributes(
+        runtime.journeys.date_attributes, body.attributes, field_prefix="attributes"
+    )
     result = ingest_event(runtime, event, add_attributes_only=event.contact.id is None)
     return TrackResult(id=result.id, status=result.status)

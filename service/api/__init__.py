@@ -1,1 +1,1 @@
-"""The HTTP API: thin routers over service.processing and service.queries."""
+"""The HTTP API: thin routers over the domain packages (contacts, enrollments, catalog, ...)."""

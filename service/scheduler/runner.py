@@ -23,9 +23,10 @@ from sqlmodel import Session
 from service.engine.core import ENDED_EARLY, EventView, Status
 from service.engine.render import message_context
 from service.engine.timing import next_allowed, zone
+from service.enrollments.actions import run_timer
+from service.enrollments.unit import contact_view
 from service.errors import JourneyError, NurtureError
 from service.links import SignedLinks, link_secret
-from service.processing import contact_view, run_timer
 from service.runtime import Runtime
 from service.scheduler.channels import (
     Channel,

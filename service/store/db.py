@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
 
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_ATTEMPTS = 3
 
 
 def is_sqlite(url: str) -> bool:
@@ -72,6 +77,18 @@ class Database:
         """One write transaction: committed on success, rolled back on any error."""
         with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
             yield session
+
+    def write_retrying(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in a write transaction, again if a concurrent writer won a unique race."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.write() as session:
+                    return work(session)
+            except (IntegrityError, OperationalError):
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                logger.info("write conflict, retrying (attempt %d)", attempt + 2)
+        raise AssertionError("unreachable")
 
     def dispose(self) -> None:
         """Close pooled connections."""

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from service.processing import _adopt
+from service.enrollments.migration import adopt
 from service.store import repository as repo
 from tests.factories import FIXTURES, FakeClock, event, make_settings, running_app, signup
 
@@ -87,7 +87,7 @@ async def test_a_contact_who_moved_after_listing_is_left_alone(
         # She clicks on after the migration listed her in `welcome`.
         await app.post_events(event("email.clicked", properties={"link": "favors"}))
         current = runtime.journeys.current_of("wedding-story")
-        assert not _adopt(
+        assert not adopt(
             runtime, current, enrollment_id, contact_id, listed=(version, stage), stage="welcome"
         )
         [now] = (await app.contact())["enrollments"]

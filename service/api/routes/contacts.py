@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from service import processing, queries
 from service.api.deps import EventsScope, ReadScope, RuntimeDep, SessionDep, WriteScope
-from service.processing import Outcome
-from service.schemas import (
-    ActionResult,
-    ContactIn,
-    ContactOut,
-    ContactPatch,
-    EnrollIn,
-    MessageOut,
-    MoveIn,
-    TimelineEntry,
-)
+from service.contacts import erasure, views
+from service.contacts.schemas import ContactIn, ContactOut, ContactPatch, MessageOut, TimelineEntry
+from service.enrollments import actions, profiles
+from service.enrollments.schemas import ActionResult, EnrollIn, MoveIn
+from service.enrollments.unit import Outcome
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 
@@ -30,10 +23,10 @@ def upsert_contact(
     body: ContactIn, runtime: RuntimeDep, session: SessionDep, response: Response
 ) -> ContactOut:
     """Create or update a contact found by any identifier (201 when created)."""
-    contact, created = processing.upsert_contact(runtime, body)
+    contact, created = profiles.upsert_contact(runtime, body)
     if created:
         response.status_code = status.HTTP_201_CREATED
-    return queries.contact_out(session, queries.require_contact(session, contact.id))
+    return views.contact_out(session, views.require_contact(session, contact.id))
 
 
 @router.patch("/{contact_id}", response_model=ContactOut, dependencies=[EventsScope])
@@ -41,8 +34,8 @@ def patch_contact(
     contact_id: str, body: ContactPatch, runtime: RuntimeDep, session: SessionDep
 ) -> ContactOut:
     """Merge attributes (null removes one), set persona or timezone; timers follow."""
-    processing.patch_contact(runtime, contact_id, body)
-    return queries.contact_out(session, queries.require_contact(session, contact_id))
+    profiles.patch_contact(runtime, contact_id, body)
+    return views.contact_out(session, views.require_contact(session, contact_id))
 
 
 @router.get("", response_model=ContactOut, dependencies=[ReadScope])
@@ -53,33 +46,33 @@ def find_contact(
     external_id: str | None = None,
 ) -> ContactOut:
     """Look a contact up by exactly one identifier (for agents and integrations)."""
-    contact = queries.find_contact(session, email=email, phone=phone, external_id=external_id)
-    return queries.contact_out(session, contact)
+    contact = views.find_contact(session, email=email, phone=phone, external_id=external_id)
+    return views.contact_out(session, contact)
 
 
 @router.get("/{contact_id}", response_model=ContactOut, dependencies=[ReadScope])
 def get_contact(contact_id: str, session: SessionDep) -> ContactOut:
     """A contact with consents and where she stands in each journey."""
-    return queries.contact_out(session, queries.require_contact(session, contact_id))
+    return views.contact_out(session, views.require_contact(session, contact_id))
 
 
 @router.delete("/{contact_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[WriteScope])
 def erase_contact(contact_id: str, runtime: RuntimeDep) -> Response:
     """Right to erasure: the contact and all her data are deleted for good."""
-    processing.erase_contact(runtime, contact_id=contact_id)
+    erasure.erase_contact(runtime.db, contact_id=contact_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{contact_id}/timeline", response_model=list[TimelineEntry], dependencies=[ReadScope])
 def get_timeline(contact_id: str, session: SessionDep) -> list[TimelineEntry]:
     """Events, moves and messages in time order."""
-    return queries.timeline(session, contact_id)
+    return views.timeline(session, contact_id)
 
 
 @router.get("/{contact_id}/messages", response_model=list[MessageOut], dependencies=[ReadScope])
 def get_messages(contact_id: str, session: SessionDep) -> list[MessageOut]:
     """The contact's outbox rows with rendered parts and status."""
-    return queries.contact_messages(session, contact_id)
+    return views.contact_messages(session, contact_id)
 
 
 @router.post(
@@ -90,7 +83,7 @@ def get_messages(contact_id: str, session: SessionDep) -> list[MessageOut]:
 )
 def enroll(contact_id: str, body: EnrollIn, runtime: RuntimeDep) -> ActionResult:
     """Enrol by hand in a journey's current version."""
-    outcome = processing.enroll(runtime, contact_id=contact_id, journey_id=body.journey)
+    outcome = actions.enroll(runtime, contact_id=contact_id, journey_id=body.journey)
     return _result(contact_id, outcome)
 
 
@@ -101,9 +94,7 @@ def enroll(contact_id: str, body: EnrollIn, runtime: RuntimeDep) -> ActionResult
 )
 def move(contact_id: str, journey_id: str, body: MoveIn, runtime: RuntimeDep) -> ActionResult:
     """Move the active enrollment to a stage; the stage's message is queued as usual."""
-    outcome = processing.move(
-        runtime, contact_id=contact_id, journey_id=journey_id, stage=body.stage
-    )
+    outcome = actions.move(runtime, contact_id=contact_id, journey_id=journey_id, stage=body.stage)
     return _result(contact_id, outcome)
 
 
@@ -114,5 +105,5 @@ def move(contact_id: str, journey_id: str, body: MoveIn, runtime: RuntimeDep) ->
 )
 def exit_journey(contact_id: str, journey_id: str, runtime: RuntimeDep) -> ActionResult:
     """End the active enrollment early; unsent messages are canceled."""
-    outcome = processing.exit_journey(runtime, contact_id=contact_id, journey_id=journey_id)
+    outcome = actions.exit_journey(runtime, contact_id=contact_id, journey_id=journey_id)
     return _result(contact_id, outcome)

@@ -7,20 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from service.api.deps import EventsScope, RuntimeDep
-from service.processing import check_events, ingest_event
-from service.schemas import EventResult, EventResults, EventsIn
+from service.enrollments.ingest import check_events, ingest_event
+from service.enrollments.schemas import EventResult, EventResults
+from service.schemas import EVENT_EXAMPLE, EventsIn
 
 router = APIRouter(tags=["events"])
 
-_SIGNUP = {
-    "id": "evt-1",
-    "type": "web.form_submitted",
-    "source": "website",
-    "time": "2026-03-01T10:00:00Z",
-    "contact": {"email": "ava@example.com"},
-    "properties": {"form": "wedding-signup"},
-    "attributes": {"first_name": "Ava", "wedding_date": "2027-09-18"},
-}
 _CLICK = {
     "id": "sg-991",
     "type": "email.clicked",
@@ -42,8 +34,8 @@ def post_events(
         EventsIn,
         Body(
             openapi_examples={
-                "one": {"summary": "One event", "value": _SIGNUP},
-                "batch": {"summary": "A batch", "value": {"events": [_SIGNUP, _CLICK]}},
+                "one": {"summary": "One event", "value": EVENT_EXAMPLE},
+                "batch": {"summary": "A batch", "value": {"events": [EVENT_EXAMPLE, _CLICK]}},
             }
         ),
     ],

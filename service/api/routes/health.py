@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from service import queries
 from service.api.deps import ReadScope, RuntimeDep, SessionDep
+from service.catalog.metrics import metrics_text
 from service.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -48,5 +48,5 @@ def readyz(runtime: RuntimeDep) -> Health | JSONResponse:
 )
 def metrics(runtime: RuntimeDep, session: SessionDep) -> PlainTextResponse:
     """Prometheus metrics: enrollments, messages and events by label, and overdue work."""
-    body = queries.metrics_text(session, runtime.journeys, now=runtime.clock.now())
+    body = metrics_text(session, runtime.journeys, now=runtime.clock.now())
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")

@@ -7,15 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from service import processing, queries
 from service.api.deps import ReadScope, RuntimeDep, SessionDep, WriteScope
-from service.schemas import (
-    JourneyListItem,
-    JourneyOut,
-    MigrateIn,
-    MigrationReport,
-    StuckEnrollment,
-)
+from service.catalog import views
+from service.catalog.schemas import JourneyListItem, JourneyOut, StuckEnrollment
+from service.enrollments.migration import migrate_journey
+from service.enrollments.schemas import MigrateIn, MigrationReport
 
 router = APIRouter(prefix="/journeys", tags=["journeys"])
 
@@ -23,13 +19,13 @@ router = APIRouter(prefix="/journeys", tags=["journeys"])
 @router.get("", response_model=list[JourneyListItem], dependencies=[ReadScope])
 def list_journeys(runtime: RuntimeDep, session: SessionDep) -> list[JourneyListItem]:
     """Loaded journeys with their version and active contacts per stage."""
-    return queries.journeys_list(session, runtime.journeys)
+    return views.journeys_list(session, runtime.journeys)
 
 
 @router.get("/{journey_id}", response_model=JourneyOut, dependencies=[ReadScope])
 def get_journey(journey_id: str, runtime: RuntimeDep, session: SessionDep) -> JourneyOut:
     """Stages, transitions, stored versions and live counts of one journey."""
-    return queries.journey_detail(session, runtime.journeys, journey_id)
+    return views.journey_detail(session, runtime.journeys, journey_id)
 
 
 @router.get(
@@ -40,7 +36,7 @@ def get_journey(journey_id: str, runtime: RuntimeDep, session: SessionDep) -> Jo
 )
 def journey_diagram(journey_id: str, runtime: RuntimeDep, session: SessionDep) -> str:
     """A Mermaid flowchart of the current version with live stage and move counts."""
-    return queries.journey_diagram(session, runtime.journeys, journey_id)
+    return views.journey_diagram(session, runtime.journeys, journey_id)
 
 
 @router.get("/{journey_id}/stuck", response_model=list[StuckEnrollment], dependencies=[ReadScope])
@@ -51,7 +47,7 @@ def stuck_contacts(
     idle_days: Annotated[int, Query(ge=1, le=3650)] = 30,
 ) -> list[StuckEnrollment]:
     """Contacts nothing will move: no timer and idle for `idle_days`, or a timer overdue."""
-    return queries.stuck_contacts(
+    return views.stuck_contacts(
         session, runtime.journeys, journey_id, now=runtime.clock.now(), idle_days=idle_days
     )
 
@@ -59,4 +55,4 @@ def stuck_contacts(
 @router.post("/{journey_id}/migrate", response_model=MigrationReport, dependencies=[WriteScope])
 def migrate(journey_id: str, body: MigrateIn, runtime: RuntimeDep) -> MigrationReport:
     """Move contacts on older versions onto the current one; `dry_run` (default) only counts."""
-    return processing.migrate_journey(runtime, journey_id=journey_id, body=body)
+    return migrate_journey(runtime, journey_id=journey_id, body=body)

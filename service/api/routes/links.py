@@ -16,9 +16,9 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service.api.deps import RuntimeDep
+from service.enrollments.ingest import ingest_event
 from service.errors import Forbidden, NotFound
 from service.links import CLICK, OPEN, UNSUBSCRIBE, link_secret, read_token
-from service.processing import ingest_event
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn
 from service.store import repository as repo

@@ -66,6 +66,11 @@ class JourneyRegistry:
         """The journeys the files define now, by id; new enrollments use these."""
         return self.catalog.journeys
 
+    @property
+    def date_attributes(self) -> frozenset[str]:
+        """Contact attributes any current journey times messages by, so they must be dates."""
+        return frozenset().union(*(j.date_attributes for j in self.current.values()))
+
     def get(self, journey_id: str, version: str) -> CompiledJourney:
         """One version, compiled once per process."""
         key = (journey_id, version)

@@ -1,0 +1,55 @@
+"""Journey answers: the list, one journey's definition and versions, stuck contacts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class StageSummary(BaseModel):
+    """One stage of a journey version."""
+
+    name: str
+    final: bool
+    send: dict[str, Any] | None
+    transitions: list[dict[str, Any]]
+    active: int
+
+
+class JourneyListItem(BaseModel):
+    """A loaded journey with live counts."""
+
+    id: str
+    version: str
+    persona: str | None
+    path: str
+    active_by_stage: dict[str, int]
+
+
+class JourneyOut(BaseModel):
+    """A journey's definition summary and its stored versions."""
+
+    id: str
+    version: str
+    persona: str | None
+    description: str | None
+    entry: dict[str, Any]
+    exit: list[dict[str, Any]]
+    goal: dict[str, Any] | None
+    initial: str
+    stages: list[StageSummary]
+    versions: list[dict[str, Any]]
+
+
+class StuckEnrollment(BaseModel):
+    """An active enrollment that nothing is going to move, and why."""
+
+    contact_id: str
+    enrollment_id: str
+    version: str
+    stage: str
+    entered_at: datetime
+    next_due_at: datetime | None
+    reason: str

@@ -1,0 +1,144 @@
+"""The read side of journeys: the list, one journey, its diagram and its stuck contacts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from service.catalog.registry import JourneyRegistry
+from service.catalog.schemas import JourneyListItem, JourneyOut, StageSummary, StuckEnrollment
+from service.engine.core import CompiledJourney
+from service.engine.diagram import mermaid
+from service.engine.durations import format_duration
+from service.engine.model import EventMatch, Transition
+from service.store import repository as repo
+
+OVERDUE_AFTER = timedelta(minutes=5)  # more than a few scheduler passes late
+STUCK_LIMIT = 500
+
+
+def _match(match: EventMatch) -> dict[str, Any]:
+    return {"event": match.event, "when": match.when}
+
+
+def _transition(transition: Transition) -> dict[str, Any]:
+    summary: dict[str, Any] = {"to": transition.to}
+    if transition.event is not None:
+        summary.update(event=transition.event, when=transition.when)
+    elif transition.after is not None:
+        summary["after"] = format_duration(transition.after)
+    elif transition.at is not None:
+        spec = transition.at
+        summary["at"] = {
+            "attribute": spec.attribute,
+            "offset": format_duration(spec.offset),
+            "time": spec.time.strftime("%H:%M") if spec.time else None,
+        }
+        summary["if_past"] = transition.if_past
+    return summary
+
+
+def journeys_list(session: Session, registry: JourneyRegistry) -> list[JourneyListItem]:
+    """Loaded journeys with active counts per stage of their current version."""
+    counts = repo.active_stage_counts(session)
+    items = []
+    for journey_id, compiled in sorted(registry.current.items()):
+        items.append(
+            JourneyListItem(
+                id=journey_id,
+                version=compiled.version,
+                persona=compiled.journey.persona,
+                path=compiled.path,
+                active_by_stage={
+                    stage: counts.get((journey_id, compiled.version, stage), 0)
+                    for stage in compiled.journey.stages
+                },
+            )
+        )
+    return items
+
+
+def journey_detail(session: Session, registry: JourneyRegistry, journey_id: str) -> JourneyOut:
+    """A journey's current definition, stored versions and live counts."""
+    compiled: CompiledJourney = registry.current_of(journey_id)
+    journey = compiled.journey
+    counts = repo.active_stage_counts(session)
+    versions = [
+        {
+            "version": v.version,
+            "path": v.path,
+            "created_at": v.created_at.isoformat(),
+            "current": v.version == compiled.version,
+            "active": sum(
+                n for (j, ver, _), n in counts.items() if j == journey_id and ver == v.version
+            ),
+        }
+        for v in repo.journey_versions(session, journey_id=journey_id)
+    ]
+    return JourneyOut(
+        id=journey_id,
+        version=compiled.version,
+        persona=journey.persona,
+        description=journey.description,
+        entry={**_match(journey.entry), "reenter": journey.entry.reenter},
+        exit=[_match(rule) for rule in journey.exit.events],
+        goal=_match(journey.goal) if journey.goal else None,
+        initial=journey.initial,
+        stages=[
+            StageSummary(
+                name=name,
+                final=stage.final,
+                send=stage.send.model_dump(exclude_none=True) if stage.send else None,
+                transitions=[_transition(t) for t in stage.on],
+                active=counts.get((journey_id, compiled.version, name), 0),
+            )
+            for name, stage in journey.stages.items()
+        ],
+        versions=versions,
+    )
+
+
+def journey_diagram(session: Session, registry: JourneyRegistry, journey_id: str) -> str:
+    """The current version as Mermaid, with active contacts per stage and moves per edge."""
+    compiled: CompiledJourney = registry.current_of(journey_id)
+    counts = repo.active_stage_counts(session)
+    active = {
+        stage: counts.get((journey_id, compiled.version, stage), 0)
+        for stage in compiled.journey.stages
+    }
+    moves = repo.stage_move_counts(session, journey_id=journey_id, version=compiled.version)
+    return mermaid(compiled.journey, active=active, moves=moves)
+
+
+def stuck_contacts(
+    session: Session, registry: JourneyRegistry, journey_id: str, *, now: datetime, idle_days: int
+) -> list[StuckEnrollment]:
+    """Contacts a journey is not moving: waiting on events alone for `idle_days`, or with a
+    timer overdue by more than a few minutes (no scheduler running)."""
+    registry.current_of(journey_id)  # 404 for an unknown journey
+    overdue_since = now - OVERDUE_AFTER
+    rows = repo.stuck_enrollments(
+        session,
+        journey_id=journey_id,
+        idle_since=now - timedelta(days=idle_days),
+        overdue_since=overdue_since,
+        limit=STUCK_LIMIT,
+    )
+    return [
+        StuckEnrollment(
+            contact_id=e.contact_id,
+            enrollment_id=e.id,
+            version=e.version,
+            stage=e.stage,
+            entered_at=e.entered_at,
+            next_due_at=e.next_due_at,
+            reason=(
+                f"timer due {e.next_due_at.isoformat()} has not fired: is a scheduler running?"
+                if e.next_due_at is not None
+                else f"no timer: waiting only for events since {e.entered_at.isoformat()}"
+            ),
+        )
+        for e in rows
+    ]

@@ -1,0 +1,58 @@
+"""Consent and suppression: what an event says about whether she may be messaged."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from service.schemas import EventIn
+from service.store import repository as repo
+from service.store.models import ConsentStatus, Contact
+
+# Consent effects of events, whatever journeys say: (channel, status).
+CONSENT_EVENTS = {
+    "email.unsubscribed": ("email", ConsentStatus.WITHDRAWN),
+    "email.complained": ("email", ConsentStatus.WITHDRAWN),
+    "sms.opted_out": ("sms", ConsentStatus.WITHDRAWN),
+    "sms.opted_in": ("sms", ConsentStatus.GRANTED),
+}
+# Events after which the address must never be mailed again, whatever consent says.
+SUPPRESSING_EVENTS = {"email.complained": "spam complaint"}
+
+
+def _is_hard_bounce(event: EventIn) -> bool:
+    """Adapters say `hard: true`; integrators posting /events may say `bounce_type: hard`."""
+    properties = event.properties
+    return properties.get("hard") is True or properties.get("bounce_type") == "hard"
+
+
+def apply_consent_effects(
+    session: Session, *, contact: Contact, event: EventIn, now: datetime
+) -> None:
+    """Withdraw, grant or suppress as the event requires, before any journey sees it."""
+    effect = CONSENT_EVENTS.get(event.type)
+    if event.type == "email.unsubscribed" and event.properties.get("scope") == "group":
+        effect = None  # one subscription group only: journeys' exit rules decide, consent stays
+    if effect is not None:
+        channel, status = effect
+        repo.set_consent(
+            session,
+            contact_id=contact.id,
+            channel=channel,
+            status=status,
+            reason=event.type,
+            now=now,
+        )
+    suppression = SUPPRESSING_EVENTS.get(event.type)
+    if event.type == "email.bounced" and _is_hard_bounce(event):
+        suppression = "hard bounce"
+    if suppression is not None:
+        repo.set_consent(
+            session,
+            contact_id=contact.id,
+            channel="email",
+            suppressed=True,
+            reason=suppression,
+            now=now,
+        )

@@ -1,0 +1,177 @@
+"""The read side for operators: a contact, her messages and her timeline."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from service.contacts.schemas import (
+    ConsentOut,
+    ContactOut,
+    EnrollmentOut,
+    MessageOut,
+    TimelineEntry,
+)
+from service.errors import InvalidInput, NotFound
+from service.store import repository as repo
+from service.store.models import Contact, Message
+
+# Same-moment entries read naturally in this order: what happened, what it did, what it sent.
+_KIND_ORDER = {"event": 0, "transition": 1, "note": 2, "message": 3}
+
+
+def require_contact(session: Session, contact_id: str) -> Contact:
+    """The contact, or NotFound."""
+    contact = repo.get_contact(session, contact_id=contact_id)
+    if contact is None:
+        raise NotFound(f"no contact with id {contact_id!r}")
+    return contact
+
+
+def find_contact(
+    session: Session, *, email: str | None, phone: str | None, external_id: str | None
+) -> Contact:
+    """The contact holding exactly one given identifier, or NotFound."""
+    given = [
+        (n, v) for n, v in (("email", email), ("phone", phone), ("external_id", external_id)) if v
+    ]
+    if len(given) != 1:
+        raise InvalidInput("give exactly one of email, phone, external_id", field="query")
+    name, value = given[0]
+    contact = repo.find_contact(
+        session, field=name, value=value.strip().lower() if name == "email" else value
+    )
+    if contact is None:
+        raise NotFound(f"no contact with {name} {value!r}")
+    return contact
+
+
+def contact_out(session: Session, contact: Contact) -> ContactOut:
+    """A contact with consent and per-journey state."""
+    return ContactOut(
+        id=contact.id,
+        email=contact.email,
+        phone=contact.phone,
+        external_id=contact.external_id,
+        persona=contact.persona,
+        timezone=contact.timezone,
+        attributes=dict(contact.attributes),
+        created_at=contact.created_at,
+        updated_at=contact.updated_at,
+        consents=[
+            ConsentOut(
+                channel=c.channel,
+                status=c.status,
+                reason=c.reason,
+                suppressed=c.suppressed,
+                suppression_reason=c.suppression_reason,
+                updated_at=c.updated_at,
+            )
+            for c in repo.contact_consents(session, contact_id=contact.id)
+        ],
+        enrollments=[
+            EnrollmentOut(
+                id=e.id,
+                journey=e.journey_id,
+                version=e.version,
+                stage=e.stage,
+                status=e.status,
+                visit=e.visit,
+                entered_at=e.entered_at,
+                next_due_at=e.next_due_at,
+                started_at=e.started_at,
+                ended_at=e.ended_at,
+            )
+            for e in repo.contact_enrollments(session, contact_id=contact.id)
+        ],
+    )
+
+
+def message_out(message: Message) -> MessageOut:
+    """One outbox row for operators."""
+    return MessageOut(
+        id=message.id,
+        idempotency_key=message.idempotency_key,
+        journey=message.journey_id,
+        version=message.version,
+        stage=message.stage,
+        visit=message.visit,
+        channel=message.channel,
+        template=message.template,
+        status=message.status,
+        due_at=message.due_at,
+        sent_at=message.sent_at,
+        attempts=message.attempts,
+        subject=message.subject,
+        preheader=message.preheader,
+        html=message.html,
+        text=message.text,
+        body=message.body,
+        provider_message_id=message.provider_message_id,
+        delivery_status=message.delivery_status,
+        error=message.error,
+        created_at=message.created_at,
+    )
+
+
+def contact_messages(session: Session, contact_id: str) -> list[MessageOut]:
+    """A contact's messages, oldest first."""
+    require_contact(session, contact_id)
+    return [message_out(m) for m in repo.contact_messages(session, contact_id=contact_id)]
+
+
+def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
+    """Events, moves, notes and messages of a contact merged in time order."""
+    require_contact(session, contact_id)
+    # (entry, order within its kind): the history sequence, or the message's stage visit.
+    entries: list[tuple[TimelineEntry, int]] = []
+    for event in repo.contact_events(session, contact_id=contact_id):
+        data = {
+            "id": event.event_id,
+            "source": event.source,
+            "properties": event.properties,
+            "message_id": event.message_id,
+            "journey": event.journey_id,
+            "stage": event.stage,
+        }
+        entries.append(
+            (TimelineEntry(at=event.time, kind="event", summary=event.type, data=data), 0)
+        )
+    for move in repo.contact_transitions(session, contact_id=contact_id):
+        summary = f"{move.journey_id}: {move.from_stage or '(start)'} -> {move.to_stage}"
+        data = {
+            "journey": move.journey_id,
+            "version": move.version,
+            "from": move.from_stage,
+            "to": move.to_stage,
+            "trigger": move.trigger,
+        }
+        entries.append(
+            (TimelineEntry(at=move.at, kind="transition", summary=summary, data=data), move.seq)
+        )
+    for note in repo.contact_notes(session, contact_id=contact_id):
+        summary = f"{note.journey_id}: {note.stage}: {note.text}"
+        data = {
+            "journey": note.journey_id,
+            "stage": note.stage,
+            "message_id": note.message_id,
+            "text": note.text,
+        }
+        entries.append(
+            (TimelineEntry(at=note.at, kind="note", summary=summary, data=data), note.seq)
+        )
+    for message in repo.contact_messages(session, contact_id=contact_id):
+        summary = f"{message.channel} {message.template}: {message.status}"
+        data = {
+            "id": message.id,
+            "journey": message.journey_id,
+            "stage": message.stage,
+            "status": message.status,
+            "delivery_status": message.delivery_status,
+            "subject": message.subject,
+        }
+        at = message.sent_at or message.due_at
+        entries.append(
+            (TimelineEntry(at=at, kind="message", summary=summary, data=data), message.visit)
+        )
+    entries.sort(key=lambda item: (item[0].at, _KIND_ORDER[item[0].kind], item[1]))
+    return [entry for entry, _ in entries]

@@ -1,0 +1,140 @@
+"""Operator actions on an enrollment (enrol, move, exit) and the scheduler's due timers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlmodel import Session
+
+from service.contacts.identity import locked_contact
+from service.engine.core import CompiledJourney, Decision, Status
+from service.enrollments.unit import (
+    Outcome,
+    apply_decision,
+    contact_view,
+    enrollment_state,
+    fire_due_timer,
+    start_enrollment,
+)
+from service.errors import Conflict, InvalidInput, NotFound
+from service.runtime import Runtime
+from service.store import repository as repo
+from service.store.models import Contact, Enrollment
+
+
+def run_timer(runtime: Runtime, *, enrollment_id: str, contact_id: str, now: datetime) -> Outcome:
+    """Fire a claimed enrollment's due timer, if it is still due, and release the claim."""
+
+    def work(session: Session) -> Outcome:
+        outcome = Outcome()
+        contact = locked_contact(session, contact_id)
+        enrollment = repo.get_enrollment(session, enrollment_id=enrollment_id)
+        if enrollment is None:
+            return outcome
+        session.refresh(enrollment)
+        enrollment.claimed_until = None
+        session.add(enrollment)
+        if enrollment.status != Status.ACTIVE:
+            return outcome
+        compiled = runtime.journeys.get(enrollment.journey_id, enrollment.version)
+        fire_due_timer(
+            session,
+            contact=contact,
+            enrollment=enrollment,
+            compiled=compiled,
+            now=now,
+            outcome=outcome,
+        )
+        return outcome
+
+    return runtime.db.write_retrying(work)
+
+
+def enroll(runtime: Runtime, *, contact_id: str, journey_id: str) -> Outcome:
+    """Enrol a contact by hand in a journey's current version (not while one is active)."""
+    compiled = runtime.journeys.current_of(journey_id)
+
+    def work(session: Session) -> Outcome:
+        contact = locked_contact(session, contact_id)
+        existing = repo.contact_enrollments(session, contact_id=contact_id, journey_id=journey_id)
+        if any(e.status == Status.ACTIVE for e in existing):
+            raise Conflict(f"the contact is already active in journey '{journey_id}'")
+        outcome = Outcome()
+        now = runtime.clock.now()
+        start_enrollment(
+            session,
+            contact=contact,
+            compiled=compiled,
+            decision=compiled.start(contact_view(contact), now=now),
+            now=now,
+            outcome=outcome,
+        )
+        return outcome
+
+    return runtime.db.write_retrying(work)
+
+
+def _active_enrollment(session: Session, *, contact_id: str, journey_id: str) -> Enrollment:
+    for enrollment in repo.contact_enrollments(
+        session, contact_id=contact_id, journey_id=journey_id
+    ):
+        if enrollment.status == Status.ACTIVE:
+            return enrollment
+    raise NotFound(f"the contact has no active enrollment in journey '{journey_id}'")
+
+
+def _operate(
+    runtime: Runtime,
+    *,
+    contact_id: str,
+    journey_id: str,
+    decide: Callable[[CompiledJourney, Enrollment, Contact, datetime], Decision],
+) -> Outcome:
+    """One operator action on a contact's active enrollment, persisted like any engine step."""
+
+    def work(session: Session) -> Outcome:
+        contact = locked_contact(session, contact_id)
+        enrollment = _active_enrollment(session, contact_id=contact_id, journey_id=journey_id)
+        compiled = runtime.journeys.get(journey_id, enrollment.version)
+        now = runtime.clock.now()
+        decision = decide(compiled, enrollment, contact, now)
+        outcome = Outcome()
+        apply_decision(
+            session,
+            contact=contact,
+            enrollment=enrollment,
+            decision=decision,
+            now=now,
+            outcome=outcome,
+        )
+        return outcome
+
+    return runtime.db.write_retrying(work)
+
+
+def move(runtime: Runtime, *, contact_id: str, journey_id: str, stage: str) -> Outcome:
+    """Move a contact by hand to any stage of her enrollment's version."""
+
+    def decide(
+        compiled: CompiledJourney, enrollment: Enrollment, contact: Contact, now: datetime
+    ) -> Decision:
+        if stage not in compiled.journey.stages:
+            raise InvalidInput(
+                f"journey '{journey_id}' version {enrollment.version} has no stage '{stage}'",
+                field="stage",
+            )
+        return compiled.move_to(enrollment_state(enrollment), contact_view(contact), stage, now=now)
+
+    return _operate(runtime, contact_id=contact_id, journey_id=journey_id, decide=decide)
+
+
+def exit_journey(runtime: Runtime, *, contact_id: str, journey_id: str) -> Outcome:
+    """Take a contact out of a journey by hand; her unsent messages are canceled."""
+
+    def decide(
+        compiled: CompiledJourney, enrollment: Enrollment, contact: Contact, now: datetime
+    ) -> Decision:
+        return compiled.exit(enrollment_state(enrollment), now=now, reason="manual")
+
+    return _operate(runtime, contact_id=contact_id, journey_id=journey_id, decide=decide)

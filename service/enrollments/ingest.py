@@ -1,0 +1,240 @@
+"""Events in: recorded once, tied to their contact and message, applied to her journeys."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlmodel import Session
+
+from service import feedback
+from service.catalog.registry import JourneyRegistry
+from service.contacts.consent import apply_consent_effects
+from service.contacts.identity import attach_identifiers, event_contact
+from service.contacts.profile import check_date_attributes, merge_profile
+from service.engine.core import EventView, Status, entry_allowed
+from service.enrollments.schemas import EventResult
+from service.enrollments.unit import (
+    Outcome,
+    apply_decision,
+    contact_view,
+    enrollment_state,
+    fire_due_timer,
+    start_enrollment,
+)
+from service.errors import InvalidInput
+from service.runtime import Runtime
+from service.schemas import EventIn
+from service.store import repository as repo
+from service.store.models import Contact, Message
+
+logger = logging.getLogger(__name__)
+
+
+def check_events(runtime: Runtime, events: list[EventIn]) -> None:
+    """Reject a batch naming an unknown contact id, or a date attribute that is no date,
+    before any event takes effect."""
+    with runtime.db.session() as session:
+        for index, event in enumerate(events):
+            contact_id = event.contact.id
+            if contact_id is not None and repo.get_contact(session, contact_id=contact_id) is None:
+                raise InvalidInput(
+                    f"unknown contact id {contact_id!r}", field=f"events.{index}.contact.id"
+                )
+    dated = runtime.journeys.date_attributes
+    for index, event in enumerate(events):
+        check_date_attributes(dated, event.attributes, field_prefix=f"events.{index}.attributes")
+
+
+def ingest_event(
+    runtime: Runtime, event: EventIn, *, add_attributes_only: bool = False
+) -> EventResult:
+    """Record one event and apply it to the contact's journeys, exactly once; an unproven
+    sender (`add_attributes_only`) may add attributes but never change or remove one."""
+    return runtime.db.write_retrying(
+        lambda session: _ingest(runtime, session, event, add_attributes_only)
+    )
+
+
+def _referenced_message(session: Session, *, contact: Contact, event: EventIn) -> Message | None:
+    """The contact's message this event reports on, when the provider returned our id."""
+    message_id = feedback.referenced_message_id(event.properties)
+    if message_id is None:
+        return None
+    return repo.contact_message(session, contact_id=contact.id, message_id=message_id)
+
+
+def _record_delivery_status(message: Message, event: EventIn) -> None:
+    """Move the message's delivery status forward; a late, earlier status changes nothing."""
+    status = feedback.reported_status(event.type, event.properties)
+    if status is not None and feedback.supersedes(
+        status, message.delivery_status, channel=message.channel
+    ):
+        message.delivery_status = status
+
+
+def _duplicate(event: EventIn, contact_id: str) -> EventResult:
+    return EventResult(id=event.id, source=event.source, status="duplicate", contact_id=contact_id)
+
+
+def _ingest(
+    runtime: Runtime, session: Session, event: EventIn, add_attributes_only: bool
+) -> EventResult:
+    now = runtime.clock.now()
+    earlier = repo.find_event(session, source=event.source, event_id=event.id)
+    if earlier is not None:
+        return _duplicate(event, earlier.contact_id)
+    identifiers = event.contact.identifiers()
+    try:
+        contact = event_contact(session, identifiers, now=now)
+    except LookupError as exc:
+        name, value = exc.args
+        raise InvalidInput(f"unknown contact {name} {value!r}", field=f"contact.{name}") from None
+    happened_at = event.time or now
+    message = _referenced_message(session, contact=contact, event=event)
+    row_id = repo.record_event(
+        session,
+        source=event.source,
+        event_id=event.id,
+        type=event.type,
+        time=happened_at,
+        contact_id=contact.id,
+        properties=event.properties,
+        received_at=now,
+        message=message,
+    )
+    if row_id is None:  # a concurrent delivery of the same event got there first
+        return _duplicate(event, contact.id)
+    if message is not None:
+        _record_delivery_status(message, event)
+        session.add(message)
+    attach_identifiers(session, contact, identifiers)
+    merge_profile(
+        contact,
+        attributes=event.attributes,
+        persona=event.persona,
+        timezone=event.timezone,
+        now=now,
+        add_only=add_attributes_only,
+    )
+    session.add(contact)
+    apply_consent_effects(session, contact=contact, event=event, now=now)
+    seen = EventView(
+        type=event.type,
+        time=happened_at,
+        properties=event.properties,
+        id=event.id,
+        source=event.source,
+    )
+    outcome = Outcome()
+    _apply_to_enrollments(
+        runtime.journeys,
+        session,
+        contact=contact,
+        event=seen,
+        row_id=row_id,
+        outcome=outcome,
+        now=now,
+    )
+    _apply_to_entries(
+        runtime.journeys,
+        session,
+        contact=contact,
+        event=seen,
+        row_id=row_id,
+        outcome=outcome,
+        now=now,
+    )
+    return EventResult(
+        id=event.id,
+        source=event.source,
+        status="accepted",
+        contact_id=contact.id,
+        moved=outcome.moved,
+        enrolled=outcome.enrolled,
+    )
+
+
+def _apply_to_enrollments(
+    journeys: JourneyRegistry,
+    session: Session,
+    *,
+    contact: Contact,
+    event: EventView,
+    row_id: str,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    """The event in each active enrollment, after any timer that was due before it."""
+    view = contact_view(contact)
+    for enrollment in repo.contact_enrollments(session, contact_id=contact.id):
+        if enrollment.status != Status.ACTIVE:
+            continue
+        compiled = journeys.get(enrollment.journey_id, enrollment.version)
+        fire_due_timer(
+            session,
+            contact=contact,
+            enrollment=enrollment,
+            compiled=compiled,
+            now=now,
+            outcome=outcome,
+            due_by=min(event.time, now),
+        )
+        if enrollment.status != Status.ACTIVE:
+            continue
+        decision = compiled.on_event(enrollment_state(enrollment), view, event, now=now)
+        apply_decision(
+            session,
+            contact=contact,
+            enrollment=enrollment,
+            decision=decision,
+            now=now,
+            outcome=outcome,
+            event_row_id=row_id,
+        )
+
+
+def _apply_to_entries(
+    journeys: JourneyRegistry,
+    session: Session,
+    *,
+    contact: Contact,
+    event: EventView,
+    row_id: str,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    """Enrol her in each current journey the event enters, as its re-entry policy allows."""
+    view = contact_view(contact)
+    enrollments = list(repo.contact_enrollments(session, contact_id=contact.id))
+    for journey_id, compiled in journeys.current.items():
+        matched, notes = compiled.matches_entry(view, event)
+        for note in notes:
+            logger.warning("journey %s entry: %s", journey_id, note)
+        if not matched:
+            continue
+        mine = [e for e in enrollments if e.journey_id == journey_id]
+        active = [e for e in mine if e.status == Status.ACTIVE]
+        reenter = compiled.journey.entry.reenter
+        if not entry_allowed(reenter, has_active=bool(active), has_any=bool(mine)):
+            continue
+        for enrollment in active:
+            pinned = journeys.get(enrollment.journey_id, enrollment.version)
+            decision = pinned.exit(enrollment_state(enrollment), now=now, reason="restart")
+            apply_decision(
+                session,
+                contact=contact,
+                enrollment=enrollment,
+                decision=decision,
+                now=now,
+                outcome=outcome,
+            )
+        start_enrollment(
+            session,
+            contact=contact,
+            compiled=compiled,
+            decision=compiled.start(view, now=now, event=event),
+            now=now,
+            outcome=outcome,
+            event_row_id=row_id,
+        )

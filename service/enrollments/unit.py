@@ -1,0 +1,221 @@
+"""The unit of work: persisting one engine decision, and the row <-> engine views it needs.
+
+Each unit of work is one transaction that first locks the contact's row (PostgreSQL
+`SELECT ... FOR UPDATE`; SQLite serialises writers with `BEGIN IMMEDIATE`), so the work for
+one contact happens strictly in turn, whichever process or worker does it, and no
+transaction ever spans two contacts. The engine decides; this package only persists.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session
+
+from service.catalog.registry import JourneyRegistry
+from service.engine.core import (
+    ENDED_EARLY,
+    CompiledJourney,
+    ContactView,
+    Decision,
+    EnrollmentState,
+    Status,
+)
+from service.enrollments.schemas import Enrolled, Move
+from service.store import repository as repo
+from service.store.models import Contact, Enrollment, TransitionRecord
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """Moves and enrollments made by one unit of work, for the response."""
+
+    moved: list[Move] = field(default_factory=list)
+    enrolled: list[Enrolled] = field(default_factory=list)
+
+
+def contact_view(contact: Contact) -> ContactView:
+    """The engine's plain-data view of a contact row."""
+    return ContactView(
+        id=contact.id,
+        attributes=dict(contact.attributes),
+        timezone=contact.timezone,
+        persona=contact.persona,
+        email=contact.email,
+        phone=contact.phone,
+    )
+
+
+def enrollment_state(enrollment: Enrollment) -> EnrollmentState:
+    """The engine's view of an enrollment row."""
+    return EnrollmentState(
+        journey=enrollment.journey_id,
+        version=enrollment.version,
+        stage=enrollment.stage,
+        status=Status(enrollment.status),
+        entered_at=enrollment.entered_at,
+        visit=enrollment.visit,
+        clock_checked_at=enrollment.clock_checked_at,
+    )
+
+
+def apply_decision(
+    session: Session,
+    *,
+    contact: Contact,
+    enrollment: Enrollment,
+    decision: Decision,
+    now: datetime,
+    outcome: Outcome,
+    event_row_id: str | None = None,
+) -> None:
+    """Persist one engine step: state, history, and the outbox (stale messages canceled)."""
+    state = decision.state
+    previous_visit = enrollment.visit
+    enrollment.version = state.version
+    enrollment.stage = state.stage
+    enrollment.status = state.status
+    enrollment.visit = state.visit
+    enrollment.entered_at = state.entered_at
+    enrollment.clock_checked_at = state.clock_checked_at
+    enrollment.next_due_at = decision.next_due_at
+    if state.status is not Status.ACTIVE and enrollment.ended_at is None:
+        enrollment.ended_at = now
+    session.add(enrollment)
+    for change in decision.changes:
+        contact.history_seq += 1
+        session.add(
+            TransitionRecord(
+                enrollment_id=enrollment.id,
+                contact_id=contact.id,
+                journey_id=enrollment.journey_id,
+                version=enrollment.version,
+                from_stage=change.from_stage,
+                to_stage=change.to_stage,
+                trigger=change.trigger,
+                at=change.at,
+                seq=contact.history_seq,
+            )
+        )
+        outcome.moved.append(
+            Move(
+                journey=enrollment.journey_id,
+                from_=change.from_stage,
+                to=change.to_stage,
+                trigger=change.trigger,
+            )
+        )
+    session.add(contact)
+    session.flush()
+    if state.status in ENDED_EARLY:
+        repo.cancel_pending_messages(
+            session, enrollment_id=enrollment.id, reason=f"enrollment {state.status}"
+        )
+    elif state.visit != previous_visit:
+        repo.cancel_pending_messages(
+            session, enrollment_id=enrollment.id, reason="contact left the stage before sending"
+        )
+    for order in decision.messages:
+        repo.add_message(
+            session,
+            values={
+                "idempotency_key": f"{enrollment.id}:{order.stage}:{order.visit}",
+                "contact_id": contact.id,
+                "enrollment_id": enrollment.id,
+                "event_id": event_row_id,
+                "journey_id": enrollment.journey_id,
+                "version": enrollment.version,
+                "stage": order.stage,
+                "visit": order.visit,
+                "channel": order.channel,
+                "template": order.template,
+                "url": order.url,
+                "due_at": order.due_at,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+            },
+        )
+    for note in decision.notes:
+        logger.warning("journey %s: %s", enrollment.journey_id, note)
+
+
+def start_enrollment(
+    session: Session,
+    *,
+    contact: Contact,
+    compiled: CompiledJourney,
+    decision: Decision,
+    now: datetime,
+    outcome: Outcome,
+    event_row_id: str | None = None,
+) -> None:
+    """Store a new enrollment from the engine's start decision."""
+    enrollment = Enrollment(
+        contact_id=contact.id,
+        journey_id=compiled.id,
+        version=compiled.version,
+        stage=decision.state.stage,
+        status=decision.state.status,
+        visit=decision.state.visit,
+        entered_at=now,
+        started_at=now,
+    )
+    apply_decision(
+        session,
+        contact=contact,
+        enrollment=enrollment,
+        decision=decision,
+        now=now,
+        outcome=outcome,
+        event_row_id=event_row_id,
+    )
+    outcome.enrolled.append(
+        Enrolled(
+            journey=compiled.id,
+            version=compiled.version,
+            stage=enrollment.stage,
+            status=enrollment.status,
+        )
+    )
+
+
+def fire_due_timer(
+    session: Session,
+    *,
+    contact: Contact,
+    enrollment: Enrollment,
+    compiled: CompiledJourney,
+    now: datetime,
+    outcome: Outcome,
+    due_by: datetime | None = None,
+) -> None:
+    """Fire the enrollment's timer if it was due by `due_by` (default `now`): from the
+    scheduler, and before an event that happened after it (a lagging or stopped scheduler),
+    as the first trigger to fire wins."""
+    if enrollment.next_due_at is None or enrollment.next_due_at > (due_by or now):
+        return
+    decision = compiled.on_clock(enrollment_state(enrollment), contact_view(contact), now=now)
+    apply_decision(
+        session,
+        contact=contact,
+        enrollment=enrollment,
+        decision=decision,
+        now=now,
+        outcome=outcome,
+    )
+
+
+def reschedule(session: Session, *, journeys: JourneyRegistry, contact: Contact) -> None:
+    """Recompute timers after a profile change (e.g. a new wedding date)."""
+    view = contact_view(contact)
+    for enrollment in repo.contact_enrollments(session, contact_id=contact.id):
+        if enrollment.status != Status.ACTIVE:
+            continue
+        compiled = journeys.get(enrollment.journey_id, enrollment.version)
+        enrollment.next_due_at = compiled.next_due(enrollment_state(enrollment), view)
+        session.add(enrollment)
