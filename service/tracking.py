@@ -8,13 +8,13 @@ from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from service.config import Settings
+from service.contacts import repository as contacts_repo
 from service.contacts.profile import check_date_attributes
 from service.enrollments.ingest import ingest_event
 from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from service.links import link_secret, read_visitor_token, visitor_token
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn, TrackIn, TrackResult
-from service.store import repository as repo
 
 SOURCE = "web"
 FORM_SUBMITTED = "web.form_submitted"
@@ -85,7 +85,7 @@ def _check_same_contact(runtime: Runtime, contact_id: str, *, email: str) -> Non
     """Refuse an email that belongs to another contact than the token: someone else's
     browser must not act for her."""
     with runtime.db.session() as session:
-        owner = repo.identifier_owner(session, field="email", value=email)
+        owner = contacts_repo.identifier_owner(session, field="email", value=email)
     if owner is not None and owner != contact_id:
         raise InvalidInput("this email belongs to another contact than the visitor", field="email")
 

@@ -7,15 +7,15 @@ from typing import Any
 
 from sqlmodel import Session
 
+from service.catalog import repository as catalog_repo
 from service.catalog.registry import JourneyRegistry
 from service.catalog.views import OVERDUE_AFTER
-from service.store import repository as repo
 
 
 def metrics_text(session: Session, registry: JourneyRegistry, *, now: datetime) -> str:
     """Prometheus text exposition of what the store holds right now."""
-    counts = repo.status_counts(session)
-    timers, messages = repo.overdue_counts(session, before=now - OVERDUE_AFTER)
+    counts = catalog_repo.status_counts(session)
+    timers, messages = catalog_repo.overdue_counts(session, before=now - OVERDUE_AFTER)
     lines: list[str] = []
 
     def gauge(name: str, help_text: str, labels: tuple[str, ...], rows: Any) -> None:

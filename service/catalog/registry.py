@@ -6,10 +6,10 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from service.catalog import repository as catalog_repo
 from service.engine.core import CompiledJourney
 from service.engine.loader import Catalog, compile_text, load_catalog
 from service.errors import ConfigError, NotFound
-from service.store import repository as repo
 from service.store.db import Database
 
 
@@ -42,11 +42,11 @@ class JourneyRegistry:
         """Store each loaded file's version; an explicit version must keep its source."""
         with self.db.write() as session:
             for journey_id, source in self.catalog.sources.items():
-                stored = repo.get_journey_version(
+                stored = catalog_repo.get_journey_version(
                     session, journey_id=journey_id, version=source.version
                 )
                 if stored is None:
-                    repo.add_journey_version(
+                    catalog_repo.add_journey_version(
                         session,
                         journey_id=journey_id,
                         version=source.version,
@@ -79,7 +79,9 @@ class JourneyRegistry:
         if compiled is not None:
             return compiled
         with self.db.session() as session:
-            stored = repo.get_journey_version(session, journey_id=journey_id, version=version)
+            stored = catalog_repo.get_journey_version(
+                session, journey_id=journey_id, version=version
+            )
         if stored is None:
             raise NotFound(f"journey '{journey_id}' version {version} is not stored")
         compiled = compile_text(

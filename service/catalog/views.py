@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlmodel import Session
 
+from service.catalog import repository as catalog_repo
 from service.catalog.registry import JourneyRegistry
 from service.catalog.schemas import JourneyListItem, JourneyOut, StageSummary, StuckEnrollment
 from service.engine.core import CompiledJourney
 from service.engine.diagram import mermaid
 from service.engine.durations import format_duration
 from service.engine.model import EventMatch, Transition
-from service.store import repository as repo
 
 OVERDUE_AFTER = timedelta(minutes=5)  # more than a few scheduler passes late
 STUCK_LIMIT = 500
@@ -42,7 +42,7 @@ def _transition(transition: Transition) -> dict[str, Any]:
 
 def journeys_list(session: Session, registry: JourneyRegistry) -> list[JourneyListItem]:
     """Loaded journeys with active counts per stage of their current version."""
-    counts = repo.active_stage_counts(session)
+    counts = catalog_repo.active_stage_counts(session)
     items = []
     for journey_id, compiled in sorted(registry.current.items()):
         items.append(
@@ -64,7 +64,7 @@ def journey_detail(session: Session, registry: JourneyRegistry, journey_id: str)
     """A journey's current definition, stored versions and live counts."""
     compiled: CompiledJourney = registry.current_of(journey_id)
     journey = compiled.journey
-    counts = repo.active_stage_counts(session)
+    counts = catalog_repo.active_stage_counts(session)
     versions = [
         {
             "version": v.version,
@@ -75,7 +75,7 @@ def journey_detail(session: Session, registry: JourneyRegistry, journey_id: str)
                 n for (j, ver, _), n in counts.items() if j == journey_id and ver == v.version
             ),
         }
-        for v in repo.journey_versions(session, journey_id=journey_id)
+        for v in catalog_repo.journey_versions(session, journey_id=journey_id)
     ]
     return JourneyOut(
         id=journey_id,
@@ -103,12 +103,12 @@ def journey_detail(session: Session, registry: JourneyRegistry, journey_id: str)
 def journey_diagram(session: Session, registry: JourneyRegistry, journey_id: str) -> str:
     """The current version as Mermaid, with active contacts per stage and moves per edge."""
     compiled: CompiledJourney = registry.current_of(journey_id)
-    counts = repo.active_stage_counts(session)
+    counts = catalog_repo.active_stage_counts(session)
     active = {
         stage: counts.get((journey_id, compiled.version, stage), 0)
         for stage in compiled.journey.stages
     }
-    moves = repo.stage_move_counts(session, journey_id=journey_id, version=compiled.version)
+    moves = catalog_repo.stage_move_counts(session, journey_id=journey_id, version=compiled.version)
     return mermaid(compiled.journey, active=active, moves=moves)
 
 
@@ -119,7 +119,7 @@ def stuck_contacts(
     timer overdue by more than a few minutes (no scheduler running)."""
     registry.current_of(journey_id)  # 404 for an unknown journey
     overdue_since = now - OVERDUE_AFTER
-    rows = repo.stuck_enrollments(
+    rows = catalog_repo.stuck_enrollments(
         session,
         journey_id=journey_id,
         idle_since=now - timedelta(days=idle_days),

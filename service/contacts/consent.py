@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from service.contacts import repository as contacts_repo
 from service.schemas import EventIn
-from service.store import repository as repo
 from service.store.models import ConsentStatus, Contact
 
 # Consent effects of events, whatever journeys say: (channel, status).
@@ -36,7 +36,7 @@ def apply_consent_effects(
         effect = None  # one subscription group only: journeys' exit rules decide, consent stays
     if effect is not None:
         channel, status = effect
-        repo.set_consent(
+        contacts_repo.set_consent(
             session,
             contact_id=contact.id,
             channel=channel,
@@ -48,7 +48,7 @@ def apply_consent_effects(
     if event.type == "email.bounced" and _is_hard_bounce(event):
         suppression = "hard bounce"
     if suppression is not None:
-        repo.set_consent(
+        contacts_repo.set_consent(
             session,
             contact_id=contact.id,
             channel="email",

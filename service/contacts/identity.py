@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from service.contacts import repository as contacts_repo
 from service.errors import NotFound
-from service.store import repository as repo
 from service.store.models import Contact
 
 Identifiers = list[tuple[str, str]]  # (id | external_id | email | phone, value), strongest first
@@ -15,7 +15,7 @@ Identifiers = list[tuple[str, str]]  # (id | external_id | email | phone, value)
 
 def locked_contact(session: Session, contact_id: str) -> Contact:
     """The contact's row, locked for this unit of work, or NotFound."""
-    contact = repo.lock_contact(session, contact_id=contact_id)
+    contact = contacts_repo.lock_contact(session, contact_id=contact_id)
     if contact is None:
         raise NotFound(f"no contact with id {contact_id!r}")
     return contact
@@ -29,10 +29,14 @@ def event_contact(session: Session, identifiers: Identifiers, *, now: datetime) 
     was erased meanwhile.
     """
     for name, value in identifiers:
-        owner = value if name == "id" else repo.identifier_owner(session, field=name, value=value)
+        owner = (
+            value
+            if name == "id"
+            else contacts_repo.identifier_owner(session, field=name, value=value)
+        )
         if owner is None:
             continue
-        contact = repo.lock_contact(session, contact_id=owner)
+        contact = contacts_repo.lock_contact(session, contact_id=owner)
         if contact is not None:
             return contact
         if name == "id":
@@ -41,7 +45,7 @@ def event_contact(session: Session, identifiers: Identifiers, *, now: datetime) 
     if name == "id":
         raise LookupError(name, value)
     try:
-        return repo.ensure_contact(session, field=name, value=value, now=now)
+        return contacts_repo.ensure_contact(session, field=name, value=value, now=now)
     except LookupError:  # its holder was erased meanwhile
         raise LookupError(name, value) from None
 
@@ -51,5 +55,5 @@ def attach_identifiers(session: Session, contact: Contact, identifiers: Identifi
     for name, value in identifiers:
         if name == "id" or getattr(contact, name) is not None:
             continue
-        if repo.identifier_owner(session, field=name, value=value) is None:
+        if contacts_repo.identifier_owner(session, field=name, value=value) is None:
             setattr(contact, name, value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from service.contacts import repository as contacts_repo
 from service.contacts.schemas import (
     ConsentOut,
     ContactOut,
@@ -11,6 +12,7 @@ from service.contacts.schemas import (
     MessageOut,
     TimelineEntry,
 )
+from service.enrollments import repository as enrollments_repo
 from service.errors import InvalidInput, NotFound
 from service.store import repository as repo
 from service.store.models import Contact, Message
@@ -21,7 +23,7 @@ _KIND_ORDER = {"event": 0, "transition": 1, "note": 2, "message": 3}
 
 def require_contact(session: Session, contact_id: str) -> Contact:
     """The contact, or NotFound."""
-    contact = repo.get_contact(session, contact_id=contact_id)
+    contact = contacts_repo.get_contact(session, contact_id=contact_id)
     if contact is None:
         raise NotFound(f"no contact with id {contact_id!r}")
     return contact
@@ -37,7 +39,7 @@ def find_contact(
     if len(given) != 1:
         raise InvalidInput("give exactly one of email, phone, external_id", field="query")
     name, value = given[0]
-    contact = repo.find_contact(
+    contact = contacts_repo.find_contact(
         session, field=name, value=value.strip().lower() if name == "email" else value
     )
     if contact is None:
@@ -66,7 +68,7 @@ def contact_out(session: Session, contact: Contact) -> ContactOut:
                 suppression_reason=c.suppression_reason,
                 updated_at=c.updated_at,
             )
-            for c in repo.contact_consents(session, contact_id=contact.id)
+            for c in contacts_repo.contact_consents(session, contact_id=contact.id)
         ],
         enrollments=[
             EnrollmentOut(
@@ -81,7 +83,7 @@ def contact_out(session: Session, contact: Contact) -> ContactOut:
                 started_at=e.started_at,
                 ended_at=e.ended_at,
             )
-            for e in repo.contact_enrollments(session, contact_id=contact.id)
+            for e in enrollments_repo.contact_enrollments(session, contact_id=contact.id)
         ],
     )
 
@@ -124,7 +126,7 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
     require_contact(session, contact_id)
     # (entry, order within its kind): the history sequence, or the message's stage visit.
     entries: list[tuple[TimelineEntry, int]] = []
-    for event in repo.contact_events(session, contact_id=contact_id):
+    for event in enrollments_repo.contact_events(session, contact_id=contact_id):
         data = {
             "id": event.event_id,
             "source": event.source,
@@ -136,7 +138,7 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
         entries.append(
             (TimelineEntry(at=event.time, kind="event", summary=event.type, data=data), 0)
         )
-    for move in repo.contact_transitions(session, contact_id=contact_id):
+    for move in enrollments_repo.contact_transitions(session, contact_id=contact_id):
         summary = f"{move.journey_id}: {move.from_stage or '(start)'} -> {move.to_stage}"
         data = {
             "journey": move.journey_id,

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from service.contacts.identity import locked_contact
 from service.engine.core import CompiledJourney, Decision, Status
+from service.enrollments import repository as enrollments_repo
 from service.enrollments.unit import (
     Outcome,
     apply_decision,
@@ -19,7 +20,6 @@ from service.enrollments.unit import (
 )
 from service.errors import Conflict, InvalidInput, NotFound
 from service.runtime import Runtime
-from service.store import repository as repo
 from service.store.models import Contact, Enrollment
 
 
@@ -29,7 +29,7 @@ def run_timer(runtime: Runtime, *, enrollment_id: str, contact_id: str, now: dat
     def work(session: Session) -> Outcome:
         outcome = Outcome()
         contact = locked_contact(session, contact_id)
-        enrollment = repo.get_enrollment(session, enrollment_id=enrollment_id)
+        enrollment = enrollments_repo.get_enrollment(session, enrollment_id=enrollment_id)
         if enrollment is None:
             return outcome
         session.refresh(enrollment)
@@ -57,7 +57,9 @@ def enroll(runtime: Runtime, *, contact_id: str, journey_id: str) -> Outcome:
 
     def work(session: Session) -> Outcome:
         contact = locked_contact(session, contact_id)
-        existing = repo.contact_enrollments(session, contact_id=contact_id, journey_id=journey_id)
+        existing = enrollments_repo.contact_enrollments(
+            session, contact_id=contact_id, journey_id=journey_id
+        )
         if any(e.status == Status.ACTIVE for e in existing):
             raise Conflict(f"the contact is already active in journey '{journey_id}'")
         outcome = Outcome()
@@ -76,7 +78,7 @@ def enroll(runtime: Runtime, *, contact_id: str, journey_id: str) -> Outcome:
 
 
 def _active_enrollment(session: Session, *, contact_id: str, journey_id: str) -> Enrollment:
-    for enrollment in repo.contact_enrollments(
+    for enrollment in enrollments_repo.contact_enrollments(
         session, contact_id=contact_id, journey_id=journey_id
     ):
         if enrollment.status == Status.ACTIVE:

@@ -9,10 +9,12 @@ from sqlmodel import Session
 
 from service import feedback
 from service.catalog.registry import JourneyRegistry
+from service.contacts import repository as contacts_repo
 from service.contacts.consent import apply_consent_effects
 from service.contacts.identity import attach_identifiers, event_contact
 from service.contacts.profile import check_date_attributes, merge_profile
 from service.engine.core import EventView, Status, entry_allowed
+from service.enrollments import repository as enrollments_repo
 from service.enrollments.schemas import EventResult
 from service.enrollments.unit import (
     Outcome,
@@ -37,7 +39,10 @@ def check_events(runtime: Runtime, events: list[EventIn]) -> None:
     with runtime.db.session() as session:
         for index, event in enumerate(events):
             contact_id = event.contact.id
-            if contact_id is not None and repo.get_contact(session, contact_id=contact_id) is None:
+            if (
+                contact_id is not None
+                and contacts_repo.get_contact(session, contact_id=contact_id) is None
+            ):
                 raise InvalidInput(
                     f"unknown contact id {contact_id!r}", field=f"events.{index}.contact.id"
                 )
@@ -81,7 +86,7 @@ def _ingest(
     runtime: Runtime, session: Session, event: EventIn, add_attributes_only: bool
 ) -> EventResult:
     now = runtime.clock.now()
-    earlier = repo.find_event(session, source=event.source, event_id=event.id)
+    earlier = enrollments_repo.find_event(session, source=event.source, event_id=event.id)
     if earlier is not None:
         return _duplicate(event, earlier.contact_id)
     identifiers = event.contact.identifiers()
@@ -92,7 +97,7 @@ def _ingest(
         raise InvalidInput(f"unknown contact {name} {value!r}", field=f"contact.{name}") from None
     happened_at = event.time or now
     message = _referenced_message(session, contact=contact, event=event)
-    row_id = repo.record_event(
+    row_id = enrollments_repo.record_event(
         session,
         source=event.source,
         event_id=event.id,
@@ -167,7 +172,7 @@ def _apply_to_enrollments(
 ) -> None:
     """The event in each active enrollment, after any timer that was due before it."""
     view = contact_view(contact)
-    for enrollment in repo.contact_enrollments(session, contact_id=contact.id):
+    for enrollment in enrollments_repo.contact_enrollments(session, contact_id=contact.id):
         if enrollment.status != Status.ACTIVE:
             continue
         compiled = journeys.get(enrollment.journey_id, enrollment.version)
@@ -206,7 +211,7 @@ def _apply_to_entries(
 ) -> None:
     """Enrol her in each current journey the event enters, as its re-entry policy allows."""
     view = contact_view(contact)
-    enrollments = list(repo.contact_enrollments(session, contact_id=contact.id))
+    enrollments = list(enrollments_repo.contact_enrollments(session, contact_id=contact.id))
     for journey_id, compiled in journeys.current.items():
         matched, notes = compiled.matches_entry(view, event)
         for note in notes:

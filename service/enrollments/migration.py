@@ -8,11 +8,11 @@ from sqlmodel import Session
 
 from service.contacts.identity import locked_contact
 from service.engine.core import CompiledJourney, Status
+from service.enrollments import repository as enrollments_repo
 from service.enrollments.schemas import MigrateIn, MigrationReport
 from service.enrollments.unit import Outcome, apply_decision, contact_view, enrollment_state
 from service.errors import InvalidInput
 from service.runtime import Runtime
-from service.store import repository as repo
 
 
 def migrate_journey(runtime: Runtime, *, journey_id: str, body: MigrateIn) -> MigrationReport:
@@ -26,7 +26,7 @@ def migrate_journey(runtime: Runtime, *, journey_id: str, body: MigrateIn) -> Mi
             field="stage_map",
         )
     with runtime.db.session() as session:
-        rows = repo.enrollments_to_migrate(
+        rows = enrollments_repo.enrollments_to_migrate(
             session,
             journey_id=journey_id,
             current_version=current.version,
@@ -65,7 +65,7 @@ def adopt(
 
     def work(session: Session) -> bool:
         contact = locked_contact(session, contact_id)
-        enrollment = repo.get_enrollment(session, enrollment_id=enrollment_id)
+        enrollment = enrollments_repo.get_enrollment(session, enrollment_id=enrollment_id)
         if enrollment is None or enrollment.status != Status.ACTIVE:
             return False
         session.refresh(enrollment)

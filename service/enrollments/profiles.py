@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from service.contacts import repository as contacts_repo
 from service.contacts.identity import locked_contact
 from service.contacts.profile import check_date_attributes, merge_profile
 from service.contacts.schemas import ContactIn, ContactPatch
 from service.enrollments.unit import reschedule
 from service.errors import Conflict, NotFound
 from service.runtime import Runtime
-from service.store import repository as repo
 from service.store.models import Contact
 
 
@@ -32,11 +32,11 @@ def _upsert(runtime: Runtime, session: Session, body: ContactIn) -> tuple[Contac
     owners: dict[str, str] = {}
     for name, value in identifiers:
         if name == "id":
-            if repo.get_contact(session, contact_id=value) is None:
+            if contacts_repo.get_contact(session, contact_id=value) is None:
                 raise NotFound(f"no contact with id {value!r}")
             owners[name] = value
         else:
-            owner = repo.identifier_owner(session, field=name, value=value)
+            owner = contacts_repo.identifier_owner(session, field=name, value=value)
             if owner is not None:
                 owners[name] = owner
     if len(set(owners.values())) > 1:
@@ -45,12 +45,12 @@ def _upsert(runtime: Runtime, session: Session, body: ContactIn) -> tuple[Contac
         )
     created = not owners
     if owners:
-        contact = repo.lock_contact(session, contact_id=next(iter(owners.values())))
+        contact = contacts_repo.lock_contact(session, contact_id=next(iter(owners.values())))
         if contact is None:
             raise NotFound("the contact was deleted meanwhile")
     else:
         name, value = identifiers[0]
-        contact = repo.ensure_contact(session, field=name, value=value, now=now)
+        contact = contacts_repo.ensure_contact(session, field=name, value=value, now=now)
     for name, value in identifiers:
         if name != "id" and getattr(contact, name) != value:
             setattr(contact, name, value)

@@ -23,6 +23,7 @@ from service.engine.core import (
     EnrollmentState,
     Status,
 )
+from service.enrollments import repository as enrollments_repo
 from service.enrollments.schemas import Enrolled, Move
 from service.store import repository as repo
 from service.store.models import Contact, Enrollment, TransitionRecord
@@ -213,7 +214,7 @@ def fire_due_timer(
 def reschedule(session: Session, *, journeys: JourneyRegistry, contact: Contact) -> None:
     """Recompute timers after a profile change (e.g. a new wedding date)."""
     view = contact_view(contact)
-    for enrollment in repo.contact_enrollments(session, contact_id=contact.id):
+    for enrollment in enrollments_repo.contact_enrollments(session, contact_id=contact.id):
         if enrollment.status != Status.ACTIVE:
             continue
         compiled = journeys.get(enrollment.journey_id, enrollment.version)

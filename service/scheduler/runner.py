@@ -20,9 +20,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from service.contacts import repository as contacts_repo
 from service.engine.core import ENDED_EARLY, EventView, Status
 from service.engine.render import message_context
 from service.engine.timing import next_allowed, zone
+from service.enrollments import repository as enrollments_repo
 from service.enrollments.actions import run_timer
 from service.enrollments.unit import contact_view
 from service.errors import JourneyError, NurtureError
@@ -109,7 +111,7 @@ class Scheduler:
         batch = self.runtime.settings.scheduler_batch
         for _ in range(MAX_BATCHES_PER_RUN):
             with self.runtime.db.write() as session:
-                claimed = repo.claim_due_enrollments(
+                claimed = enrollments_repo.claim_due_enrollments(
                     session, now=now, lease_until=self._lease(now), limit=batch
                 )
             for enrollment_id, contact_id in claimed:
@@ -224,7 +226,7 @@ class Scheduler:
                 return "gone"
             # Contact before message, the order all work locks in: one contact's sends are
             # checked against the frequency cap strictly in turn, across workers.
-            contact = repo.lock_contact(session, contact_id=found.contact_id)
+            contact = contacts_repo.lock_contact(session, contact_id=found.contact_id)
             message = repo.get_message(session, message_id=message_id, lock=True)
             if contact is None or message is None or message.status != MessageStatus.PENDING:
                 return "gone"
@@ -265,18 +267,18 @@ class Scheduler:
 
     def _refusal(self, session: Session, message: Message) -> tuple[str, str] | None:
         """Why the message must not go out now: enrollment over, no consent, no address."""
-        enrollment = repo.get_enrollment(session, enrollment_id=message.enrollment_id)
+        enrollment = enrollments_repo.get_enrollment(session, enrollment_id=message.enrollment_id)
         if enrollment is None or Status(enrollment.status) in ENDED_EARLY:
             status = enrollment.status if enrollment else "deleted"
             return MessageStatus.CANCELED, f"enrollment {status} before sending"
         if message.channel == "webhook":
             return None
-        blocked = repo.blocked_reason(
+        blocked = contacts_repo.blocked_reason(
             session, contact_id=message.contact_id, channel=message.channel
         )
         if blocked is not None:
             return MessageStatus.SUPPRESSED, blocked
-        contact = repo.get_contact(session, contact_id=message.contact_id)
+        contact = contacts_repo.get_contact(session, contact_id=message.contact_id)
         address = CHANNEL_ADDRESS.get(message.channel)
         if contact is None or (address and not getattr(contact, address)):
             return MessageStatus.FAILED, f"the contact has no {address or 'address'}"
@@ -319,11 +321,15 @@ class Scheduler:
         return until
 
     def _render(self, session: Session, message: Message, now: datetime) -> OutgoingMessage:
-        contact = repo.get_contact(session, contact_id=message.contact_id)
+        contact = contacts_repo.get_contact(session, contact_id=message.contact_id)
         if contact is None:
             raise NurtureError("the contact no longer exists")
         compiled = self.runtime.journeys.get(message.journey_id, message.version)
-        event = repo.get_event(session, row_id=message.event_id) if message.event_id else None
+        event = (
+            enrollments_repo.get_event(session, row_id=message.event_id)
+            if message.event_id
+            else None
+        )
         event_view = (
             EventView(
                 type=event.type,
@@ -418,7 +424,7 @@ class Scheduler:
                 delay = retry_delay_seconds(
                     message.attempts, jitter=self.jitter(), retry_after=result.retry_after
                 )
-                contact = repo.get_contact(session, contact_id=message.contact_id)
+                contact = contacts_repo.get_contact(session, contact_id=message.contact_id)
                 message.due_at = self._allowed(message, contact, now + timedelta(seconds=delay))
             session.add(message)
             return message.status

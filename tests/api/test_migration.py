@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from service.enrollments import repository as enrollments_repo
 from service.enrollments.migration import adopt
-from service.store import repository as repo
 from tests.factories import FIXTURES, FakeClock, event, make_settings, running_app, signup
 
 
@@ -104,6 +104,6 @@ async def test_a_contact_who_moved_after_listing_is_left_alone(
 
 def repo_rows(runtime: Any) -> list[tuple[str, str, str, str]]:
     with runtime.db.session() as session:
-        return repo.enrollments_to_migrate(
+        return enrollments_repo.enrollments_to_migrate(
             session, journey_id="wedding-story", current_version="2", from_version=None
         )

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import StatementError
 
-from service.store import repository as repo
+from service.contacts import repository as contacts_repo
+from service.enrollments import repository as enrollments_repo
 from service.store.db import Database
 from service.store.models import Contact, Enrollment
 
@@ -18,18 +19,20 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 def _contact(db: Database, email: str) -> str:
     with db.write() as session:
-        return repo.ensure_contact(session, field="email", value=email, now=NOW).id
+        return contacts_repo.ensure_contact(session, field="email", value=email, now=NOW).id
 
 
 def test_times_read_back_aware_utc(database_url: str) -> None:
     db = Database(database_url)
     paris = timezone(timedelta(hours=1))
     with db.write() as session:
-        contact = repo.ensure_contact(session, field="email", value="a@example.com", now=NOW)
+        contact = contacts_repo.ensure_contact(
+            session, field="email", value="a@example.com", now=NOW
+        )
         contact.updated_at = datetime(2026, 3, 2, 13, 0, tzinfo=paris)
         session.add(contact)
     with db.session() as session:
-        stored = repo.get_contact(session, contact_id=contact.id)
+        stored = contacts_repo.get_contact(session, contact_id=contact.id)
         assert stored is not None
         assert stored.updated_at == NOW and stored.updated_at.tzinfo is not None
         assert stored.created_at.utcoffset() == timedelta(0)
@@ -57,20 +60,20 @@ def test_claims_skip_leased_rows(database_url: str) -> None:
             )
     later = NOW + timedelta(minutes=5)
     with db.write() as session:
-        first = repo.claim_due_enrollments(
+        first = enrollments_repo.claim_due_enrollments(
             session, now=later, lease_until=later + timedelta(minutes=1), limit=1
         )
     with db.write() as session:
-        second = repo.claim_due_enrollments(
+        second = enrollments_repo.claim_due_enrollments(
             session, now=later, lease_until=later + timedelta(minutes=1), limit=10
         )
     with db.write() as session:
-        none_left = repo.claim_due_enrollments(
+        none_left = enrollments_repo.claim_due_enrollments(
             session, now=later, lease_until=later + timedelta(minutes=1), limit=10
         )
     after_lease = later + timedelta(minutes=2)
     with db.write() as session:
-        reclaimed = repo.claim_due_enrollments(
+        reclaimed = enrollments_repo.claim_due_enrollments(
             session, now=after_lease, lease_until=after_lease, limit=10
         )
     assert len(first) == 1 and len(second) == 1 and first != second
@@ -88,7 +91,7 @@ def test_concurrent_writers_do_not_deadlock(database_url: str) -> None:
         try:
             for _ in range(10):
                 with db.write() as session:
-                    contact = repo.lock_contact(session, contact_id=contact_id)
+                    contact = contacts_repo.lock_contact(session, contact_id=contact_id)
                     assert contact is not None
                     contact.history_seq += 1
                     session.add(contact)
@@ -102,7 +105,7 @@ def test_concurrent_writers_do_not_deadlock(database_url: str) -> None:
         thread.join()
     assert errors == []
     with db.session() as session:
-        contact = repo.get_contact(session, contact_id=contact_id)
+        contact = contacts_repo.get_contact(session, contact_id=contact_id)
         assert contact is not None and contact.history_seq == 80
     db.dispose()
 
@@ -120,10 +123,10 @@ def test_event_dedupe_and_consent(database_url: str) -> None:
         "received_at": NOW,
     }
     with db.write() as session:
-        assert repo.record_event(session, **values) is not None
-        assert repo.record_event(session, **values) is None
-        assert repo.blocked_reason(session, contact_id=contact_id, channel="email") is None
-        repo.set_consent(
+        assert enrollments_repo.record_event(session, **values) is not None
+        assert enrollments_repo.record_event(session, **values) is None
+        assert contacts_repo.blocked_reason(session, contact_id=contact_id, channel="email") is None
+        contacts_repo.set_consent(
             session,
             contact_id=contact_id,
             channel="email",
@@ -132,6 +135,6 @@ def test_event_dedupe_and_consent(database_url: str) -> None:
             now=NOW,
         )
     with db.session() as session:
-        reason = repo.blocked_reason(session, contact_id=contact_id, channel="email")
+        reason = contacts_repo.blocked_reason(session, contact_id=contact_id, channel="email")
         assert reason == "suppressed (hard bounce)"
     db.dispose()

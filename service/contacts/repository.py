@@ -1,0 +1,107 @@
+"""Contact rows: lookups by identifier, locking for a unit of work, consent and suppression."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from service.store.db import insert_ignoring_conflicts
+from service.store.models import (
+    Consent,
+    ConsentStatus,
+    Contact,
+    new_id,
+)
+
+IDENTIFIERS = ("email", "phone", "external_id")
+
+
+def get_contact(session: Session, *, contact_id: str) -> Contact | None:
+    """A contact by id."""
+    return session.get(Contact, contact_id)
+
+
+def find_contact(session: Session, *, field: str, value: str) -> Contact | None:
+    """A contact by one identifier (email, phone or external_id)."""
+    if field not in IDENTIFIERS:
+        raise ValueError(f"not an identifier: {field}")
+    return session.exec(select(Contact).where(getattr(Contact, field) == value)).first()
+
+
+def lock_contact(session: Session, *, contact_id: str) -> Contact | None:
+    """The contact row, locked until commit: all work on one contact happens in turn."""
+    statement = select(Contact).where(Contact.id == contact_id).with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).first()
+
+
+def ensure_contact(session: Session, *, field: str, value: str, now: datetime) -> Contact:
+    """The contact holding this identifier, created if new, and locked."""
+    if field == "id":
+        contact = lock_contact(session, contact_id=value)
+        if contact is None:
+            raise LookupError(value)
+        return contact
+    insert_ignoring_conflicts(
+        session,
+        Contact,
+        {"id": new_id(), field: value, "attributes": {}, "created_at": now, "updated_at": now},
+    )
+    found = find_contact(session, field=field, value=value)
+    if found is None:  # the identifier was taken by a contact deleted meanwhile
+        raise LookupError(value)
+    contact = lock_contact(session, contact_id=found.id)
+    assert contact is not None
+    return contact
+
+
+def identifier_owner(session: Session, *, field: str, value: str) -> str | None:
+    """Id of the contact that holds an identifier, if any."""
+    contact = find_contact(session, field=field, value=value)
+    return contact.id if contact else None
+
+
+def contact_consents(session: Session, *, contact_id: str) -> Sequence[Consent]:
+    """Every channel's consent row of a contact."""
+    statement = select(Consent).where(Consent.contact_id == contact_id).order_by(Consent.channel)
+    return session.exec(statement).all()
+
+
+def set_consent(
+    session: Session,
+    *,
+    contact_id: str,
+    channel: str,
+    now: datetime,
+    status: ConsentStatus | None = None,
+    reason: str | None = None,
+    suppressed: bool | None = None,
+) -> Consent:
+    """Record a consent change or a suppression for one channel."""
+    statement = select(Consent).where(Consent.contact_id == contact_id, Consent.channel == channel)
+    consent = session.exec(statement).first()
+    if consent is None:
+        consent = Consent(contact_id=contact_id, channel=channel, updated_at=now)
+    if status is not None:
+        consent.status = status
+        consent.reason = reason
+    if suppressed is not None:
+        consent.suppressed = suppressed
+        consent.suppression_reason = reason if suppressed else None
+    consent.updated_at = now
+    session.add(consent)
+    return consent
+
+
+def blocked_reason(session: Session, *, contact_id: str, channel: str) -> str | None:
+    """Why a channel may not be used for this contact, or None when it may."""
+    statement = select(Consent).where(Consent.contact_id == contact_id, Consent.channel == channel)
+    consent = session.exec(statement).first()
+    if consent is None:
+        return None
+    if consent.status == ConsentStatus.WITHDRAWN:
+        return f"consent withdrawn ({consent.reason or 'no reason'})"
+    if consent.suppressed:
+        return f"suppressed ({consent.suppression_reason or 'no reason'})"
+    return None

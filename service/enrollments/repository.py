@@ -1,0 +1,145 @@
+"""Enrollment, event and history rows: what the unit of work and the timeline read and write."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from service.store.db import insert_ignoring_conflicts
+from service.store.models import (
+    Enrollment,
+    Event,
+    Message,
+    TransitionRecord,
+    new_id,
+)
+
+
+def contact_enrollments(
+    session: Session, *, contact_id: str, journey_id: str | None = None
+) -> Sequence[Enrollment]:
+    """A contact's enrollments, oldest first, optionally in one journey."""
+    statement = select(Enrollment).where(Enrollment.contact_id == contact_id)
+    if journey_id is not None:
+        statement = statement.where(Enrollment.journey_id == journey_id)
+    return session.exec(statement.order_by(col(Enrollment.started_at), col(Enrollment.id))).all()
+
+
+def get_enrollment(session: Session, *, enrollment_id: str) -> Enrollment | None:
+    """An enrollment by id."""
+    return session.get(Enrollment, enrollment_id)
+
+
+def claim_due_enrollments(
+    session: Session, *, now: datetime, lease_until: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """Lease up to `limit` active enrollments whose timer is due; (id, contact_id) pairs.
+
+    Rows another worker holds (row lock or unexpired lease) are skipped, never waited for.
+    """
+    statement = (
+        select(Enrollment.id, Enrollment.contact_id)
+        .where(
+            Enrollment.status == "active",
+            col(Enrollment.next_due_at) <= now,
+            or_(col(Enrollment.claimed_until).is_(None), col(Enrollment.claimed_until) < now),
+        )
+        .order_by(col(Enrollment.next_due_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = [(row[0], row[1]) for row in session.exec(statement).all()]
+    if rows:
+        session.execute(
+            update(Enrollment)
+            .where(col(Enrollment.id).in_([r[0] for r in rows]))
+            .values(claimed_until=lease_until)
+        )
+    return rows
+
+
+def enrollments_to_migrate(
+    session: Session, *, journey_id: str, current_version: str, from_version: str | None
+) -> list[tuple[str, str, str, str]]:
+    """Active enrollments on other versions: (enrollment id, contact id, version, stage)."""
+    statement = select(
+        Enrollment.id, Enrollment.contact_id, Enrollment.version, Enrollment.stage
+    ).where(
+        Enrollment.journey_id == journey_id,
+        Enrollment.status == "active",
+        Enrollment.version != current_version,
+    )
+    if from_version is not None:
+        statement = statement.where(Enrollment.version == from_version)
+    rows = session.exec(statement.order_by(col(Enrollment.id))).all()
+    return [(e_id, contact_id, version, stage) for e_id, contact_id, version, stage in rows]
+
+
+def record_event(
+    session: Session,
+    *,
+    source: str,
+    event_id: str,
+    type: str,
+    time: datetime,
+    contact_id: str,
+    properties: dict[str, Any],
+    received_at: datetime,
+    message: Message | None = None,
+) -> str | None:
+    """Store an event (tied to the message it is feedback on, if any); its row id, or None
+    when (source, event_id) was already received."""
+    row_id = new_id()
+    inserted = insert_ignoring_conflicts(
+        session,
+        Event,
+        {
+            "id": row_id,
+            "source": source,
+            "event_id": event_id,
+            "type": type,
+            "time": time,
+            "contact_id": contact_id,
+            "properties": properties,
+            "received_at": received_at,
+            "message_id": message.id if message else None,
+            "journey_id": message.journey_id if message else None,
+            "stage": message.stage if message else None,
+        },
+    )
+    return row_id if inserted else None
+
+
+def find_event(session: Session, *, source: str, event_id: str) -> Event | None:
+    """An event by its sender's identity."""
+    statement = select(Event).where(Event.source == source, Event.event_id == event_id)
+    return session.exec(statement).first()
+
+
+def get_event(session: Session, *, row_id: str) -> Event | None:
+    """An event by row id."""
+    return session.get(Event, row_id)
+
+
+def contact_events(session: Session, *, contact_id: str) -> Sequence[Event]:
+    """A contact's events in the order they happened."""
+    statement = (
+        select(Event)
+        .where(Event.contact_id == contact_id)
+        .order_by(col(Event.time), col(Event.received_at))
+    )
+    return session.exec(statement).all()
+
+
+def contact_transitions(session: Session, *, contact_id: str) -> Sequence[TransitionRecord]:
+    """A contact's moves in order."""
+    statement = (
+        select(TransitionRecord)
+        .where(TransitionRecord.contact_id == contact_id)
+        .order_by(col(TransitionRecord.seq))
+    )
+    return session.exec(statement).all()
