@@ -1,4 +1,4 @@
-"""Request dependencies: runtime, settings, a read session, and API-key scopes."""
+"""Request dependencies: runtime, a read session, webhook providers, and API-key scopes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from service.api.auth import SCOPES, ApiKey, match_key
-from service.config import Settings
 from service.errors import Forbidden, Unauthorized
 from service.hosts import is_loopback
 from service.inbound import Inbound
@@ -27,14 +26,6 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-def get_settings(runtime: RuntimeDep) -> Settings:
-    """The settings the app was created with."""
-    return runtime.settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_inbound(request: Request) -> Inbound:
