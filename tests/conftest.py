@@ -15,8 +15,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
+from service.runtime import Runtime
 from service.store.migrate import upgrade
-from tests.factories import FakeClock, Harness, make_settings, running_app
+from tests.factories import FakeClock, Harness, make_settings, open_runtime, running_app
 
 PG_URL = os.environ.get("NURTURE_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -83,3 +84,10 @@ async def harness(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncI
     """The app with its lifespan running, no API keys, scheduler driven by the test."""
     async with running_app(make_settings(database_url, tmp_path), clock) as running:
         yield running
+
+
+@pytest.fixture
+def runtime(database_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Runtime]:
+    """The service without HTTP, on the fixture journeys and the fake clock."""
+    with open_runtime(make_settings(database_url, tmp_path), clock) as built:
+        yield built

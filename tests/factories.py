@@ -1,26 +1,36 @@
-"""Builders for test data: a controllable clock, settings, canonical events, an app harness."""
+"""Builders for test data: a controllable clock, settings, canonical events, an app harness,
+and the service without HTTP (a runtime, events ingested, rows read back)."""
 
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
+from sqlmodel import SQLModel, select
 
+from service.clock import Clock
 from service.config import Settings
+from service.enrollments.ingest import ingest_event
+from service.enrollments.schemas import EventResult
 from service.main import create_app
+from service.runtime import Runtime, build_runtime
 from service.scheduler.runner import RunReport, Scheduler
+from service.schemas import EventIn
+from service.store.models import Contact
 
 FIXTURES = Path(__file__).parent / "fixtures"
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 _ids = itertools.count(1)
+Row = TypeVar("Row", bound=SQLModel)
 
 
 class FakeClock:
@@ -156,6 +166,17 @@ def journeys_copy(
     return folder
 
 
+def release_story(folder: Path, version: str, *, after: str) -> None:
+    """A new version of the wedding story in a `journeys_copy` folder, its welcome timer
+    (3s in the fixture) now `after` (e.g. "1h")."""
+    story = folder / "wedding-story.yaml"
+    text = re.sub(
+        r'^version: ".*"$', f'version: "{version}"', story.read_text(), count=1, flags=re.M
+    )
+    text = re.sub(r"^      - after: \S+$", f"      - after: {after}", text, count=1, flags=re.M)
+    story.write_text(text)
+
+
 def newsletter_journey(*, send_window: str | None = None) -> str:
     """A journey with no exit rule (only consent keeps its mail from going out), entered by
     viewing the news page; optionally with a send window."""
@@ -174,3 +195,34 @@ stages:
         to: done
   done: {{final: true}}
 """
+
+
+@contextmanager
+def open_runtime(settings: Settings, clock: Clock) -> Iterator[Runtime]:
+    """The service without HTTP (database, journeys, content), for calling its functions
+    directly; its connections are closed afterwards."""
+    runtime = build_runtime(settings, clock)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def ingest(runtime: Runtime, body: dict[str, Any], **kwargs: Any) -> EventResult:
+    """One canonical event body (see `event`) validated and ingested as /events would."""
+    return ingest_event(runtime, EventIn.model_validate(body), **kwargs)
+
+
+def add_contact(runtime: Runtime, **fields: Any) -> Contact:
+    """A stored contact with the given identifiers and profile, created now."""
+    now = runtime.clock.now()
+    contact = Contact(created_at=now, updated_at=now, **fields)
+    with runtime.db.write() as session:
+        session.add(contact)
+    return contact
+
+
+def stored(runtime: Runtime, model: type[Row], **where: Any) -> list[Row]:
+    """The rows of one table matching column values, read fresh from the database."""
+    with runtime.db.session() as session:
+        return list(session.exec(select(model).filter_by(**where)).all())
