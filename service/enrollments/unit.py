@@ -76,7 +76,7 @@ def apply_decision(
 ) -> None:
     """Persist one engine step: state, history, and the outbox (stale messages canceled)."""
     state = decision.state
-    previous_visit = enrollment.visit
+    left_stage = (enrollment.stage, enrollment.visit) != (state.stage, state.visit)
     enrollment.version = state.version
     enrollment.stage = state.stage
     enrollment.status = state.status
@@ -116,7 +116,7 @@ def apply_decision(
         repo.cancel_pending_messages(
             session, enrollment_id=enrollment.id, reason=f"enrollment {state.status}"
         )
-    elif state.visit != previous_visit:
+    elif left_stage:  # a move, or a migration onto another stage
         repo.cancel_pending_messages(
             session, enrollment_id=enrollment.id, reason="contact left the stage before sending"
         )

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from service.contacts import repository as contacts_repo
 from service.contacts.consent import apply_consent_effects
 from service.contacts.identity import locked_contact
 from service.runtime import Runtime
 from service.schemas import EventIn
-from service.store import repository as repo
 from service.store.models import Consent
 from tests.factories import add_contact, event, ingest, stored
 
@@ -34,7 +34,7 @@ def _consents(runtime: Runtime, contact_id: str) -> dict[str, ConsentRow]:
 
 def _blocked(runtime: Runtime, contact_id: str, channel: str) -> str | None:
     with runtime.db.session() as session:
-        return repo.blocked_reason(session, contact_id=contact_id, channel=channel)
+        return contacts_repo.blocked_reason(session, contact_id=contact_id, channel=channel)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from service.enrollments import repository as enrollments_repo
 from service.enrollments.actions import enroll, exit_journey, move, run_timer
 from service.errors import Conflict, InvalidInput, NotFound
 from service.runtime import Runtime
@@ -125,7 +126,7 @@ def test_exit_cancels_unsent_messages(runtime: Runtime, ava: str) -> None:
 
 def _claim(runtime: Runtime, enrollment_id: str) -> None:
     with runtime.db.write() as session:
-        enrollment = repo.get_enrollment(session, enrollment_id=enrollment_id)
+        enrollment = enrollments_repo.get_enrollment(session, enrollment_id=enrollment_id)
         assert enrollment is not None
         enrollment.claimed_until = runtime.clock.now() + timedelta(minutes=1)
         session.add(enrollment)
@@ -135,7 +136,7 @@ def test_run_timer_fires_a_due_timer_and_releases_the_claim(runtime: Runtime, av
     enroll(runtime, contact_id=ava, journey_id=STORY)
     runtime.clock.advance(seconds=3)
     with runtime.db.write() as session:
-        claimed = repo.claim_due_enrollments(
+        claimed = enrollments_repo.claim_due_enrollments(
             session,
             now=runtime.clock.now(),
             lease_until=runtime.clock.now() + timedelta(minutes=1),

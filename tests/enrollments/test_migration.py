@@ -156,3 +156,18 @@ def test_adopt_refuses_an_ended_or_vanished_enrollment(versions: Versions) -> No
         assert not adopt(runtime, current, "gone", ava, listed=listed, stage="welcome")
         ended = _one(runtime, ava)
         assert (ended.version, ended.status) == ("1", "exited")
+
+
+def test_adopting_at_another_stage_cancels_the_unsent_message_of_the_stage_she_left(
+    versions: Versions,
+) -> None:
+    with versions.runtime() as runtime:
+        ava = ingest(runtime, signup()).contact_id
+    versions.release("2", after="1h")
+    with versions.runtime() as runtime:
+        report = _migrate(runtime, dry_run=False, stage_map={"welcome": "done"})
+        assert report["migrated"] == {"1:welcome -> done": 1}
+        assert _one(runtime, ava).status == "completed"
+        [message] = stored(runtime, Message, contact_id=ava)
+        assert (message.stage, message.status) == ("welcome", "canceled")
+        assert message.error == "contact left the stage before sending"

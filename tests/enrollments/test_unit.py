@@ -10,6 +10,7 @@ import pytest
 
 from service.contacts.identity import locked_contact
 from service.engine.core import CompiledJourney, Decision, EventView
+from service.enrollments import repository as enrollments_repo
 from service.enrollments.unit import (
     Outcome,
     apply_decision,
@@ -55,7 +56,7 @@ def _apply(runtime: Runtime, contact_id: str, decide: Decide) -> Outcome:
     outcome = Outcome()
     with runtime.db.write() as session:
         contact = locked_contact(session, contact_id)
-        [enrollment] = repo.contact_enrollments(session, contact_id=contact_id)
+        [enrollment] = enrollments_repo.contact_enrollments(session, contact_id=contact_id)
         compiled = runtime.journeys.get(enrollment.journey_id, enrollment.version)
         now = runtime.clock.now()
         apply_decision(
@@ -281,7 +282,7 @@ def _fire(runtime: Runtime, contact_id: str, *, due_by: datetime | None = None) 
     outcome = Outcome()
     with runtime.db.write() as session:
         contact = locked_contact(session, contact_id)
-        [enrollment] = repo.contact_enrollments(session, contact_id=contact_id)
+        [enrollment] = enrollments_repo.contact_enrollments(session, contact_id=contact_id)
         fire_due_timer(
             session,
             contact=contact,
