@@ -24,7 +24,6 @@ from service.engine.core import ENDED_EARLY, EventView, Status
 from service.engine.render import message_context
 from service.engine.timing import next_allowed, zone
 from service.errors import JourneyError, NurtureError
-from service.links import SignedLinks, link_secret
 from service.processing import contact_view, run_timer
 from service.runtime import Runtime
 from service.scheduler.channels import (
@@ -36,6 +35,7 @@ from service.scheduler.channels import (
 )
 from service.store import repository as repo
 from service.store.models import Contact, Message, MessageStatus
+from service.tracking.links import SignedLinks, link_secret
 from webhooks.common import is_e164
 
 logger = logging.getLogger(__name__)

@@ -9,11 +9,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from service.config import Settings
 from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from service.links import link_secret, read_visitor_token, visitor_token
 from service.processing import check_date_attributes, ingest_event
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn, TrackIn, TrackResult
 from service.store import repository as repo
+from service.tracking.links import link_secret, read_visitor_token, visitor_token
 
 SOURCE = "web"
 FORM_SUBMITTED = "web.form_submitted"
