@@ -12,6 +12,7 @@ from webhooks.errors import (
 from webhooks.events import CanonicalEvent, ConfirmSubscription, SmsStatusOrder, WebhookResult
 from webhooks.mailgun import MailgunAdapter
 from webhooks.postmark import PostmarkAdapter
+from webhooks.protocol import WebhookAdapter
 from webhooks.replay import MemoryReplayGuard, ReplayGuard
 from webhooks.segment import SegmentAdapter
 from webhooks.sendgrid import SendGridAdapter
@@ -40,6 +41,7 @@ __all__ = [
     "StandardWebhooksAdapter",
     "TwilioSmsAdapter",
     "TwilioVoiceAdapter",
+    "WebhookAdapter",
     "WebhookError",
     "WebhookResult",
 ]

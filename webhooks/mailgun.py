@@ -11,6 +11,7 @@ from typing import Any
 from webhooks.common import check_size, email, from_unix, json_object, load_json, text
 from webhooks.errors import MalformedPayload, ReplayedRequest, SignatureError, StaleRequest
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
+from webhooks.protocol import WebhookAdapter
 from webhooks.replay import ReplayGuard
 
 TYPES = {
@@ -42,7 +43,7 @@ def _failure(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return "email.deferred", details
 
 
-class MailgunAdapter:
+class MailgunAdapter(WebhookAdapter):
     """Mailgun's JSON webhooks, verified with the account's HTTP webhook signing key."""
 
     MAX_BODY_BYTES = 512 * 1024
@@ -60,7 +61,9 @@ class MailgunAdapter:
         self._tolerance = tolerance
         self._replay_guard = replay_guard
 
-    def verify(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> None:
+    def verify(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> None:
         """Check HMAC(timestamp + token), freshness, then that the token is new."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         try:
@@ -82,7 +85,9 @@ class MailgunAdapter:
         if self._replay_guard is not None and self._replay_guard.seen(token):
             raise ReplayedRequest("signature token was already used")
 
-    def parse(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> WebhookResult:
+    def parse(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> WebhookResult:
         """One event per request; kinds we do not act on are acknowledged and skipped."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         event = json_object(json_object(load_json(raw_body), "body").get("event-data"), "event")
