@@ -2,7 +2,7 @@
 
 Each group is its own class with its own checks, so a module asks for the narrowest group it
 needs; `Settings` is every group in one object, read from the environment in one pass. Groups
-that belong to one package live there (service/tracking/settings.py).
+that belong to one package live there (service/inbound/settings.py, service/tracking/settings.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from service.engine.timing import is_valid_zone
+from service.inbound.settings import InboundSettings
 from service.settings_base import CommaList, SettingsGroup
 from service.settings_base import required as required
 from service.settings_base import secret_text as secret_text
@@ -47,31 +48,6 @@ class SchedulerSettings(SettingsGroup):
     scheduler_interval: float = Field(default=1.0, gt=0, le=3600)
     scheduler_batch: int = Field(default=100, ge=1, le=10_000)
     claim_lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
-
-
-class InboundSettings(SettingsGroup):
-    """Incoming provider webhooks (POST /webhooks/<provider>), all NURTURE_WEBHOOK_*.
-
-    A provider with no secret configured is disabled: its endpoint answers 404 and unsigned
-    data is never accepted. See the README, "Provider webhooks".
-    """
-
-    webhook_sendgrid_public_key: SecretStr | None = None
-    webhook_mailgun_signing_key: SecretStr | None = None
-    webhook_postmark_username: str | None = None
-    webhook_postmark_password: SecretStr | None = None
-    webhook_postmark_header_name: str | None = None
-    webhook_postmark_header_value: SecretStr | None = None
-    webhook_ses_topics: CommaList = ()  # SNS topic ARNs; SES is off while empty
-    webhook_twilio_auth_token: SecretStr | None = None
-    # Signs requests that carry X-Twilio-Webhooks-Signature-Settings (a Webhook Setting's key).
-    webhook_twilio_shared_key: SecretStr | None = None
-    webhook_twilio_help_text: str = Field(
-        default="Reply STOP to unsubscribe, START to resubscribe.", min_length=1, max_length=320
-    )
-    webhook_segment_secret: SecretStr | None = None
-    webhook_callcenter_secret: SecretStr | None = None
-    webhook_standard_secret: SecretStr | None = None
 
 
 class DeliverySettings(SettingsGroup):

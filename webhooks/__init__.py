@@ -13,7 +13,6 @@ from webhooks.events import CanonicalEvent, ConfirmSubscription, SmsStatusOrder,
 from webhooks.mailgun import MailgunAdapter
 from webhooks.postmark import PostmarkAdapter
 from webhooks.protocol import WebhookAdapter
-from webhooks.replay import MemoryReplayGuard, ReplayGuard
 from webhooks.segment import SegmentAdapter
 from webhooks.sendgrid import SendGridAdapter
 from webhooks.ses import SesAdapter
@@ -27,10 +26,8 @@ __all__ = [
     "ConfirmSubscription",
     "MailgunAdapter",
     "MalformedPayload",
-    "MemoryReplayGuard",
     "PayloadTooLarge",
     "PostmarkAdapter",
-    "ReplayGuard",
     "ReplayedRequest",
     "SegmentAdapter",
     "SendGridAdapter",
