@@ -170,17 +170,12 @@ def _twilio_token(settings: Settings) -> str | None:
     )
 
 
-def _shared_key(settings: Settings) -> str | None:
-    key = settings.webhook_twilio_shared_key
-    return key.get_secret_value() if key is not None else None
-
-
 def _twilio(settings: Settings) -> Endpoint | None:
     token = _twilio_token(settings)
     if token is None:
         return None
     help_text = settings.webhook_twilio_help_text
-    shared_key = _shared_key(settings)
+    shared_key = secret_text(settings.webhook_twilio_shared_key)
     return Endpoint(TwilioSmsAdapter(token, help_text=help_text, shared_key=shared_key))
 
 
@@ -188,7 +183,8 @@ def _twilio_voice(settings: Settings) -> Endpoint | None:
     token = _twilio_token(settings)
     if token is None:
         return None
-    return Endpoint(TwilioVoiceAdapter(token, shared_key=_shared_key(settings)))
+    shared_key = secret_text(settings.webhook_twilio_shared_key)
+    return Endpoint(TwilioVoiceAdapter(token, shared_key=shared_key))
 
 
 TWILIO_SETTINGS = ("webhook_twilio_auth_token", "twilio_auth_token", "webhook_twilio_shared_key")

@@ -213,3 +213,15 @@ async def test_a_registered_provider_feeds_the_events_pipeline(
         "page": "news",
         "called": "http://nurture.test/webhooks/dummy?x=1",  # the URL reaches the adapter
     }
+
+
+@pytest.mark.parametrize("name", ["twilio", "twilio-voice"])
+def test_an_empty_twilio_shared_key_is_no_key(name: str) -> None:
+    """Otherwise anyone could sign with the empty key by sending the settings header."""
+    values = {"webhook_twilio_auth_token": signing.TWILIO_TOKEN, "webhook_twilio_shared_key": ""}
+    endpoint = PROVIDERS.enabled(settings(**values))[name]
+    body = signing.twilio_form("sms_inbound", Body="STOP")
+    path = f"/webhooks/{name}"
+    forged = signing.twilio_shared_key(path, body, key="")
+    with pytest.raises(SignatureError, match="no shared key is configured"):
+        endpoint.adapter.verify(body, forged, now=signing.START, url=signing.BASE_URL + path)
