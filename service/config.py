@@ -1,56 +1,28 @@
 """All settings, read once from NURTURE_* environment variables (and .env), grouped by concern.
 
 Each group is its own class with its own checks, so a module asks for the narrowest group it
-needs; `Settings` is every group in one object, read from the environment in one pass.
+needs; `Settings` is every group in one object, read from the environment in one pass. Groups
+that belong to one package live there (service/inbound/settings.py, service/tracking/settings.py).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from service.engine.timing import is_valid_zone
-from service.errors import ConfigError
+from service.inbound.settings import InboundSettings
+from service.settings_base import CommaList, SettingsGroup
+from service.settings_base import required as required
+from service.settings_base import secret_text as secret_text
+from service.settings_base import split_commas as split_commas
+from service.tracking.settings import LinkSettings, TrackingSettings
 
 
-def split_commas(value: Any) -> Any:
-    """The one parser of comma-separated settings: 'a, b,,c' -> ('a', 'b', 'c')."""
-    if isinstance(value, str):
-        return tuple(item.strip() for item in value.split(",") if item.strip())
-    return value
-
-
-# A list written as one comma-separated environment variable.
-CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_commas)]
-
-
-def secret_text(value: SecretStr | str | None) -> str | None:
-    """The plain text of a secret setting, or None when it is unset or empty."""
-    text = value.get_secret_value() if isinstance(value, SecretStr) else value
-    return text or None
-
-
-def required(value: SecretStr | str | None, *, setting: str, needed_by: str) -> str:
-    """A setting that `needed_by` cannot work without, or one ConfigError naming it."""
-    text = secret_text(value)
-    if text is None:
-        raise ConfigError(f"{setting} is required by {needed_by}")
-    return text
-
-
-class _Group(BaseSettings):
-    """What every settings group shares: the NURTURE_ prefix, .env, names or aliases."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="NURTURE_", env_file=".env", extra="ignore", populate_by_name=True
-    )
-
-
-class CoreSettings(_Group):
+class CoreSettings(SettingsGroup):
     """Where journeys, content and data live, and how the HTTP API is guarded."""
 
     database_url: str = "sqlite:///nurture.db"
@@ -69,7 +41,7 @@ class CoreSettings(_Group):
         return value
 
 
-class SchedulerSettings(_Group):
+class SchedulerSettings(SettingsGroup):
     """How often and how much due work one process claims."""
 
     run_scheduler: bool = True
@@ -78,47 +50,7 @@ class SchedulerSettings(_Group):
     claim_lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
 
-class LinkSettings(_Group):
-    """Signed unsubscribe, click and open links, and the address they point at."""
-
-    secret_key: SecretStr | None = None
-    public_base_url: str = "http://127.0.0.1:8000"
-    open_tracking: bool = False
-
-
-class TrackingSettings(_Group):
-    """Website tracking (POST /track): off while no publishable key is set."""
-
-    track_publishable_keys: CommaList = ()
-    track_allowed_origins: CommaList = ()  # exact origins, e.g. https://shop.example
-
-
-class InboundSettings(_Group):
-    """Incoming provider webhooks (POST /webhooks/<provider>), all NURTURE_WEBHOOK_*.
-
-    A provider with no secret configured is disabled: its endpoint answers 404 and unsigned
-    data is never accepted. See the README, "Provider webhooks".
-    """
-
-    webhook_sendgrid_public_key: SecretStr | None = None
-    webhook_mailgun_signing_key: SecretStr | None = None
-    webhook_postmark_username: str | None = None
-    webhook_postmark_password: SecretStr | None = None
-    webhook_postmark_header_name: str | None = None
-    webhook_postmark_header_value: SecretStr | None = None
-    webhook_ses_topics: CommaList = ()  # SNS topic ARNs; SES is off while empty
-    webhook_twilio_auth_token: SecretStr | None = None
-    # Signs requests that carry X-Twilio-Webhooks-Signature-Settings (a Webhook Setting's key).
-    webhook_twilio_shared_key: SecretStr | None = None
-    webhook_twilio_help_text: str = Field(
-        default="Reply STOP to unsubscribe, START to resubscribe.", min_length=1, max_length=320
-    )
-    webhook_segment_secret: SecretStr | None = None
-    webhook_callcenter_secret: SecretStr | None = None
-    webhook_standard_secret: SecretStr | None = None
-
-
-class DeliverySettings(_Group):
+class DeliverySettings(SettingsGroup):
     """Outgoing messages: providers, sender, sending rules (README, "Delivery").
 
     `log` writes to the outbox file and needs no account; a chosen provider must have its

@@ -81,16 +81,9 @@ class Forbidden(NurtureError):
     status_code = 403
 
 
-class PayloadTooLarge(NurtureError):
-    """A body exceeds the configured cap."""
-
-    code = "payload_too_large"
-    status_code = 413
-
-
 class WebhookRefused(NurtureError):
-    """A provider request failed verification or parsing; the status is the one that
-    provider's retry logic expects (401 for a bad signature, 400 for a broken payload)."""
+    """A verified provider request we could not complete (an SNS subscription that cannot be
+    confirmed); the status is the one that provider's retry logic expects."""
 
     def __init__(self, message: str, *, status_code: int, code: str) -> None:
         super().__init__(message)

@@ -18,7 +18,7 @@ from service.api.routes import contacts, events, health, journeys, links, track,
 from service.clock import Clock, SystemClock
 from service.config import Settings, get_settings
 from service.errors import NurtureError
-from service.inbound import Inbound
+from service.inbound.receive import Inbound
 from service.logs import configure_logging
 from service.runtime import build_runtime
 from service.scheduler.jobs import start_interval_job, stop_interval_job

@@ -12,7 +12,7 @@ from webhooks.errors import (
 from webhooks.events import CanonicalEvent, ConfirmSubscription, SmsStatusOrder, WebhookResult
 from webhooks.mailgun import MailgunAdapter
 from webhooks.postmark import PostmarkAdapter
-from webhooks.replay import MemoryReplayGuard, ReplayGuard
+from webhooks.protocol import WebhookAdapter
 from webhooks.segment import SegmentAdapter
 from webhooks.sendgrid import SendGridAdapter
 from webhooks.ses import SesAdapter
@@ -26,10 +26,8 @@ __all__ = [
     "ConfirmSubscription",
     "MailgunAdapter",
     "MalformedPayload",
-    "MemoryReplayGuard",
     "PayloadTooLarge",
     "PostmarkAdapter",
-    "ReplayGuard",
     "ReplayedRequest",
     "SegmentAdapter",
     "SendGridAdapter",
@@ -40,6 +38,7 @@ __all__ = [
     "StandardWebhooksAdapter",
     "TwilioSmsAdapter",
     "TwilioVoiceAdapter",
+    "WebhookAdapter",
     "WebhookError",
     "WebhookResult",
 ]

@@ -23,7 +23,9 @@ class CallCenterAdapter(StandardSignedAdapter):
     ) -> None:
         super().__init__(secret, source=source, tolerance=tolerance)
 
-    def parse(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> WebhookResult:
+    def parse(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> WebhookResult:
         """One call.completed / call.missed event per reported call."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         payload = json_object(load_json(raw_body), "body")

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from webhooks.common import check_size, email, from_unix, json_object, load_json, text
-from webhooks.errors import MalformedPayload, ReplayedRequest, SignatureError, StaleRequest
+from webhooks.errors import MalformedPayload, SignatureError, StaleRequest
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
-from webhooks.replay import ReplayGuard
+from webhooks.protocol import WebhookAdapter
 
 TYPES = {
     "accepted": "email.sent",
@@ -42,7 +42,7 @@ def _failure(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return "email.deferred", details
 
 
-class MailgunAdapter:
+class MailgunAdapter(WebhookAdapter):
     """Mailgun's JSON webhooks, verified with the account's HTTP webhook signing key."""
 
     MAX_BODY_BYTES = 512 * 1024
@@ -53,15 +53,15 @@ class MailgunAdapter:
         *,
         source: str = "mailgun",
         tolerance: timedelta = timedelta(minutes=5),
-        replay_guard: ReplayGuard | None = None,
     ) -> None:
         self._key = signing_key.encode()
         self.source = source
         self._tolerance = tolerance
-        self._replay_guard = replay_guard
 
-    def verify(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> None:
-        """Check HMAC(timestamp + token), freshness, then that the token is new."""
+    def verify(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> None:
+        """Check HMAC(timestamp + token) and freshness; the service spends the token after."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         try:
             block = signature_block(raw_body)
@@ -79,10 +79,10 @@ class MailgunAdapter:
             raise SignatureError("timestamp is not epoch seconds") from exc
         if abs(now - sent) > self._tolerance:
             raise StaleRequest("signature timestamp is outside the tolerance window")
-        if self._replay_guard is not None and self._replay_guard.seen(token):
-            raise ReplayedRequest("signature token was already used")
 
-    def parse(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> WebhookResult:
+    def parse(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> WebhookResult:
         """One event per request; kinds we do not act on are acknowledged and skipped."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         event = json_object(json_object(load_json(raw_body), "body").get("event-data"), "event")

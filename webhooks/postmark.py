@@ -12,6 +12,7 @@ from typing import Any
 from webhooks.common import check_size, email, from_iso, header, json_object, load_json, text
 from webhooks.errors import MalformedPayload, SignatureError
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult, derive_id
+from webhooks.protocol import WebhookAdapter
 
 _Found = tuple[str, str | None, str | None, dict[str, Any]]
 
@@ -57,7 +58,7 @@ def _classify(record: dict[str, Any]) -> _Found | None:
     return None
 
 
-class PostmarkAdapter:
+class PostmarkAdapter(WebhookAdapter):
     """Postmark's per-record webhooks, authenticated by configured shared credentials."""
 
     MAX_BODY_BYTES = 512 * 1024
@@ -75,7 +76,9 @@ class PostmarkAdapter:
         self._secret_header = secret_header
         self.source = source
 
-    def verify(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> None:
+    def verify(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> None:
         """Every configured credential must match, compared in constant time."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         if self._basic_auth is not None:
@@ -89,7 +92,9 @@ class PostmarkAdapter:
             if not _same(header(headers, name), secret):
                 raise SignatureError(f"{name} does not match")
 
-    def parse(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> WebhookResult:
+    def parse(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> WebhookResult:
         """One record per request; reactivations and unknown records are acknowledged."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         record = json_object(load_json(raw_body), "body")

@@ -22,6 +22,7 @@ from webhooks.common import (
 )
 from webhooks.errors import MalformedPayload, SignatureError
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
+from webhooks.protocol import WebhookAdapter
 
 SIGNATURE_HEADER = "X-Signature"
 ORDER_COMPLETED = "order_completed"
@@ -50,7 +51,7 @@ def _order(properties: dict[str, Any]) -> dict[str, Any]:
     return {**properties, "products": products, "categories": categories}
 
 
-class SegmentAdapter:
+class SegmentAdapter(WebhookAdapter):
     """Segment's webhook destination, signed with the destination's shared secret."""
 
     MAX_BODY_BYTES = 1024 * 1024
@@ -59,7 +60,9 @@ class SegmentAdapter:
         self._secret = shared_secret.encode()
         self.source = source
 
-    def verify(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> None:
+    def verify(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> None:
         """X-Signature is the hex HMAC-SHA1 of the raw body under the shared secret."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         given = header(headers, SIGNATURE_HEADER)
@@ -69,7 +72,9 @@ class SegmentAdapter:
         if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
             raise SignatureError("X-Signature does not match")
 
-    def parse(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> WebhookResult:
+    def parse(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> WebhookResult:
         """Calls without any contact identifier, and other call types, are skipped."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         payload = json_object(load_json(raw_body), "body")

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from webhooks.common import check_size, email, from_unix, header, json_object, load_json, text
 from webhooks.errors import MalformedPayload, SignatureError, StaleRequest
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
+from webhooks.protocol import WebhookAdapter
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -71,7 +72,7 @@ def _properties(event: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-class SendGridAdapter:
+class SendGridAdapter(WebhookAdapter):
     """The Event Webhook with Signed Event Webhook verification enabled."""
 
     MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -87,7 +88,9 @@ class SendGridAdapter:
         self.source = source
         self._tolerance = tolerance
 
-    def verify(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> None:
+    def verify(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> None:
         """ECDSA P-256/SHA-256 over the timestamp header followed by the raw body."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         signature = header(headers, SIGNATURE_HEADER)
@@ -106,7 +109,9 @@ class SendGridAdapter:
         if abs(now - sent) > self._tolerance:
             raise StaleRequest("event webhook timestamp is outside the tolerance window")
 
-    def parse(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> WebhookResult:
+    def parse(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> WebhookResult:
         """A JSON array of events; kinds we do not act on are acknowledged and skipped."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         batch = load_json(raw_body)

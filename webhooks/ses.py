@@ -15,6 +15,7 @@ from webhooks.events import (
     ConfirmSubscription,
     WebhookResult,
 )
+from webhooks.protocol import WebhookAdapter
 from webhooks.sns import CertLoader, is_sns_url, verify_message
 
 # SES event kind -> (our type, the object holding its details)
@@ -97,7 +98,7 @@ def _our_message_id(mail: dict[str, Any]) -> str | None:
     return None
 
 
-class SesAdapter:
+class SesAdapter(WebhookAdapter):
     """SES events over SNS: verifies the SNS signature, then maps the SES payload."""
 
     MAX_BODY_BYTES = 512 * 1024
@@ -113,7 +114,9 @@ class SesAdapter:
         self._topics = frozenset(topics) if topics is not None else None
         self.source = source
 
-    def verify(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> None:
+    def verify(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> None:
         """Check topic and certificate URL before fetching anything, then the signature."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         try:
@@ -128,7 +131,9 @@ class SesAdapter:
             raise SignatureError("TopicArn is not one we subscribed to")
         verify_message(message, self._cert_loader, now=now)
 
-    def parse(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> WebhookResult:
+    def parse(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> WebhookResult:
         """Notifications become events; a subscription request becomes a confirm instruction."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         envelope = json_object(load_json(raw_body), "SNS message")

@@ -14,6 +14,7 @@ from typing import Any
 from webhooks.common import check_size, from_iso, header, json_object, load_json
 from webhooks.errors import MalformedPayload, SignatureError, StaleRequest
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
+from webhooks.protocol import WebhookAdapter
 
 SECRET_PREFIX = "whsec_"
 TOLERANCE = timedelta(minutes=5)
@@ -98,7 +99,7 @@ def canonical_event(item: Any, *, default_source: str, now: datetime) -> Canonic
     )
 
 
-class StandardSignedAdapter:
+class StandardSignedAdapter(WebhookAdapter):
     """Verification shared by every sender we accept signed the Standard Webhooks way."""
 
     MAX_BODY_BYTES = 1024 * 1024
@@ -110,7 +111,9 @@ class StandardSignedAdapter:
         self.source = source
         self._tolerance = tolerance
 
-    def verify(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> None:
+    def verify(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> None:
         """Raise unless the request is signed with our secret and recent."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         verify_signature(self._key, raw_body, headers, now=now, tolerance=self._tolerance)
@@ -119,7 +122,9 @@ class StandardSignedAdapter:
 class StandardWebhooksAdapter(StandardSignedAdapter):
     """Any sender that signs per Standard Webhooks and posts canonical events."""
 
-    def parse(self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime) -> WebhookResult:
+    def parse(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
+    ) -> WebhookResult:
         """One event or {"events": [...]} in our POST /events shape."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         payload = json_object(load_json(raw_body), "body")

@@ -11,6 +11,7 @@ from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from webhooks.common import check_size, header
 from webhooks.errors import MalformedPayload, SignatureError
+from webhooks.protocol import WebhookAdapter
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
@@ -71,7 +72,7 @@ def verify(secret: str, url: str, raw_body: bytes, headers: Mapping[str, str]) -
         raise SignatureError("X-Twilio-Signature does not match")
 
 
-class TwilioSignedAdapter:
+class TwilioSignedAdapter(WebhookAdapter):
     """Verification shared by Twilio's SMS and Voice callbacks: one X-Twilio-Signature scheme."""
 
     MAX_BODY_BYTES = 64 * 1024

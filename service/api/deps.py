@@ -12,7 +12,7 @@ from sqlmodel import Session
 from service.api.auth import SCOPES, ApiKey, match_key
 from service.errors import Forbidden, Unauthorized
 from service.hosts import is_loopback
-from service.inbound import Inbound
+from service.inbound.receive import Inbound
 from service.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from NURTURE_API_KEYS")

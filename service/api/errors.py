@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import InvalidInput, NurtureError, PayloadTooLarge
+from service.errors import InvalidInput, NurtureError
+from webhooks.errors import PayloadTooLarge, WebhookError
 
 logger = logging.getLogger(__name__)
 HTTP_CODES = {
@@ -43,6 +44,11 @@ def _nurture_error(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InvalidInput):
         detail = [{"field": exc.field or "body", "message": exc.message}]
     return JSONResponse(error_body(exc.code, detail), status_code=exc.status_code)
+
+
+def _webhook_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, WebhookError)
+    return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.status_code)
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -79,8 +85,10 @@ def _unhandled(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map our errors, validation errors, HTTP errors and crashes to the one shape."""
+    """Map our errors, refused webhooks, validation errors, HTTP errors and crashes to the
+    one shape."""
     app.add_exception_handler(NurtureError, _nurture_error)
+    app.add_exception_handler(WebhookError, _webhook_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled)

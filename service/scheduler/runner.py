@@ -28,7 +28,6 @@ from service.enrollments import repository as enrollments_repo
 from service.enrollments.actions import run_timer
 from service.enrollments.unit import contact_view
 from service.errors import JourneyError, NurtureError
-from service.links import SignedLinks, link_secret
 from service.runtime import Runtime
 from service.scheduler.channels import (
     Channel,
@@ -39,6 +38,7 @@ from service.scheduler.channels import (
 )
 from service.store import repository as repo
 from service.store.models import Contact, Message, MessageStatus
+from service.tracking.links import SignedLinks, link_secret
 from webhooks.common import is_e164
 
 logger = logging.getLogger(__name__)

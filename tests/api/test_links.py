@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from service.links import CLICK, VISITOR, SignedLinks, read_token, sign_token
+from service.tracking.links import CLICK, VISITOR, SignedLinks, read_token, sign_token
 from tests.factories import (
     FakeClock,
     Harness,

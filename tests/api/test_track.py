@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from service.links import sign_token, visitor_token
+from service.tracking.links import sign_token, visitor_token
 from tests.factories import START, Harness, signup
 
 ORIGIN = {"Origin": "https://shop.example"}

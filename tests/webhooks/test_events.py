@@ -8,7 +8,6 @@ import pytest
 
 from webhooks.common import e164, header, snake
 from webhooks.events import CanonicalEvent, SmsStatusOrder, derive_id
-from webhooks.replay import MemoryReplayGuard
 
 
 def test_payload_matches_the_events_api_shape() -> None:
@@ -65,15 +64,6 @@ def test_later_statuses_supersede_earlier_ones(earlier: str, later: str) -> None
 def test_terminal_statuses_do_not_replace_each_other() -> None:
     assert not SmsStatusOrder.supersedes("undelivered", "delivered")
     assert SmsStatusOrder.supersedes("queued", None)
-
-
-def test_replay_guard_remembers_and_forgets_oldest() -> None:
-    guard = MemoryReplayGuard(capacity=2)
-    assert not guard.seen("a")
-    assert guard.seen("a")
-    assert not guard.seen("b")
-    assert not guard.seen("c")
-    assert not guard.seen("a")
 
 
 def test_header_lookup_ignores_case() -> None:

@@ -12,6 +12,29 @@ FORBIDDEN_ROOTS = {"fastapi", "starlette", "sqlmodel", "sqlalchemy", "httpx", "r
 CLOCK_OWNERS = {"datetime", "date", "time"}
 CLOCK_CALLS = {"now", "utcnow", "today", "time", "monotonic"}
 FILES = sorted(PACKAGE.glob("*.py"))
+# A move that left the glob empty would make the checks below pass vacuously.
+EXPECTED = {
+    "__init__.py",
+    "protocol.py",
+    "errors.py",
+    "events.py",
+    "common.py",
+    "sendgrid.py",
+    "mailgun.py",
+    "postmark.py",
+    "ses.py",
+    "sns.py",
+    "twilio_sms.py",
+    "twilio_voice.py",
+    "segment.py",
+    "callcenter.py",
+    "standard.py",
+}
+
+
+def test_the_adapters_are_where_the_checks_look() -> None:
+    missing = EXPECTED - {path.name for path in FILES}
+    assert not missing, f"missing from {PACKAGE}: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)

@@ -18,11 +18,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from service.api.deps import RuntimeDep
 from service.enrollments.ingest import ingest_event
 from service.errors import Forbidden, NotFound
-from service.links import CLICK, OPEN, UNSUBSCRIBE, link_secret, read_token
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn
 from service.store import repository as repo
-from service.tracking import landing_url
+from service.tracking.links import CLICK, OPEN, UNSUBSCRIBE, link_secret, read_token
+from service.tracking.site import landing_url
 
 router = APIRouter(tags=["links"])
 Token = Annotated[str, Path(max_length=4096, description="A signed link token")]

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Header, Response
 
 from service.api.deps import RuntimeDep
 from service.schemas import TrackIn, TrackResult
-from service.tracking import cors_headers, track_event
+from service.tracking.site import cors_headers, track_event
 
 router = APIRouter(tags=["website"])
-SNIPPET = (files("service") / "static" / "nurture.js").read_text(encoding="utf-8")
+SNIPPET = (files("service.tracking") / "static" / "nurture.js").read_text(encoding="utf-8")
 OriginHeader = Annotated[str | None, Header(include_in_schema=False)]
 
 

@@ -6,16 +6,18 @@ from fastapi import APIRouter, Request, Response
 
 from service.api.deps import InboundDep, RuntimeDep
 from service.api.errors import read_body
-from service.inbound import public_url
+from service.inbound.receive import public_url
+from service.inbound.registry import PROVIDERS
 
 router = APIRouter(tags=["webhooks"])
-PROVIDERS = "sendgrid, mailgun, postmark, ses, twilio, twilio-voice, segment, callcenter, standard"
 
 
 @router.post(
     "/webhooks/{provider}",
     summary="Receive a provider's webhook",
-    description=f"`provider` is one of: {PROVIDERS}. Unconfigured providers answer 404.",
+    description=(
+        f"`provider` is one of: {', '.join(PROVIDERS.names())}. Unconfigured providers answer 404."
+    ),
     responses={
         401: {"description": "Bad signature, stale timestamp or replayed token; nothing stored"},
         404: {"description": "Unknown provider, or its secret is not configured"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.errors import Forbidden, InvalidInput
-from service.links import CLICK, UNSUBSCRIBE, SignedLinks, read_token
+from service.tracking.links import CLICK, UNSUBSCRIBE, SignedLinks, read_token
 
 LINKS = SignedLinks(base_url="https://n.example", secret="s3cret", message_id="m1", contact_id="c1")
 

@@ -12,9 +12,9 @@ from service.contacts import repository as contacts_repo
 from service.contacts.profile import check_date_attributes
 from service.enrollments.ingest import ingest_event
 from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from service.links import link_secret, read_visitor_token, visitor_token
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn, TrackIn, TrackResult
+from service.tracking.links import link_secret, read_visitor_token, visitor_token
 
 SOURCE = "web"
 FORM_SUBMITTED = "web.form_submitted"

@@ -1,0 +1,1 @@
+"""Provider webhooks in: the registry of providers, their settings, and the receiving pipeline."""

@@ -1,0 +1,117 @@
+"""Provider webhooks into the same processing as POST /events.
+
+Each enabled provider's adapter verifies the raw bytes (constant time, timestamp tolerance)
+before anything is stored; its events then go through `ingest_event` one by one, so a
+redelivered webhook is a duplicate with no second effect. The reply is the one the provider's
+retry logic expects (TwiML for Twilio, an empty 200 for the rest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+import httpx
+from pydantic import ValidationError
+
+from service.config import Settings
+from service.contacts.profile import without_bad_dates
+from service.enrollments.ingest import ingest_event
+from service.errors import InvalidInput, NotFound
+from service.inbound import registry
+from service.inbound.registry import Endpoint
+from service.runtime import Runtime
+from service.schemas import EventIn
+from webhooks.errors import WebhookError
+from webhooks.events import CanonicalEvent, WebhookResult
+
+logger = logging.getLogger(__name__)
+
+
+class Inbound:
+    """The enabled providers and the HTTP client their own requests use (SNS)."""
+
+    def __init__(
+        self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.endpoints = registry.PROVIDERS.enabled(settings)
+        self.client = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(settings.http_timeout),
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        """Release pooled connections."""
+        await self.client.aclose()
+
+    def provider(self, name: str) -> Endpoint:
+        """An enabled provider; unknown and unconfigured ones look alike (404)."""
+        found = self.endpoints.get(name)
+        if found is None:
+            raise NotFound(f"no webhook provider {name!r} is configured")
+        return found
+
+    async def receive(
+        self,
+        runtime: Runtime,
+        endpoint: Endpoint,
+        raw_body: bytes,
+        headers: Mapping[str, str],
+        *,
+        url: str,
+    ) -> WebhookResult:
+        """Verify, parse and ingest one delivery, with the provider's own steps around it."""
+        if endpoint.before_verify is not None:
+            now = runtime.clock.now()
+            await endpoint.before_verify(raw_body, client=self.client, now=now)
+        result = await asyncio.to_thread(process, runtime, endpoint, raw_body, headers, url=url)
+        if endpoint.after_ingest is not None:
+            await endpoint.after_ingest(result, client=self.client)
+        return result
+
+
+def process(
+    runtime: Runtime,
+    endpoint: Endpoint,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    *,
+    url: str,
+) -> WebhookResult:
+    """The blocking part of a delivery: verification, the provider's step after it, parsing
+    and ingestion. A refusal raises before anything is stored."""
+    adapter = endpoint.adapter
+    now = runtime.clock.now()
+    try:
+        adapter.verify(raw_body, headers, now=now, url=url)
+        if endpoint.after_verify is not None:
+            endpoint.after_verify(runtime, raw_body, now=now)
+        result = adapter.parse(raw_body, headers, now=now, url=url)
+    except WebhookError as exc:
+        logger.info("%s webhook refused: %s", adapter.source, exc)
+        raise
+    for event in result.events:
+        body = _event_in(event)
+        if body is None:
+            continue
+        try:
+            ingest_event(runtime, without_bad_dates(runtime.journeys.date_attributes, body))
+        except InvalidInput as exc:
+            logger.warning("%s event %s skipped: %s", event.source, event.id, exc.message)
+    return result
+
+
+def _event_in(event: CanonicalEvent) -> EventIn | None:
+    """Our event schema, or None (logged) when the provider named no usable contact."""
+    try:
+        return EventIn.model_validate(event.to_payload())
+    except ValidationError as exc:
+        logger.warning("%s event %s skipped: %s", event.source, event.id, exc.errors()[0]["msg"])
+        return None
+
+
+def public_url(base_url: str, path: str, query: str) -> str:
+    """The URL the provider called, as it saw it (behind proxies): Twilio signs exactly this."""
+    return base_url.rstrip("/") + path + (f"?{query}" if query else "")

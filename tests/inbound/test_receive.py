@@ -1,0 +1,176 @@
+"""The receiving pipeline with a fake adapter: verify, the provider's own steps, parse, ingest."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from service.errors import NotFound
+from service.inbound.receive import Inbound, process, public_url
+from service.inbound.registry import Endpoint
+from service.runtime import Runtime
+from service.store.models import Contact, Event
+from tests.factories import FakeClock, make_settings
+from webhooks.errors import ReplayedRequest, SignatureError, WebhookError
+from webhooks.events import CanonicalEvent, WebhookResult
+from webhooks.protocol import WebhookAdapter
+
+URL = "https://nurture.example/webhooks/fake?nurture_message_id=m-1"
+
+
+def opened(event_id: str = "evt-1", **contact: str) -> CanonicalEvent:
+    """An email.opened event about Ava unless another contact is named."""
+    return CanonicalEvent(
+        id=event_id,
+        source="fake",
+        type="email.opened",
+        time=datetime(2026, 3, 2, 14, 0, tzinfo=UTC),
+        **(contact or {"email": "ava@example.com"}),
+    )
+
+
+class FakeAdapter(WebhookAdapter):
+    """Answers with the events it was given, or refuses when told to; records its calls."""
+
+    MAX_BODY_BYTES = 1024
+
+    def __init__(self, *events: CanonicalEvent, refuse: WebhookError | None = None) -> None:
+        self.source = "fake"
+        self.events = list(events)
+        self.refuse = refuse
+        self.calls: list[tuple[str, str]] = []
+
+    def verify(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str
+    ) -> None:
+        self.calls.append(("verify", url))
+        if self.refuse is not None:
+            raise self.refuse
+
+    def parse(
+        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str
+    ) -> WebhookResult:
+        self.calls.append(("parse", url))
+        return WebhookResult(events=self.events, body="ok")
+
+
+def count(runtime: Runtime, table: type[Event] | type[Contact]) -> int:
+    with runtime.db.session() as session:
+        found: int = session.exec(select(func.count()).select_from(table)).one()
+    return found
+
+
+def test_a_verified_request_is_parsed_and_ingested(runtime: Runtime) -> None:
+    adapter = FakeAdapter(opened())
+    result = process(runtime, Endpoint(adapter), b"{}", {}, url=URL)
+    assert result.body == "ok"
+    assert adapter.calls == [("verify", URL), ("parse", URL)]  # both see the called URL
+    assert count(runtime, Event) == 1
+
+
+def test_a_refused_signature_stores_nothing(runtime: Runtime) -> None:
+    adapter = FakeAdapter(opened(), refuse=SignatureError("signature does not match"))
+    spent: list[bytes] = []
+
+    def spend(runtime: Runtime, raw_body: bytes, *, now: datetime) -> None:
+        spent.append(raw_body)
+
+    with pytest.raises(SignatureError) as refused:
+        process(runtime, Endpoint(adapter, after_verify=spend), b"{}", {}, url=URL)
+    assert (refused.value.status_code, refused.value.code) == (401, "invalid_signature")
+    assert adapter.calls == [("verify", URL)]  # never parsed
+    assert spent == []  # and its token, if any, is not spent
+    assert (count(runtime, Event), count(runtime, Contact)) == (0, 0)
+
+
+def test_a_refusal_after_verification_stores_nothing(runtime: Runtime) -> None:
+    adapter = FakeAdapter(opened())
+
+    def replayed(runtime: Runtime, raw_body: bytes, *, now: datetime) -> None:
+        raise ReplayedRequest("signature token was already used for another request")
+
+    with pytest.raises(ReplayedRequest):
+        process(runtime, Endpoint(adapter, after_verify=replayed), b"{}", {}, url=URL)
+    assert adapter.calls == [("verify", URL)]
+    assert count(runtime, Event) == 0
+
+
+def test_bad_events_are_skipped_and_logged(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    nobody = CanonicalEvent(id="evt-nobody", source="fake", type="email.opened", time=opened().time)
+    stranger = opened("evt-stranger", contact_id="00000000-0000-0000-0000-000000000000")
+    adapter = FakeAdapter(nobody, stranger, opened("evt-good"))
+    with caplog.at_level(logging.WARNING, logger="service.inbound.receive"):
+        process(runtime, Endpoint(adapter), b"{}", {}, url=URL)
+    skipped = sorted(r.getMessage() for r in caplog.records if "skipped" in r.getMessage())
+    assert len(skipped) == 2
+    assert skipped[0].startswith("fake event evt-nobody skipped: ")
+    assert skipped[1].startswith("fake event evt-stranger skipped: unknown contact id")
+    with runtime.db.session() as session:
+        assert session.exec(select(Event.event_id)).all() == ["evt-good"]
+
+
+def test_a_duplicate_has_no_second_effect(runtime: Runtime) -> None:
+    endpoint = Endpoint(FakeAdapter(opened(), opened()))
+    process(runtime, endpoint, b"{}", {}, url=URL)
+    process(runtime, endpoint, b"{}", {}, url=URL)
+    assert (count(runtime, Event), count(runtime, Contact)) == (1, 1)
+
+
+async def test_the_providers_own_steps_run_around_the_pipeline(
+    runtime: Runtime, tmp_path: Path, clock: FakeClock
+) -> None:
+    steps: list[str] = []
+    clients: list[httpx.AsyncClient] = []
+
+    async def before(raw_body: bytes, *, client: httpx.AsyncClient, now: datetime) -> None:
+        steps.append(f"before {raw_body.decode()} at {now:%H:%M}")
+        clients.append(client)
+
+    def after_verify(runtime: Runtime, raw_body: bytes, *, now: datetime) -> None:
+        steps.append("after verify")
+
+    async def after(result: WebhookResult, *, client: httpx.AsyncClient) -> None:
+        steps.append(f"after ingest of {len(result.events)} event(s)")
+        clients.append(client)
+
+    endpoint = Endpoint(FakeAdapter(opened()), before, after_verify, after)
+    inbound = Inbound(make_settings(runtime.settings.database_url, tmp_path))
+    try:
+        result = await inbound.receive(runtime, endpoint, b"{}", {}, url=URL)
+    finally:
+        await inbound.aclose()
+    assert result.body == "ok"
+    assert steps == ["before {} at 15:00", "after verify", "after ingest of 1 event(s)"]
+    assert clients == [inbound.client, inbound.client]
+
+
+async def test_unconfigured_providers_are_not_found(runtime: Runtime, tmp_path: Path) -> None:
+    inbound = Inbound(make_settings(runtime.settings.database_url, tmp_path))
+    try:
+        assert inbound.endpoints == {}
+        with pytest.raises(NotFound, match="no webhook provider 'sendgrid' is configured"):
+            inbound.provider("sendgrid")
+    finally:
+        await inbound.aclose()
+
+
+@pytest.mark.parametrize(
+    ("base", "query", "expected"),
+    [
+        ("https://n.example/", "", "https://n.example/webhooks/twilio"),
+        ("https://n.example", "a=1", "https://n.example/webhooks/twilio?a=1"),
+    ],
+)
+def test_public_url_is_the_address_the_provider_called(
+    base: str, query: str, expected: str
+) -> None:
+    assert public_url(base, "/webhooks/twilio", query) == expected
