@@ -16,9 +16,6 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from service.engine.timing import is_valid_zone
 from service.inbound.settings import InboundSettings
 from service.settings_base import CommaList, SettingsGroup
-from service.settings_base import required as required
-from service.settings_base import secret_text as secret_text
-from service.settings_base import split_commas as split_commas
 from service.tracking.settings import LinkSettings, TrackingSettings
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from service.api.auth import parse_api_keys
-from service.config import split_commas
 from service.errors import ConfigError
+from service.settings_base import split_commas
 from tests.factories import FakeClock, make_settings, running_app, signup
 
 KEYS = "ingest-key=events,reader-key=read,admin-key"
