@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
-from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
@@ -18,120 +17,22 @@ from transitions import Machine
 
 from service.engine.guards import Guard
 from service.engine.model import EventMatch, Journey, Stage, Transition
+from service.engine.state import (
+    ContactView,
+    Decision,
+    EnrollmentState,
+    EventView,
+    MessageOrder,
+    StageChange,
+    Status,
+)
 from service.engine.timing import at_moment, next_allowed, zone
 
 # Zero-delay moves (timers already due on entry) are chained, but never without bound.
 MAX_CHAINED_MOVES = 50
 
-
-class Status(StrEnum):
-    """Lifecycle of one enrollment."""
-
-    ACTIVE = "active"
-    COMPLETED = "completed"  # reached a final stage
-    CONVERTED = "converted"  # reached the goal
-    EXITED = "exited"  # left early by an exit rule or an operator
-    RESTARTED = "restarted"  # replaced by a new enrollment (reenter: always)
-
-
 # Ended before the journey ran its course: unsent messages are canceled, never sent.
 ENDED_EARLY = frozenset({Status.EXITED, Status.CONVERTED, Status.RESTARTED})
-
-
-@dataclass(frozen=True)
-class ContactView:
-    """What the engine may know of a contact: plain data only."""
-
-    id: str
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-    timezone: str | None = None
-    persona: str | None = None
-    email: str | None = None
-    phone: str | None = None
-
-    def as_context(self) -> dict[str, Any]:
-        """The `contact` seen by guards and templates."""
-        return {
-            "id": self.id,
-            "attributes": dict(self.attributes),
-            "timezone": self.timezone,
-            "persona": self.persona,
-            "email": self.email,
-            "phone": self.phone,
-        }
-
-
-@dataclass(frozen=True)
-class EventView:
-    """A canonical event as the engine sees it."""
-
-    type: str
-    time: datetime
-    properties: Mapping[str, Any] = field(default_factory=dict)
-    id: str = ""
-    source: str = ""
-
-    def as_context(self) -> dict[str, Any]:
-        """The `event` seen by guards and templates."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "source": self.source,
-            "time": self.time.isoformat(),
-            "properties": dict(self.properties),
-        }
-
-
-@dataclass(frozen=True)
-class EnrollmentState:
-    """Where one contact stands in one journey version."""
-
-    journey: str
-    version: str
-    stage: str
-    status: Status
-    entered_at: datetime
-    visit: int = 1
-    clock_checked_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class StageChange:
-    """One recorded move, for history, timelines and analytics."""
-
-    from_stage: str | None
-    to_stage: str
-    trigger: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class MessageOrder:
-    """A message the stage asks to send; due_at already honours the send window."""
-
-    stage: str
-    visit: int
-    channel: str
-    template: str
-    due_at: datetime
-    url: str | None = None
-    event: EventView | None = None  # the behaviour that led here; None for timer moves
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Everything the caller must persist after one engine step."""
-
-    state: EnrollmentState
-    changes: tuple[StageChange, ...] = ()
-    messages: tuple[MessageOrder, ...] = ()
-    next_due_at: datetime | None = None
-    notes: tuple[str, ...] = ()
-
-    @property
-    def moved(self) -> bool:
-        """Whether the contact changed stage or status."""
-        return bool(self.changes)
 
 
 class _Model:
