@@ -26,7 +26,7 @@ from service.engine.state import (
     StageChange,
     Status,
 )
-from service.engine.timing import at_moment, next_allowed, zone
+from service.engine.timing import next_allowed, zone
 
 # Zero-delay moves (timers already due on entry) are chained, but never without bound.
 MAX_CHAINED_MOVES = 50
@@ -93,9 +93,9 @@ class CompiledJourney:
 
     @cached_property
     def date_attributes(self) -> frozenset[str]:
-        """Contact attributes this journey reads as dates (its `at` triggers)."""
+        """Contact attributes this journey's triggers read as dates."""
         stages = self.journey.stages.values()
-        return frozenset(t.at.attribute for stage in stages for t in stage.on if t.at)
+        return frozenset().union(*(t.trigger.date_attributes() for s in stages for t in s.on))
 
     def _all_guarded(self) -> list[EventMatch | Transition]:
         matches: list[EventMatch | Transition] = [self.journey.entry, *self.journey.exit.events]
@@ -172,7 +172,7 @@ class CompiledJourney:
                 return self._finish(state, Status.EXITED, f"exit:{event.type}", now, notes)
         stage = self.journey.stages[state.stage]
         for index, transition in enumerate(stage.on):
-            if transition.event == event.type and self._guard(transition.when, context, notes):
+            if transition.trigger.fires_on(event) and self._guard(transition.when, context, notes):
                 trigger = _trigger_name(state.stage, index)
                 return self._move(state, contact, now, trigger, transition.key(), notes, event)
         # Attributes may have changed (e.g. a new wedding date): recompute the clock.
@@ -185,19 +185,10 @@ class CompiledJourney:
     ) -> list[tuple[datetime, int, str]]:
         """Fire time, transition index and label of each live timer in the current stage."""
         tz = zone(contact.timezone, self.default_tz)
-        stage = self.journey.stages[state.stage]
         moments: list[tuple[datetime, int, str]] = []
-        for index, transition in enumerate(stage.on):
-            if transition.after is not None:
-                moments.append((state.entered_at + transition.after, index, transition.key()))
-            elif transition.at is not None:
-                spec = transition.at
-                fire = at_moment(spec, contact.attributes.get(spec.attribute), tz)
-                if fire is None:
-                    continue
-                if transition.if_past == "skip" and fire <= state.entered_at:
-                    continue  # past on entry (or the very moment that led back here)
-                fire = max(fire, state.entered_at)
+        for index, transition in enumerate(self.journey.stages[state.stage].on):
+            fire = transition.trigger.moment(state.entered_at, contact, tz)
+            if fire is not None:
                 moments.append((fire, index, transition.key()))
         checked = state.clock_checked_at
         return sorted(m for m in moments if checked is None or m[0] > checked)
