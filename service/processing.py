@@ -27,8 +27,8 @@ from service.engine.core import (
     EnrollmentState,
     EventView,
     Status,
-    entry_allowed,
 )
+from service.engine.entry import entry_allowed
 from service.engine.timing import parse_date_value
 from service.errors import Conflict, InvalidInput, NotFound
 from service.runtime import Runtime

@@ -55,15 +55,6 @@ def _move_trigger(stage: str) -> str:
     return f"move_to:{stage}"
 
 
-def entry_allowed(reenter: str, *, has_active: bool, has_any: bool) -> bool:
-    """The re-entry policy: never (once ever), after_exit (none active), always (restart)."""
-    if reenter == "never":
-        return not has_any
-    if reenter == "after_exit":
-        return not has_active
-    return True
-
-
 class CompiledJourney:
     """One version of a journey, compiled once and shared by all its enrollments."""
 
