@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -347,31 +347,48 @@ class Catalog:
     sources: dict[str, JourneySource] = field(default_factory=dict)
 
 
-def load_catalog(paths: Iterable[Path], *, default_tz: str = "UTC") -> Catalog:
-    """Load every journey file; raises JourneyErrors listing every problem in every file."""
-    catalog = Catalog()
-    errors: list[JourneyError] = []
+@dataclass(frozen=True)
+class LoadedFile:
+    """One journey file: its source and compiled journey, or the problems that stopped it."""
+
+    errors: list[JourneyError]
+    source: JourneySource | None = None
+    journey: CompiledJourney | None = None
+
+
+def load_files(paths: Iterable[Path], *, default_tz: str = "UTC") -> Iterator[LoadedFile]:
+    """Read, check and compile each journey file in turn; an id may be defined only once."""
+    seen: dict[str, str] = {}
     for file in journey_files(paths):
         display = str(file)
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            errors.append(JourneyError(f"cannot read: {exc}", path=display))
+            yield LoadedFile([JourneyError(f"cannot read: {exc}", path=display)])
             continue
         try:
             source = parse_source(text, path=display)
             compiled = compile_source(source, default_tz=default_tz)
         except JourneyErrors as exc:
-            errors.extend(exc.errors)
+            yield LoadedFile(exc.errors)
             continue
-        if compiled.id in catalog.journeys:
-            other = catalog.sources[compiled.id].path
-            errors.append(
-                source.error(f"journey id '{compiled.id}' is also defined in {other}", "journey")
-            )
+        if compiled.id in seen:
+            message = f"journey id '{compiled.id}' is also defined in {seen[compiled.id]}"
+            yield LoadedFile([source.error(message, "journey")])
             continue
-        catalog.journeys[compiled.id] = compiled
-        catalog.sources[compiled.id] = source
+        seen[compiled.id] = display
+        yield LoadedFile([], source, compiled)
+
+
+def load_catalog(paths: Iterable[Path], *, default_tz: str = "UTC") -> Catalog:
+    """Load every journey file; raises JourneyErrors listing every problem in every file."""
+    catalog = Catalog()
+    errors: list[JourneyError] = []
+    for loaded in load_files(paths, default_tz=default_tz):
+        errors.extend(loaded.errors)
+        if loaded.source is not None and loaded.journey is not None:
+            catalog.journeys[loaded.journey.id] = loaded.journey
+            catalog.sources[loaded.journey.id] = loaded.source
     if errors:
         raise JourneyErrors(errors)
     return catalog
