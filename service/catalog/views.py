@@ -12,8 +12,7 @@ from service.catalog.registry import JourneyRegistry
 from service.catalog.schemas import JourneyListItem, JourneyOut, StageSummary, StuckEnrollment
 from service.engine.core import CompiledJourney
 from service.engine.diagram import mermaid
-from service.engine.durations import format_duration
-from service.engine.model import EventMatch, Transition
+from service.engine.model import EventMatch
 
 OVERDUE_AFTER = timedelta(minutes=5)  # more than a few scheduler passes late
 STUCK_LIMIT = 500
@@ -21,23 +20,6 @@ STUCK_LIMIT = 500
 
 def _match(match: EventMatch) -> dict[str, Any]:
     return {"event": match.event, "when": match.when}
-
-
-def _transition(transition: Transition) -> dict[str, Any]:
-    summary: dict[str, Any] = {"to": transition.to}
-    if transition.event is not None:
-        summary.update(event=transition.event, when=transition.when)
-    elif transition.after is not None:
-        summary["after"] = format_duration(transition.after)
-    elif transition.at is not None:
-        spec = transition.at
-        summary["at"] = {
-            "attribute": spec.attribute,
-            "offset": format_duration(spec.offset),
-            "time": spec.time.strftime("%H:%M") if spec.time else None,
-        }
-        summary["if_past"] = transition.if_past
-    return summary
 
 
 def journeys_list(session: Session, registry: JourneyRegistry) -> list[JourneyListItem]:
@@ -91,7 +73,7 @@ def journey_detail(session: Session, registry: JourneyRegistry, journey_id: str)
                 name=name,
                 final=stage.final,
                 send=stage.send.model_dump(exclude_none=True) if stage.send else None,
-                transitions=[_transition(t) for t in stage.on],
+                transitions=[t.summary() for t in stage.on],
                 active=counts.get((journey_id, compiled.version, name), 0),
             )
             for name, stage in journey.stages.items()

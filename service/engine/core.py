@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
-from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
@@ -18,120 +17,22 @@ from transitions import Machine
 
 from service.engine.guards import Guard
 from service.engine.model import EventMatch, Journey, Stage, Transition
-from service.engine.timing import at_moment, next_allowed, zone
+from service.engine.state import (
+    ContactView,
+    Decision,
+    EnrollmentState,
+    EventView,
+    MessageOrder,
+    StageChange,
+    Status,
+)
+from service.engine.timing import next_allowed, zone
 
 # Zero-delay moves (timers already due on entry) are chained, but never without bound.
 MAX_CHAINED_MOVES = 50
 
-
-class Status(StrEnum):
-    """Lifecycle of one enrollment."""
-
-    ACTIVE = "active"
-    COMPLETED = "completed"  # reached a final stage
-    CONVERTED = "converted"  # reached the goal
-    EXITED = "exited"  # left early by an exit rule or an operator
-    RESTARTED = "restarted"  # replaced by a new enrollment (reenter: always)
-
-
 # Ended before the journey ran its course: unsent messages are canceled, never sent.
 ENDED_EARLY = frozenset({Status.EXITED, Status.CONVERTED, Status.RESTARTED})
-
-
-@dataclass(frozen=True)
-class ContactView:
-    """What the engine may know of a contact: plain data only."""
-
-    id: str
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-    timezone: str | None = None
-    persona: str | None = None
-    email: str | None = None
-    phone: str | None = None
-
-    def as_context(self) -> dict[str, Any]:
-        """The `contact` seen by guards and templates."""
-        return {
-            "id": self.id,
-            "attributes": dict(self.attributes),
-            "timezone": self.timezone,
-            "persona": self.persona,
-            "email": self.email,
-            "phone": self.phone,
-        }
-
-
-@dataclass(frozen=True)
-class EventView:
-    """A canonical event as the engine sees it."""
-
-    type: str
-    time: datetime
-    properties: Mapping[str, Any] = field(default_factory=dict)
-    id: str = ""
-    source: str = ""
-
-    def as_context(self) -> dict[str, Any]:
-        """The `event` seen by guards and templates."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "source": self.source,
-            "time": self.time.isoformat(),
-            "properties": dict(self.properties),
-        }
-
-
-@dataclass(frozen=True)
-class EnrollmentState:
-    """Where one contact stands in one journey version."""
-
-    journey: str
-    version: str
-    stage: str
-    status: Status
-    entered_at: datetime
-    visit: int = 1
-    clock_checked_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class StageChange:
-    """One recorded move, for history, timelines and analytics."""
-
-    from_stage: str | None
-    to_stage: str
-    trigger: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class MessageOrder:
-    """A message the stage asks to send; due_at already honours the send window."""
-
-    stage: str
-    visit: int
-    channel: str
-    template: str
-    due_at: datetime
-    url: str | None = None
-    event: EventView | None = None  # the behaviour that led here; None for timer moves
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Everything the caller must persist after one engine step."""
-
-    state: EnrollmentState
-    changes: tuple[StageChange, ...] = ()
-    messages: tuple[MessageOrder, ...] = ()
-    next_due_at: datetime | None = None
-    notes: tuple[str, ...] = ()
-
-    @property
-    def moved(self) -> bool:
-        """Whether the contact changed stage or status."""
-        return bool(self.changes)
 
 
 class _Model:
@@ -152,15 +53,6 @@ def _trigger_name(stage: str, index: int) -> str:
 
 def _move_trigger(stage: str) -> str:
     return f"move_to:{stage}"
-
-
-def entry_allowed(reenter: str, *, has_active: bool, has_any: bool) -> bool:
-    """The re-entry policy: never (once ever), after_exit (none active), always (restart)."""
-    if reenter == "never":
-        return not has_any
-    if reenter == "after_exit":
-        return not has_active
-    return True
 
 
 class CompiledJourney:
@@ -192,9 +84,9 @@ class CompiledJourney:
 
     @cached_property
     def date_attributes(self) -> frozenset[str]:
-        """Contact attributes this journey reads as dates (its `at` triggers)."""
+        """Contact attributes this journey's triggers read as dates."""
         stages = self.journey.stages.values()
-        return frozenset(t.at.attribute for stage in stages for t in stage.on if t.at)
+        return frozenset().union(*(t.trigger.date_attributes() for s in stages for t in s.on))
 
     def _all_guarded(self) -> list[EventMatch | Transition]:
         matches: list[EventMatch | Transition] = [self.journey.entry, *self.journey.exit.events]
@@ -271,7 +163,7 @@ class CompiledJourney:
                 return self._finish(state, Status.EXITED, f"exit:{event.type}", now, notes)
         stage = self.journey.stages[state.stage]
         for index, transition in enumerate(stage.on):
-            if transition.event == event.type and self._guard(transition.when, context, notes):
+            if transition.trigger.fires_on(event) and self._guard(transition.when, context, notes):
                 trigger = _trigger_name(state.stage, index)
                 return self._move(state, contact, now, trigger, transition.key(), notes, event)
         # Attributes may have changed (e.g. a new wedding date): recompute the clock.
@@ -284,19 +176,10 @@ class CompiledJourney:
     ) -> list[tuple[datetime, int, str]]:
         """Fire time, transition index and label of each live timer in the current stage."""
         tz = zone(contact.timezone, self.default_tz)
-        stage = self.journey.stages[state.stage]
         moments: list[tuple[datetime, int, str]] = []
-        for index, transition in enumerate(stage.on):
-            if transition.after is not None:
-                moments.append((state.entered_at + transition.after, index, transition.key()))
-            elif transition.at is not None:
-                spec = transition.at
-                fire = at_moment(spec, contact.attributes.get(spec.attribute), tz)
-                if fire is None:
-                    continue
-                if transition.if_past == "skip" and fire <= state.entered_at:
-                    continue  # past on entry (or the very moment that led back here)
-                fire = max(fire, state.entered_at)
+        for index, transition in enumerate(self.journey.stages[state.stage].on):
+            fire = transition.trigger.moment(state.entered_at, contact, tz)
+            if fire is not None:
                 moments.append((fire, index, transition.key()))
         checked = state.clock_checked_at
         return sorted(m for m in moments if checked is None or m[0] > checked)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from service.engine.core import CompiledJourney
 from service.engine.durations import format_duration
 from service.engine.guards import Guard, GuardSyntaxError
-from service.engine.model import Journey
+from service.engine.model import Journey, Transition
 from service.errors import JourneyError, JourneyErrors
 
 Path_ = tuple[str | int, ...]
@@ -241,24 +242,21 @@ def _guard_errors(source: JourneySource) -> list[JourneyError]:
 
 
 def _shadowed_timers(source: JourneySource) -> list[JourneyError]:
-    """An `after` timer longer than an unguarded one in the same stage can never fire."""
+    """A fixed wait longer than an unguarded one in the same stage can never fire."""
     errors = []
     for name, stage in source.journey.stages.items():
-        unguarded = [
-            (t.after, i) for i, t in enumerate(stage.on) if t.after is not None and not t.when
-        ]
+        fixed = [(d, i) for i, t in enumerate(stage.on) if (d := t.trigger.delay()) is not None]
+        unguarded = [(delay, index) for delay, index in fixed if not stage.on[index].when]
         if not unguarded:
             continue
-        first_after, first = min(unguarded)
-        for index, transition in enumerate(stage.on):
-            if transition.after is None or index == first:
-                continue
-            if (transition.after, index) > (first_after, first):
-                winner = line_of(source.raw, ("stages", name, "on", first))
+        first_delay, first = min(unguarded)
+        winner = line_of(source.raw, ("stages", name, "on", first))
+        for delay, index in fixed:
+            if (delay, index) > (first_delay, first):
                 errors.append(
                     source.error(
-                        f"stage '{name}': 'after: {format_duration(transition.after)}' can never"
-                        f" fire; 'after: {format_duration(first_after)}' on line {winner}"
+                        f"stage '{name}': {_wait(stage.on[index], delay)} can never fire;"
+                        f" {_wait(stage.on[first], first_delay)} on line {winner}"
                         " always fires first",
                         "stages",
                         name,
@@ -267,6 +265,11 @@ def _shadowed_timers(source: JourneySource) -> list[JourneyError]:
                     )
                 )
     return errors
+
+
+def _wait(transition: Transition, delay: timedelta) -> str:
+    """The wait as a journey file writes it, e.g. 'after: 1w'."""
+    return f"'{transition.trigger.kind}: {format_duration(delay)}'"
 
 
 def _reachable(journey: Journey) -> set[str]:
@@ -282,14 +285,10 @@ def _reachable(journey: Journey) -> set[str]:
 
 def _zero_delay_cycle(journey: Journey) -> list[str] | None:
     """A cycle of moves that can all fire on entry: `after: 0s`, or a past `at` (if_past: now)."""
-    edges: dict[str, list[str]] = {name: [] for name in journey.stages}
-    for name, stage in journey.stages.items():
-        for t in stage.on:
-            instant = (t.after is not None and not t.after) or (
-                t.at is not None and t.if_past == "now"
-            )
-            if instant:
-                edges[name].append(t.to)
+    edges = {
+        name: [t.to for t in stage.on if t.trigger.fires_on_entry()]
+        for name, stage in journey.stages.items()
+    }
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -348,31 +347,48 @@ class Catalog:
     sources: dict[str, JourneySource] = field(default_factory=dict)
 
 
-def load_catalog(paths: Iterable[Path], *, default_tz: str = "UTC") -> Catalog:
-    """Load every journey file; raises JourneyErrors listing every problem in every file."""
-    catalog = Catalog()
-    errors: list[JourneyError] = []
+@dataclass(frozen=True)
+class LoadedFile:
+    """One journey file: its source and compiled journey, or the problems that stopped it."""
+
+    errors: list[JourneyError]
+    source: JourneySource | None = None
+    journey: CompiledJourney | None = None
+
+
+def load_files(paths: Iterable[Path], *, default_tz: str = "UTC") -> Iterator[LoadedFile]:
+    """Read, check and compile each journey file in turn; an id may be defined only once."""
+    seen: dict[str, str] = {}
     for file in journey_files(paths):
         display = str(file)
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            errors.append(JourneyError(f"cannot read: {exc}", path=display))
+            yield LoadedFile([JourneyError(f"cannot read: {exc}", path=display)])
             continue
         try:
             source = parse_source(text, path=display)
             compiled = compile_source(source, default_tz=default_tz)
         except JourneyErrors as exc:
-            errors.extend(exc.errors)
+            yield LoadedFile(exc.errors)
             continue
-        if compiled.id in catalog.journeys:
-            other = catalog.sources[compiled.id].path
-            errors.append(
-                source.error(f"journey id '{compiled.id}' is also defined in {other}", "journey")
-            )
+        if compiled.id in seen:
+            message = f"journey id '{compiled.id}' is also defined in {seen[compiled.id]}"
+            yield LoadedFile([source.error(message, "journey")])
             continue
-        catalog.journeys[compiled.id] = compiled
-        catalog.sources[compiled.id] = source
+        seen[compiled.id] = display
+        yield LoadedFile([], source, compiled)
+
+
+def load_catalog(paths: Iterable[Path], *, default_tz: str = "UTC") -> Catalog:
+    """Load every journey file; raises JourneyErrors listing every problem in every file."""
+    catalog = Catalog()
+    errors: list[JourneyError] = []
+    for loaded in load_files(paths, default_tz=default_tz):
+        errors.extend(loaded.errors)
+        if loaded.source is not None and loaded.journey is not None:
+            catalog.journeys[loaded.journey.id] = loaded.journey
+            catalog.sources[loaded.journey.id] = loaded.source
     if errors:
         raise JourneyErrors(errors)
     return catalog

@@ -3,62 +3,36 @@
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta
+from datetime import time
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    SerializeAsAny,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
-from service.engine.durations import format_duration, parse_duration
-from service.engine.events import event_type_problem
+from service.engine.fields import Strict, check_event_type, error_details, parse_time
+from service.engine.timing import WEEKDAYS
+from service.engine.triggers import Trigger, parse_trigger, trigger_keys
 
 Channel = Literal["email", "sms", "webhook"]
 ReenterPolicy = Literal["never", "after_exit", "always"]
-IfPast = Literal["now", "skip"]
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
-class _Strict(BaseModel):
-    """Unknown fields are errors: a typo must never be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_event_type(value: str, info: ValidationInfo) -> str:
-    # A version stored earlier keeps working even if its event types are no longer known.
-    known_only = not (info.context or {}).get("stored", False)
-    problem = event_type_problem(value, known_only=known_only)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-def _parse_time(value: Any) -> time:
-    if isinstance(value, int) and not isinstance(value, bool):
-        # YAML 1.1 reads an unquoted 09:00 as a sexagesimal number of minutes.
-        value = f"{value // 60:02d}:{value % 60:02d}"
-    if not isinstance(value, str) or not re.match(r"^\d{1,2}:\d{2}$", value):
-        raise ValueError(f"bad time {value!r}: expected HH:MM")
-    hours, minutes = (int(p) for p in value.split(":"))
-    if hours > 23 or minutes > 59:
-        raise ValueError(f"bad time {value!r}: out of range")
-    return time(hours, minutes)
-
-
-class EventMatch(_Strict):
+class EventMatch(Strict):
     """An event type with an optional guard expression."""
 
     event: str
     when: str | None = None
 
-    _check_type = field_validator("event")(_check_event_type)
+    _check_type = field_validator("event")(check_event_type)
 
 
 class Entry(EventMatch):
@@ -67,7 +41,7 @@ class Entry(EventMatch):
     reenter: ReenterPolicy = "never"
 
 
-class Exit(_Strict):
+class Exit(Strict):
     """Events that take a contact out of the journey early."""
 
     events: list[EventMatch] = Field(default_factory=list)
@@ -80,7 +54,7 @@ class Exit(_Strict):
         return value
 
 
-class SendWindow(_Strict):
+class SendWindow(Strict):
     """Local hours (and optionally weekdays) in which messages may go out."""
 
     start: time
@@ -90,7 +64,7 @@ class SendWindow(_Strict):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _time(cls, value: Any) -> time:
-        return _parse_time(value)
+        return parse_time(value)
 
     @field_validator("weekdays")
     @classmethod
@@ -112,7 +86,7 @@ class SendWindow(_Strict):
         return self
 
 
-class Send(_Strict):
+class Send(Strict):
     """The one message a stage sends when a contact enters it."""
 
     channel: Channel
@@ -128,80 +102,69 @@ class Send(_Strict):
         return self
 
 
-class At(_Strict):
-    """A point in time relative to a date held in a contact attribute."""
-
-    attribute: str
-    offset: timedelta = timedelta(0)
-    time: Any = None
-
-    @field_validator("offset", mode="before")
-    @classmethod
-    def _offset(cls, value: Any) -> timedelta:
-        return parse_duration(value, allow_negative=True)
-
-    @field_validator("time", mode="before")
-    @classmethod
-    def _time(cls, value: Any) -> Any:
-        return None if value is None else _parse_time(value)
-
-
-class Transition(_Strict):
-    """One way out of a stage; exactly one trigger: event, after or at."""
+class Transition(Strict):
+    """One way out of a stage: where to, exactly one trigger, and an optional guard."""
 
     to: str
-    event: str | None = None
+    trigger: SerializeAsAny[Trigger]
     when: str | None = None
-    after: timedelta | None = None
-    at: At | None = None
-    if_past: IfPast = "now"
 
-    @field_validator("event")
+    @model_validator(mode="wrap")
     @classmethod
-    def _event(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else _check_event_type(value, info)
-
-    @field_validator("after", mode="before")
-    @classmethod
-    def _after(cls, value: Any) -> timedelta | None:
-        return None if value is None else parse_duration(value)
-
-    @model_validator(mode="after")
-    def _one_trigger(self) -> Transition:
-        triggers = [n for n in ("event", "after", "at") if getattr(self, n) is not None]
-        if len(triggers) != 1:
-            found = ", ".join(triggers) or "none"
-            raise ValueError(
-                f"a transition needs exactly one trigger of event, after, at (found {found})"
+    def _flat(cls, data: Any, handler: ModelWrapValidatorHandler[Transition]) -> Transition:
+        """Journey files write the trigger's keys beside `to` and `when`: gather them."""
+        if not isinstance(data, dict) or isinstance(data.get("trigger"), Trigger):
+            return handler(data)
+        keys = trigger_keys()
+        rest = {key: value for key, value in data.items() if key not in keys and key != "trigger"}
+        gathered = {key: value for key, value in data.items() if key in keys}
+        try:
+            made = handler({**rest, "trigger": gathered})
+        except ValidationError as exc:
+            errors = [_outside(error) for error in error_details(exc)]
+        else:
+            errors = []
+        if "trigger" in data:  # the field, not a key journey files may write
+            errors.append(
+                InitErrorDetails(type="extra_forbidden", loc=("trigger",), input=data["trigger"])
             )
-        if "if_past" in self.model_fields_set and self.at is None:
-            raise ValueError("'if_past' only applies to an 'at' trigger")
-        return self
+        if not errors:
+            return made
+        # Which trigger a way out has is only worth asking once its fields are right.
+        if any(error.get("loc") for error in errors):
+            errors = [error for error in errors if error.get("loc")]
+        raise ValidationError.from_exception_data(cls.__name__, errors)
+
+    @field_validator("trigger", mode="before")
+    @classmethod
+    def _kind(cls, value: Any, info: ValidationInfo) -> Any:
+        return parse_trigger(value, context=info.context) if isinstance(value, dict) else value
 
     @property
     def is_timer(self) -> bool:
         """Timers fire from the clock; event transitions fire from behaviour."""
-        return self.event is None
+        return self.trigger.is_timer
 
     def key(self) -> str:
         """The trigger as history records it: event:TYPE, after:5d or at:ATTRIBUTE-30d."""
-        if self.event is not None:
-            return f"event:{self.event}"
-        if self.after is not None:
-            return f"after:{format_duration(self.after)}"
-        assert self.at is not None  # exactly one trigger is set
-        offset = self.at.offset
-        shown = format_duration(offset) if offset else ""
-        return f"at:{self.at.attribute}{'+' if offset > timedelta(0) else ''}{shown}"
+        return self.trigger.key()
 
     def describe(self) -> str:
         """The trigger in a few words, for summaries and diagrams."""
-        kind, _, what = self.key().partition(":")
-        text = what if kind == "event" else f"{kind} {what}"
-        return text + (" (if)" if self.when else "")
+        return self.trigger.describe() + (" (if)" if self.when else "")
+
+    def summary(self) -> dict[str, Any]:
+        """The way out as the journey detail shows it."""
+        return {"to": self.to, **self.trigger.summary(self.when)}
 
 
-class Stage(_Strict):
+def _outside(error: InitErrorDetails) -> InitErrorDetails:
+    """An error of the gathered trigger, placed where the journey file wrote its keys."""
+    loc = error.get("loc", ())
+    return {**error, "loc": loc[1:]} if loc[:1] == ("trigger",) else error
+
+
+class Stage(Strict):
     """A step of the journey: what it sends on entry and how a contact leaves it."""
 
     description: str | None = None
@@ -217,7 +180,7 @@ class Stage(_Strict):
         return self
 
 
-class SampleContact(_Strict):
+class SampleContact(Strict):
     """A realistic contact used by validate to render every template."""
 
     email: str | None = "sample@example.com"
@@ -227,7 +190,7 @@ class SampleContact(_Strict):
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
-class Journey(_Strict):
+class Journey(Strict):
     """A whole journey file."""
 
     journey: str

@@ -11,18 +11,9 @@ from typing import Any, TextIO
 
 import yaml
 
-from service.engine.core import (
-    ENDED_EARLY,
-    CompiledJourney,
-    ContactView,
-    Decision,
-    EnrollmentState,
-    EventView,
-    MessageOrder,
-    Status,
-    entry_allowed,
-)
+from service.engine.core import ENDED_EARLY, CompiledJourney
 from service.engine.durations import parse_duration
+from service.engine.entry import decide_entry
 from service.engine.loader import (
     LineLoader,
     compile_text,
@@ -32,6 +23,14 @@ from service.engine.loader import (
     plain,
 )
 from service.engine.render import ContentLibrary, PreviewLinks, message_context
+from service.engine.state import (
+    ContactView,
+    Decision,
+    EnrollmentState,
+    EventView,
+    MessageOrder,
+    Status,
+)
 from service.engine.timing import zone
 from service.errors import JourneyError, JourneyErrors
 
@@ -173,7 +172,6 @@ class Simulation:
         """Run events and timers up to `until` (or every event, then stop); returns the timeline."""
         contact = scenario.contact
         state: EnrollmentState | None = None
-        started = False
         horizon = scenario.until or datetime.max.replace(tzinfo=UTC)
         for event in (e for e in scenario.events if e.at <= horizon):
             state = self._advance(state, contact, event.at)
@@ -185,20 +183,19 @@ class Simulation:
                 state = self._apply(
                     state, contact, self.journey.on_event(state, contact, view, now=event.at)
                 )
-            matched, notes = self.journey.matches_entry(contact, view)
-            self._notes(event.at, notes)
-            active = state is not None and state.status is Status.ACTIVE
-            if matched and entry_allowed(
-                self.journey.journey.entry.reenter, has_active=active, has_any=started
-            ):
-                if state is not None and active:
-                    state = self._apply(
-                        state, contact, self.journey.exit(state, now=event.at, reason="restart")
-                    )
-                started = True
-                state = self._apply(
-                    state, contact, self.journey.start(contact, now=event.at, event=view)
-                )
+            entry = decide_entry(
+                self.journey,
+                contact,
+                view,
+                active=[state] if state is not None and state.status is Status.ACTIVE else [],
+                enrolled_before=state is not None,
+                now=event.at,
+            )
+            self._notes(event.at, entry.notes)
+            for restart in entry.restarts:
+                state = self._apply(state, contact, restart)
+            if entry.start is not None:
+                state = self._apply(state, contact, entry.start)
         if scenario.until is not None:
             state = self._advance(state, contact, scenario.until)
         self._flush(horizon, contact)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from service.engine.model import WEEKDAYS, At, SendWindow
+if TYPE_CHECKING:  # the models import this module to check their weekdays
+    from service.engine.model import SendWindow
+    from service.engine.triggers import At
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def zone(name: str | None, default: str) -> ZoneInfo:

@@ -7,11 +7,12 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
-from service.engine.core import CompiledJourney, ContactView
-from service.engine.loader import JourneySource, compile_source, journey_files, parse_source
+from service.engine.core import CompiledJourney
+from service.engine.loader import JourneySource, load_files
 from service.engine.render import ContentLibrary, PreviewLinks, message_context, sms_segments
+from service.engine.state import ContactView
 from service.engine.timing import is_valid_zone
-from service.errors import JourneyError, JourneyErrors
+from service.errors import JourneyError
 
 
 @dataclass
@@ -96,34 +97,20 @@ def validate(paths: list[Path], *, content_dir: Path, today: date) -> Validation
     """Check journey files and their templates; collects every problem rather than the first."""
     result = ValidationResult()
     content = ContentLibrary(content_dir)
-    seen: dict[str, str] = {}
-    files = journey_files(paths)
-    if not files:
-        result.errors.append(
-            JourneyError("no journey files found", path=", ".join(map(str, paths)))
-        )
-    for file in files:
-        try:
-            source = parse_source(file.read_text(encoding="utf-8"), path=str(file))
-            journey = compile_source(source)
-        except JourneyErrors as exc:
-            result.errors.extend(exc.errors)
+    found = False
+    for loaded in load_files(paths):
+        found = True
+        result.errors.extend(loaded.errors)
+        if loaded.source is None or loaded.journey is None:
             continue
-        except (OSError, UnicodeDecodeError) as exc:
-            result.errors.append(JourneyError(f"cannot read: {exc}", path=str(file)))
-            continue
-        if journey.id in seen:
-            result.errors.append(
-                source.error(
-                    f"journey id '{journey.id}' is also defined in {seen[journey.id]}", "journey"
-                )
-            )
-            continue
-        seen[journey.id] = str(file)
-        errors, report = check_templates(source, journey, content, today)
+        errors, report = check_templates(loaded.source, loaded.journey, content, today)
         result.errors.extend(errors)
         if not errors:
             result.reports.append(report)
+    if not found:
+        result.errors.append(
+            JourneyError("no journey files found", path=", ".join(map(str, paths)))
+        )
     return result
 
 

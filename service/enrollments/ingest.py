@@ -13,7 +13,8 @@ from service.contacts import repository as contacts_repo
 from service.contacts.consent import apply_consent_effects
 from service.contacts.identity import attach_identifiers, event_contact
 from service.contacts.profile import check_date_attributes, merge_profile
-from service.engine.core import EventView, Status, entry_allowed
+from service.engine.core import EventView, Status
+from service.engine.entry import decide_entry
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.schemas import EventResult
 from service.enrollments.unit import (
@@ -213,19 +214,21 @@ def _apply_to_entries(
     view = contact_view(contact)
     enrollments = list(enrollments_repo.contact_enrollments(session, contact_id=contact.id))
     for journey_id, compiled in journeys.current.items():
-        matched, notes = compiled.matches_entry(view, event)
-        for note in notes:
-            logger.warning("journey %s entry: %s", journey_id, note)
-        if not matched:
-            continue
         mine = [e for e in enrollments if e.journey_id == journey_id]
         active = [e for e in mine if e.status == Status.ACTIVE]
-        reenter = compiled.journey.entry.reenter
-        if not entry_allowed(reenter, has_active=bool(active), has_any=bool(mine)):
+        entry = decide_entry(
+            compiled,
+            view,
+            event,
+            active=[enrollment_state(e) for e in active],
+            enrolled_before=bool(mine),
+            now=now,
+        )
+        for note in entry.notes:
+            logger.warning("journey %s entry: %s", journey_id, note)
+        if entry.start is None:
             continue
-        for enrollment in active:
-            pinned = journeys.get(enrollment.journey_id, enrollment.version)
-            decision = pinned.exit(enrollment_state(enrollment), now=now, reason="restart")
+        for enrollment, decision in zip(active, entry.restarts, strict=True):
             apply_decision(
                 session,
                 contact=contact,
@@ -238,7 +241,7 @@ def _apply_to_entries(
             session,
             contact=contact,
             compiled=compiled,
-            decision=compiled.start(view, now=now, event=event),
+            decision=entry.start,
             now=now,
             outcome=outcome,
             event_row_id=row_id,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from service.engine.triggers import AfterTrigger
 from service.errors import NotFound
 from service.runtime import Runtime
 from service.store.models import JourneyVersion
@@ -60,6 +61,7 @@ def test_each_version_is_stored_once_and_older_ones_stay_available(
         assert runtime.journeys.current_of(STORY).version == "2"
         old = runtime.journeys.get(STORY, "1")
         assert old.version == "1"
-        [welcome_timer] = [t for t in old.stage("welcome").on if t.after is not None]
+        [welcome_timer] = [t.trigger for t in old.stage("welcome").on if t.is_timer]
+        assert isinstance(welcome_timer, AfterTrigger)
         assert welcome_timer.after == timedelta(seconds=3)  # compiled from the stored source
         assert runtime.journeys.get(STORY, "1") is old  # and only once

@@ -13,7 +13,6 @@ from service.engine.core import (
     EnrollmentState,
     EventView,
     Status,
-    entry_allowed,
 )
 from service.engine.loader import compile_text
 from service.errors import JourneyErrors
@@ -247,23 +246,6 @@ def test_manual_move_to_unknown_stage_raises(mini: CompiledJourney, bride: Conta
     state = mini.start(bride, now=SIGNUP.time).state
     with pytest.raises(KeyError):
         mini.move_to(state, bride, "nowhere", now=SIGNUP.time)
-
-
-@pytest.mark.parametrize(
-    ("policy", "has_active", "has_any", "allowed"),
-    [
-        ("never", False, False, True),
-        ("never", False, True, False),
-        ("never", True, True, False),
-        ("after_exit", False, False, True),
-        ("after_exit", False, True, True),
-        ("after_exit", True, True, False),
-        ("always", True, True, True),
-        ("always", False, True, True),
-    ],
-)
-def test_reenter_policies(policy: str, has_active: bool, has_any: bool, allowed: bool) -> None:
-    assert entry_allowed(policy, has_active=has_active, has_any=has_any) is allowed
 
 
 def test_restart_exit_marks_restarted(mini: CompiledJourney, bride: ContactView) -> None:
