@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from webhooks.events import SmsStatusOrder
+from webhooks import statuses
 
-# Email: each step implies the ones before it; bounced and failed end the story.
 EMAIL_STATUS = {
     "email.delivered": "delivered",
     "email.opened": "opened",
@@ -16,8 +15,6 @@ EMAIL_STATUS = {
     "email.bounced": "bounced",
     "email.dropped": "failed",
 }
-EMAIL_RANK = {"delivered": 1, "opened": 2, "clicked": 3}
-EMAIL_TERMINAL = frozenset({"bounced", "failed"})
 SMS_TYPES = frozenset({"sms.sent", "sms.delivered", "sms.failed"})
 
 
@@ -37,10 +34,4 @@ def reported_status(event_type: str, properties: Mapping[str, Any]) -> str | Non
 
 def supersedes(new: str, current: str | None, *, channel: str) -> bool:
     """Whether `new` may replace `current`, so a late earlier status never wins."""
-    if channel == "sms":
-        return SmsStatusOrder.supersedes(new, current)
-    if current is None:
-        return True
-    if current in EMAIL_TERMINAL:
-        return False
-    return new in EMAIL_TERMINAL or EMAIL_RANK.get(new, 0) > EMAIL_RANK.get(current, 0)
+    return statuses.supersedes(new, current, channel=channel)
