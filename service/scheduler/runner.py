@@ -20,6 +20,13 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from service.delivery.channels import (
+    Channel,
+    DeliveryResult,
+    OutgoingMessage,
+    default_channels,
+    retry_delay_seconds,
+)
 from service.engine.core import ENDED_EARLY, EventView, Status
 from service.engine.render import message_context
 from service.engine.timing import next_allowed, zone
@@ -27,13 +34,6 @@ from service.errors import JourneyError, NurtureError
 from service.links import SignedLinks, link_secret
 from service.processing import contact_view, run_timer
 from service.runtime import Runtime
-from service.scheduler.channels import (
-    Channel,
-    DeliveryResult,
-    OutgoingMessage,
-    default_channels,
-    retry_delay_seconds,
-)
 from service.store import repository as repo
 from service.store.models import Contact, Message, MessageStatus
 from webhooks.common import is_e164

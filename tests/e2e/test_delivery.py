@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from service.delivery.providers import build_channels, http_client
 from service.errors import ConfigError
 from service.runtime import build_runtime
-from service.scheduler.providers import build_channels, http_client
 from service.scheduler.runner import Scheduler
 from tests.factories import (
     FakeClock,

@@ -12,16 +12,14 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from service.scheduler.channels import DeliveryResult, OutgoingMessage
-from service.scheduler.providers import (
-    MailgunChannel,
-    PostmarkChannel,
-    Sender,
-    SendGridChannel,
-    TwilioSmsChannel,
-    WebhookChannel,
-    retry_after_seconds,
-)
+from service.delivery.channels import DeliveryResult, OutgoingMessage
+from service.delivery.providers.email import Sender
+from service.delivery.providers.http import retry_after_seconds
+from service.delivery.providers.mailgun import MailgunChannel
+from service.delivery.providers.postmark import PostmarkChannel
+from service.delivery.providers.sendgrid import SendGridChannel
+from service.delivery.providers.twilio import TwilioSmsChannel
+from service.delivery.providers.webhook import WebhookChannel
 
 NOW = datetime(2027, 1, 4, 15, tzinfo=UTC)
 SENDER = Sender(email="hello@shop.example", name="Linden Paper Co.", reply_to="help@shop.example")

@@ -1,5 +1,5 @@
-"""Delivery channels. The default `log` channel appends one JSON line per message to a file,
-so the product runs end to end with no provider account."""
+"""What a provider is handed and answers, and the default `log` channel, which appends one
+JSON line per message to a file so the product runs end to end with no provider account."""
 
 from __future__ import annotations
 
