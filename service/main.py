@@ -23,7 +23,7 @@ from service.inbound import Inbound
 from service.logs import configure_logging
 from service.runtime import build_runtime
 from service.scheduler.jobs import start_interval_job, stop_interval_job
-from service.scheduler.runner import Scheduler
+from service.scheduler.loop import Scheduler
 
 logger = logging.getLogger(__name__)
 

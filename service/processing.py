@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from service import feedback
+from service.delivery import outbox
+from service.delivery import status as message_status
 from service.engine.core import (
     ENDED_EARLY,
     CompiledJourney,
@@ -47,7 +48,6 @@ from service.store.models import (
     ConsentStatus,
     Contact,
     Enrollment,
-    Message,
     TransitionRecord,
 )
 
@@ -166,33 +166,16 @@ def apply_decision(
     session.add(contact)
     session.flush()
     if state.status in ENDED_EARLY:
-        repo.cancel_pending_messages(
+        message_status.cancel_pending(
             session, enrollment_id=enrollment.id, reason=f"enrollment {state.status}"
         )
     elif state.visit != previous_visit:
-        repo.cancel_pending_messages(
+        message_status.cancel_pending(
             session, enrollment_id=enrollment.id, reason="contact left the stage before sending"
         )
     for order in decision.messages:
-        repo.add_message(
-            session,
-            values={
-                "idempotency_key": f"{enrollment.id}:{order.stage}:{order.visit}",
-                "contact_id": contact.id,
-                "enrollment_id": enrollment.id,
-                "event_id": event_row_id,
-                "journey_id": enrollment.journey_id,
-                "version": enrollment.version,
-                "stage": order.stage,
-                "visit": order.visit,
-                "channel": order.channel,
-                "template": order.template,
-                "url": order.url,
-                "due_at": order.due_at,
-                "status": "pending",
-                "attempts": 0,
-                "created_at": now,
-            },
+        outbox.enqueue(
+            session, enrollment=enrollment, order=order, event_row_id=event_row_id, now=now
         )
     for note in decision.notes:
         logger.warning("journey %s: %s", enrollment.journey_id, note)
@@ -434,23 +417,6 @@ def _consent_effects(session: Session, *, contact: Contact, event: EventIn, now:
         )
 
 
-def _referenced_message(session: Session, *, contact: Contact, event: EventIn) -> Message | None:
-    """The contact's message this event reports on, when the provider returned our id."""
-    message_id = feedback.referenced_message_id(event.properties)
-    if message_id is None:
-        return None
-    return repo.contact_message(session, contact_id=contact.id, message_id=message_id)
-
-
-def _record_delivery_status(message: Message, event: EventIn) -> None:
-    """Move the message's delivery status forward; a late, earlier status changes nothing."""
-    status = feedback.reported_status(event.type, event.properties)
-    if status is not None and feedback.supersedes(
-        status, message.delivery_status, channel=message.channel
-    ):
-        message.delivery_status = status
-
-
 def ingest_event(
     runtime: Runtime, event: EventIn, *, add_attributes_only: bool = False
 ) -> EventResult:
@@ -479,7 +445,7 @@ def _ingest(
         name, value = exc.args
         raise InvalidInput(f"unknown contact {name} {value!r}", field=f"contact.{name}") from None
     happened_at = event.time or now
-    message = _referenced_message(session, contact=contact, event=event)
+    message = outbox.referenced_message(session, contact_id=contact.id, properties=event.properties)
     row_id = repo.record_event(
         session,
         source=event.source,
@@ -494,7 +460,7 @@ def _ingest(
     if row_id is None:  # a concurrent delivery of the same event got there first
         return _duplicate(event, contact.id)
     if message is not None:
-        _record_delivery_status(message, event)
+        message_status.record_feedback(message, event_type=event.type, properties=event.properties)
         session.add(message)
     _attach_identifiers(session, contact, identifiers)
     _merge_profile(

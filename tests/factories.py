@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from service.config import Settings
 from service.main import create_app
-from service.scheduler.runner import RunReport, Scheduler
+from service.scheduler.loop import RunReport, Scheduler
 
 FIXTURES = Path(__file__).parent / "fixtures"
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

@@ -9,8 +9,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-JITTER_SHARE = 0.2
-
 
 @dataclass(frozen=True)
 class OutgoingMessage:
@@ -87,13 +85,3 @@ def default_channels(outbox_path: Path) -> dict[str, Channel]:
     """Every channel goes to the log file until providers are configured."""
     log = LogChannel(outbox_path)
     return {"email": log, "sms": log, "webhook": log}
-
-
-def retry_delay_seconds(
-    attempts: int, *, jitter: float = 0.0, retry_after: float | None = None
-) -> float:
-    """Exponential backoff after a transient failure (30s, 60s, 120s ... capped at 1h),
-    stretched by up to a fifth (`jitter` in [0, 1)) so failures do not retry in lockstep,
-    and never sooner than the provider's Retry-After."""
-    base = min(30 * 2 ** max(attempts - 1, 0), 3600) * (1 + JITTER_SHARE * jitter)
-    return max(float(base), retry_after or 0.0)

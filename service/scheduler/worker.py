@@ -13,7 +13,7 @@ from service.errors import NurtureError
 from service.logs import configure_logging
 from service.runtime import Runtime, build_runtime
 from service.scheduler.jobs import start_interval_job, stop_interval_job
-from service.scheduler.runner import Scheduler
+from service.scheduler.loop import Scheduler
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from service.clock import SystemClock
 from service.delivery.channels import DeliveryResult, OutgoingMessage
 from service.errors import ConfigError
 from service.runtime import build_runtime
-from service.scheduler.runner import Scheduler
+from service.scheduler.loop import Scheduler
 from tests.factories import FIXTURES, FakeClock, Harness, make_settings, running_app, signup
 
 

@@ -1,0 +1,186 @@
+"""Sending due messages: claim, then per message prepare (rules, render), send, record.
+
+Claims are leases (`claimed_until`) taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+any number of workers can run side by side; a worker that dies leaves rows that another
+claims once the lease expires. A message is only handed to a channel by the worker whose
+lease is still on the row, and it is marked sending in the same breath, so it goes out once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from service.delivery import outbox, rules, status
+from service.delivery.channels import Channel, DeliveryResult, OutgoingMessage, default_channels
+from service.delivery.compose import compose
+from service.delivery.status import Outcome
+from service.errors import JourneyError, NurtureError
+from service.links import link_secret
+from service.runtime import Runtime
+from service.store import repository as repo
+from service.store.models import MessageStatus
+
+logger = logging.getLogger(__name__)
+MAX_BATCHES_PER_PASS = 50
+STALE_SEND = "delivery outcome unknown: the sending worker stopped; not resent"
+
+
+class Dispatcher:
+    """Sends one process's share of the due messages through its channels."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        channels: dict[str, Channel] | None = None,
+        *,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.runtime = runtime
+        self.channels = channels or default_channels(runtime.settings.outbox_path)
+        self.jitter = jitter
+        self.secret = link_secret(runtime.settings.secret_key)
+
+    def lease(self, now: datetime) -> datetime:
+        """Until when a claim taken at `now` holds."""
+        return now + timedelta(seconds=self.runtime.settings.claim_lease_seconds)
+
+    async def send_due(self, now: datetime) -> list[Outcome]:
+        """Send every message due at `now`, batch by batch; how each one's turn ended."""
+        batch = self.runtime.settings.scheduler_batch
+        await asyncio.to_thread(self._give_up_stale_sends, now)
+        outcomes: list[Outcome] = []
+        for _ in range(MAX_BATCHES_PER_PASS):
+            lease = self.lease(now)
+            claimed = await asyncio.to_thread(self._claim, now, lease, batch)
+            outcomes += await asyncio.gather(
+                *(self._deliver(message_id, channel, now, lease) for message_id, channel in claimed)
+            )
+            if len(claimed) < batch:
+                break
+        return outcomes
+
+    def _claim(self, now: datetime, lease: datetime, limit: int) -> list[tuple[str, str]]:
+        with self.runtime.db.write() as session:
+            return outbox.claim_due(session, now=now, lease_until=lease, limit=limit)
+
+    def _give_up_stale_sends(self, now: datetime) -> None:
+        with self.runtime.db.write() as session:
+            stale = status.fail_stale_sends(session, now=now, reason=STALE_SEND)
+        if stale:
+            logger.warning("%d message(s) left sending by a stopped worker marked failed", stale)
+
+    async def _deliver(
+        self, message_id: str, channel_name: str, now: datetime, lease: datetime
+    ) -> Outcome:
+        """Rate limit first, then (under the claim) check, render and mark sending, then send.
+
+        Waiting for a rate limit happens before the message is marked sending, so a long
+        wait can only lose the claim to another worker, never send the message twice.
+        """
+        send_lease: datetime | None = None
+        try:
+            channel = self.channels.get(channel_name)
+            if channel is not None:
+                await channel.ready()
+            send_lease = self.lease(self.runtime.clock.now())
+            outgoing = await asyncio.to_thread(self._prepare, message_id, now, lease, send_lease)
+            if isinstance(outgoing, Outcome):
+                return outgoing
+            if channel is None:
+                result = DeliveryResult(
+                    ok=False, error=f"no channel configured for {outgoing.channel}", permanent=True
+                )
+            else:
+                result = await channel.send(outgoing)
+            return await asyncio.to_thread(self._record, message_id, result, now, send_lease)
+        except Exception:
+            logger.exception("delivery of message %s failed", message_id)
+            await asyncio.to_thread(self._after_crash, message_id, lease, send_lease)
+            return Outcome.CRASHED
+
+    def _prepare(
+        self, message_id: str, now: datetime, lease: datetime, send_lease: datetime
+    ) -> OutgoingMessage | Outcome:
+        """Re-check and render under the claim, then mark it sending under `send_lease`; how
+        the turn ended instead when it must not be sent now."""
+        with self.runtime.db.write() as session:
+            found = outbox.get_message(session, message_id=message_id)
+            if found is None:
+                return Outcome.GONE
+            # Contact before message, the order all work locks in: one contact's sends are
+            # checked against the frequency cap strictly in turn, across workers.
+            contact = repo.lock_contact(session, contact_id=found.contact_id)
+            message = outbox.get_message(session, message_id=message_id, lock=True)
+            if contact is None or message is None or message.status != MessageStatus.PENDING:
+                return Outcome.GONE
+            if message.claimed_until != lease:
+                return Outcome.CLAIMED_ELSEWHERE
+            session.add(message)
+            refusal = rules.refusal(session, message=message, contact=contact)
+            if refusal is not None:
+                return status.refuse(message, status=refusal.status, reason=refusal.reason)
+            later = rules.deferral(session, self.runtime, message=message, contact=contact, now=now)
+            if later is not None:
+                if later.note is not None:
+                    outbox.add_note(
+                        session, contact=contact, message=message, note=later.note, at=now
+                    )
+                return status.defer(message, until=later.until, note=later.note)
+            try:
+                outgoing = compose(
+                    session,
+                    self.runtime,
+                    message=message,
+                    contact=contact,
+                    secret=self.secret,
+                    now=now,
+                )
+            except (JourneyError, NurtureError) as exc:
+                return status.refuse(message, status=MessageStatus.FAILED, reason=exc.message)
+            status.mark_sending(message, outgoing=outgoing, send_lease=send_lease)
+            return outgoing
+
+    def _record(
+        self, message_id: str, result: DeliveryResult, now: datetime, send_lease: datetime
+    ) -> Outcome:
+        """Store the provider's answer; transient failures wait with backoff, then retry."""
+        with self.runtime.db.write() as session:
+            message = outbox.get_message(session, message_id=message_id, lock=True)
+            if message is None:
+                return Outcome.GONE
+            if message.status != MessageStatus.SENDING or message.claimed_until != send_lease:
+                logger.error("message %s changed while it was being sent: %s", message_id, result)
+                return Outcome.CLAIMED_ELSEWHERE
+            session.add(message)
+
+            def allowed(moment: datetime) -> datetime:
+                contact = repo.get_contact(session, contact_id=message.contact_id)
+                return rules.window_opens(
+                    self.runtime, message=message, contact=contact, moment=moment
+                )
+
+            return status.record_result(
+                message,
+                result=result,
+                now=now,
+                max_attempts=self.runtime.settings.max_send_attempts,
+                jitter=self.jitter,
+                allowed=allowed,
+            )
+
+    def _after_crash(self, message_id: str, lease: datetime, send_lease: datetime | None) -> None:
+        with self.runtime.db.write() as session:
+            message = outbox.get_message(session, message_id=message_id, lock=True)
+            if message is None:
+                return
+            status.after_crash(
+                message,
+                lease=lease,
+                send_lease=send_lease,
+                max_attempts=self.runtime.settings.max_send_attempts,
+            )
+            session.add(message)
