@@ -119,7 +119,7 @@ class Dispatcher:
                 return Outcome.GONE
             if message.claimed_until != lease:
                 return Outcome.CLAIMED_ELSEWHERE
-            session.add(message)
+            # Rows read in this session are tracked: what `status` writes is committed.
             refusal = rules.refusal(session, message=message, contact=contact)
             if refusal is not None:
                 return status.refuse(message, status=refusal.status, reason=refusal.reason)
@@ -155,7 +155,6 @@ class Dispatcher:
             if message.status != MessageStatus.SENDING or message.claimed_until != send_lease:
                 logger.error("message %s changed while it was being sent: %s", message_id, result)
                 return Outcome.CLAIMED_ELSEWHERE
-            session.add(message)
 
             def allowed(moment: datetime) -> datetime:
                 contact = repo.get_contact(session, contact_id=message.contact_id)
@@ -183,4 +182,3 @@ class Dispatcher:
                 send_lease=send_lease,
                 max_attempts=self.runtime.settings.max_send_attempts,
             )
-            session.add(message)
