@@ -1,5 +1,4 @@
-"""What every settings group is built from, apart from config.py so that a package's own
-settings.py can use it while config.py composes all groups into one `Settings`."""
+"""What settings groups are built from, apart so packages' settings need not import config."""
 
 from __future__ import annotations
 

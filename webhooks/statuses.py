@@ -1,5 +1,4 @@
-"""Delivery statuses of every channel in lifecycle order, in one place, so that a provider's
-late-arriving earlier status never overwrites a later one."""
+"""Every channel's delivery statuses in order, so a late, earlier status never wins."""
 
 from __future__ import annotations
 
@@ -11,8 +10,7 @@ UNKNOWN_RANK = -1
 
 @dataclass(frozen=True)
 class StatusOrder:
-    """One channel's statuses by rank; a `final` status is never replaced and replaces any
-    other (a bounce ends the story, whatever was reported before)."""
+    """One channel's ranks; a `final` status (a bounce) replaces any and is never replaced."""
 
     ranks: Mapping[str, int]
     final: frozenset[str] = field(default_factory=frozenset)
@@ -54,6 +52,5 @@ ORDERS: Mapping[str, StatusOrder] = {"email": EMAIL_ORDER, "sms": SMS_ORDER}
 
 
 def supersedes(new: str, current: str | None, *, channel: str) -> bool:
-    """Whether `new` may replace `current` on a message of `channel` (email order for any
-    channel without its own)."""
+    """Whether `new` may replace `current`; channels without an order use email's."""
     return ORDERS.get(channel, EMAIL_ORDER).supersedes(new, current)

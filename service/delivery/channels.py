@@ -1,5 +1,4 @@
-"""What a provider is handed and answers, and the default `log` channel, which appends one
-JSON line per message to a file so the product runs end to end with no provider account."""
+"""What every provider is handed and answers, and the `log` channel that needs no account."""
 
 from __future__ import annotations
 
@@ -33,8 +32,7 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """A provider's answer; `permanent` failures are never retried, `retry_after` (seconds)
-    overrides the backoff when the provider asks for a pause."""
+    """A provider's answer: `permanent` is never retried, `retry_after` (s) delays a retry."""
 
     ok: bool
     provider_message_id: str | None = None
@@ -47,12 +45,14 @@ class DeliveryResult:
 
 
 class Channel(Protocol):
-    """Sends one message through one provider."""
+    """Sends one message through one provider, behind which any provider can sit."""
 
     async def ready(self) -> None:
         """Wait until the provider may take one more message (rate limits)."""
 
-    async def send(self, message: OutgoingMessage) -> DeliveryResult: ...
+    async def send(self, message: OutgoingMessage) -> DeliveryResult:
+        """Send now and classify the answer; network trouble is an answer, never a crash."""
+        ...
 
 
 class LogChannel:

@@ -1,5 +1,4 @@
-"""Composing a message for its provider: the template context, signed links, the open pixel
-and the STOP hint of a journey's first text."""
+"""Composing: her template with signed links, the open pixel and a first text's STOP hint."""
 
 from __future__ import annotations
 
@@ -58,8 +57,7 @@ def compose(
     secret: str,
     now: datetime,
 ) -> OutgoingMessage:
-    """Render the message's template for her, as of her local date, with links signed for
-    this message and contact; raises JourneyError or NurtureError when it cannot render."""
+    """Render her message as of her local date; JourneyError when the template cannot."""
     settings = runtime.settings
     compiled = runtime.journeys.get(message.journey_id, message.version)
     event = _event(session, message)

@@ -1,10 +1,9 @@
-"""Sending due messages: claim, then per message prepare (rules, render), send, record.
+"""Claim, prepare, render, send, record: due messages go out once across any workers."""
 
-Claims are leases (`claimed_until`) taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so
-any number of workers can run side by side; a worker that dies leaves rows that another
-claims once the lease expires. A message is only handed to a channel by the worker whose
-lease is still on the row, and it is marked sending in the same breath, so it goes out once.
-"""
+# Claims are leases (`claimed_until`) taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+# any number of workers can run side by side; a worker that dies leaves rows that another
+# claims once the lease expires. A message is only handed to a channel by the worker whose
+# lease is still on the row, and it is marked sending in the same breath, so it goes out once.
 
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ STALE_SEND = "delivery outcome unknown: the sending worker stopped; not resent"
 
 
 class Dispatcher:
-    """Sends one process's share of the due messages through its channels."""
+    """Sends one process's share of the due messages, so workers scale out side by side."""
 
     def __init__(
         self,
@@ -45,11 +44,11 @@ class Dispatcher:
         self.secret = link_secret(runtime.settings.secret_key)
 
     def lease(self, now: datetime) -> datetime:
-        """Until when a claim taken at `now` holds."""
+        """Until when a claim taken at `now` holds, after which another worker may take it."""
         return now + timedelta(seconds=self.runtime.settings.claim_lease_seconds)
 
     async def send_due(self, now: datetime) -> list[Outcome]:
-        """Send every message due at `now`, batch by batch; how each one's turn ended."""
+        """Send every message due at `now`, in batches; each turn's outcome, for the report."""
         batch = self.runtime.settings.scheduler_batch
         await asyncio.to_thread(self._give_up_stale_sends, now)
         outcomes: list[Outcome] = []
@@ -76,11 +75,7 @@ class Dispatcher:
     async def _deliver(
         self, message_id: str, channel_name: str, now: datetime, lease: datetime
     ) -> Outcome:
-        """Rate limit first, then (under the claim) check, render and mark sending, then send.
-
-        Waiting for a rate limit happens before the message is marked sending, so a long
-        wait can only lose the claim to another worker, never send the message twice.
-        """
+        """Rate limit before marking sending, so a long wait loses the claim, never doubles."""
         send_lease: datetime | None = None
         try:
             channel = self.channels.get(channel_name)
@@ -105,8 +100,7 @@ class Dispatcher:
     def _prepare(
         self, message_id: str, now: datetime, lease: datetime, send_lease: datetime
     ) -> OutgoingMessage | Outcome:
-        """Re-check and render under the claim, then mark it sending under `send_lease`; how
-        the turn ended instead when it must not be sent now."""
+        """Re-check and render under the claim, as anything may have changed since queueing."""
         with self.runtime.db.write() as session:
             found = outbox.get_message(session, message_id=message_id)
             if found is None:
@@ -147,7 +141,7 @@ class Dispatcher:
     def _record(
         self, message_id: str, result: DeliveryResult, now: datetime, send_lease: datetime
     ) -> Outcome:
-        """Store the provider's answer; transient failures wait with backoff, then retry."""
+        """Store the answer only while our send lease holds, so a lost claim writes nothing."""
         with self.runtime.db.write() as session:
             message = outbox.get_message(session, message_id=message_id, lock=True)
             if message is None:
@@ -157,6 +151,7 @@ class Dispatcher:
                 return Outcome.CLAIMED_ELSEWHERE
 
             def allowed(moment: datetime) -> datetime:
+                """Her send window, looked up only when a retry needs it."""
                 contact = repo.get_contact(session, contact_id=message.contact_id)
                 return rules.window_opens(
                     self.runtime, message=message, contact=contact, moment=moment

@@ -1,8 +1,4 @@
-"""The outbox tables (messages and their notes): every query delivery runs, keyword-only.
-
-Callers own the transaction (Database.write); functions here only read and stage rows. A
-message's status and attempts are never written here but by `status`.
-"""
+"""The outbox tables' queries; callers own the transaction, and `status` writes state."""
 
 from __future__ import annotations
 
@@ -27,8 +23,7 @@ def enqueue(
     event_row_id: str | None,
     now: datetime,
 ) -> bool:
-    """Queue the message a stage visit asks for, unless that visit queued it already; True
-    when queued."""
+    """Queue a stage visit's message once, however often it is decided; True when queued."""
     values = {
         "id": new_id(),
         "idempotency_key": f"{enrollment.id}:{order.stage}:{order.visit}",
@@ -52,10 +47,7 @@ def enqueue(
 def claim_due(
     session: Session, *, now: datetime, lease_until: datetime, limit: int
 ) -> list[tuple[str, str]]:
-    """Lease up to `limit` pending messages that are due; their ids and channels.
-
-    Rows another worker holds (row lock or unexpired lease) are skipped, never waited for.
-    """
+    """Lease due messages, skipping (never waiting for) rows other workers hold."""
     statement = (
         select(Message.id, Message.channel)
         .where(
@@ -78,7 +70,7 @@ def claim_due(
 
 
 def get_message(session: Session, *, message_id: str, lock: bool = False) -> Message | None:
-    """A message by id, optionally locked."""
+    """A message by id, locked when its state is about to change."""
     statement = select(Message).where(Message.id == message_id)
     if lock:
         statement = statement.with_for_update()
@@ -86,7 +78,7 @@ def get_message(session: Session, *, message_id: str, lock: bool = False) -> Mes
 
 
 def contact_messages(session: Session, *, contact_id: str) -> Sequence[Message]:
-    """A contact's messages, oldest first."""
+    """A contact's messages, oldest first, for her message list and timeline."""
     statement = (
         select(Message)
         .where(Message.contact_id == contact_id)
@@ -98,8 +90,7 @@ def contact_messages(session: Session, *, contact_id: str) -> Sequence[Message]:
 def referenced_message(
     session: Session, *, contact_id: str, properties: Mapping[str, Any]
 ) -> Message | None:
-    """The contact's message an event reports on, when the provider handed our id back
-    (adapters put it in `message_id`); None for another contact's or an unknown id."""
+    """The contact's own message an event reports on, so feedback never crosses contacts."""
     message_id = properties.get("message_id")
     if not isinstance(message_id, str) or not 0 < len(message_id) <= 36:
         return None
@@ -110,8 +101,7 @@ def referenced_message(
 def recent_send_times(
     session: Session, *, contact_id: str, since: datetime, now: datetime, exclude_id: str
 ) -> list[datetime]:
-    """When the contact's messages to her (not webhooks) went out since `since`, oldest
-    first; one leased by a worker right now counts as going out `now`."""
+    """Her recent sends (not webhooks) for the cap, counting leased ones as going out now."""
     statement = select(Message.status, Message.sent_at).where(
         Message.contact_id == contact_id,
         Message.channel != "webhook",
@@ -127,7 +117,7 @@ def recent_send_times(
 
 
 def has_sent(session: Session, *, enrollment_id: str, channel: str) -> bool:
-    """Whether this enrollment already sent a message on the channel."""
+    """Whether the enrollment sent on the channel, so only its first text says STOP."""
     statement = select(Message.id).where(
         Message.enrollment_id == enrollment_id,
         Message.channel == channel,
@@ -139,8 +129,7 @@ def has_sent(session: Session, *, enrollment_id: str, channel: str) -> bool:
 def add_note(
     session: Session, *, contact: Contact, message: Message, note: str, at: datetime
 ) -> None:
-    """A timeline line for a message held at its stage (e.g. by the frequency cap); the
-    contact must be locked, as its history sequence advances."""
+    """Say on her timeline why a message waits; the contact is locked (its sequence moves)."""
     contact.history_seq += 1
     session.add(contact)
     session.add(
@@ -157,6 +146,6 @@ def add_note(
 
 
 def contact_notes(session: Session, *, contact_id: str) -> Sequence[Note]:
-    """A contact's scheduler notes in order."""
+    """A contact's scheduler notes in order, for her timeline."""
     statement = select(Note).where(Note.contact_id == contact_id).order_by(col(Note.seq))
     return session.exec(statement).all()

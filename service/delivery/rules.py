@@ -1,6 +1,7 @@
-"""Send-time rules, checked again under the claim because anything may have changed since
-the message was queued: the enrollment still active, consent and suppression, an address
-(E.164 for texts), the journey's send window and the frequency cap (README, "Delivery")."""
+"""Send-time rules (README, "Delivery"), checked under the claim as anything may change."""
+
+# The enrollment still active, consent and suppression, an address (E.164 for texts), the
+# journey's send window and the frequency cap.
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ CAP_WINDOW = timedelta(hours=24)
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a message must never go out, and the status it ends in."""
+    """Why a message must never go out, and the status it ends in, for the timeline."""
 
     status: MessageStatus
     reason: str
@@ -31,7 +32,7 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Deferral:
-    """When a message may go out instead of now, and what the timeline says about it."""
+    """When a message may go out instead, and what her timeline says about the wait."""
 
     until: datetime
     note: str | None = None
@@ -72,8 +73,7 @@ def window_opens(
 def deferral(
     session: Session, runtime: Runtime, *, message: Message, contact: Contact, now: datetime
 ) -> Deferral | None:
-    """When a sendable message must wait instead: outside its send window (it was claimed
-    late), or over the frequency cap, which delays and says so, never drops."""
+    """When a message must wait (late claim, frequency cap): delayed and said, never dropped."""
     opens = window_opens(runtime, message=message, contact=contact, moment=now)
     if opens > now:
         return Deferral(opens)

@@ -1,4 +1,4 @@
-"""Delivery settings: which provider sends each channel, and the sending rules."""
+"""Delivery settings, so each channel's provider is chosen by name from the registry."""
 
 from __future__ import annotations
 
@@ -21,11 +21,7 @@ def _choices(names: tuple[str, ...]) -> str:
 
 
 class DeliverySettings(ProviderSettings):
-    """Outgoing messages: providers, sender, sending rules (README, "Delivery").
-
-    `log` writes to the outbox file and needs no account; a chosen provider must have its
-    credentials or start-up stops naming the missing setting.
-    """
+    """Outgoing messages (README, "Delivery"): `log` needs no account, others credentials."""
 
     max_send_attempts: int = Field(default=5, ge=1, le=100)
     email_provider: str = "log"  # log, sendgrid, postmark, mailgun (any registered name)
@@ -53,5 +49,5 @@ class DeliverySettings(ProviderSettings):
         return value
 
     def provider_names(self) -> dict[str, str]:
-        """The chosen provider of each channel."""
+        """The chosen provider of each channel, for building the channels."""
         return {channel: getattr(self, field) for channel, field in PROVIDER_SETTINGS.items()}

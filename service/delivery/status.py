@@ -1,11 +1,10 @@
-"""The one writer of a message's status, attempts and delivery status.
+"""The one writer of a message's status and attempts, so every change follows one rule."""
 
-Attempts follow one rule: every turn a worker takes with a claimed message that ends in a
-verdict (sent, failed, refused, retried, or cut short by a crash or a stopped worker) counts
-one attempt, written where that turn ends; a deferral (send window, frequency cap) and a
-provider answer that blames our own settings (`counts_as_attempt=False`) count none. Claiming
-a message only leases it.
-"""
+# The attempts rule: every turn a worker takes with a claimed message that ends in a verdict
+# (sent, failed, refused, retried, or cut short by a crash or a stopped worker) counts one
+# attempt, written where that turn ends; a deferral (send window, frequency cap) and a
+# provider answer that blames our own settings (`counts_as_attempt=False`) count none.
+# Claiming a message only leases it.
 
 from __future__ import annotations
 
@@ -52,9 +51,8 @@ class Outcome(StrEnum):
 def retry_delay_seconds(
     attempts: int, *, jitter: float = 0.0, retry_after: float | None = None
 ) -> float:
-    """Exponential backoff after a transient failure (30s, 60s, 120s ... capped at 1h),
-    stretched by up to a fifth (`jitter` in [0, 1)) so failures do not retry in lockstep,
-    and never sooner than the provider's Retry-After."""
+    """Backoff (30s doubling to 1h, never before Retry-After), jittered against lockstep."""
+    # `jitter` in [0, 1) stretches the delay by up to JITTER_SHARE.
     base = min(30 * 2 ** max(attempts - 1, 0), 3600) * (1 + JITTER_SHARE * jitter)
     return max(float(base), retry_after or 0.0)
 
@@ -63,7 +61,7 @@ def retry_delay_seconds(
 
 
 def cancel_pending(session: Session, *, enrollment_id: str, reason: str) -> int:
-    """Cancel an enrollment's unsent messages; how many."""
+    """Cancel an enrollment's unsent messages, as its decision asks; how many."""
     result = session.execute(
         update(Message)
         .where(
@@ -86,14 +84,13 @@ def _end_turn(message: Message, *, status: MessageStatus, error: str | None) -> 
 
 
 def refuse(message: Message, *, status: MessageStatus, reason: str) -> Outcome:
-    """The message must never go out (enrollment over, no consent, no address, a template
-    that cannot render): it ends canceled, suppressed or failed, with the reason."""
+    """End a message that must never go out, keeping the reason for the timeline."""
     _end_turn(message, status=status, error=reason)
     return Outcome(status)
 
 
 def defer(message: Message, *, until: datetime, note: str | None = None) -> Outcome:
-    """The message may go out later (send window, frequency cap): waiting is no attempt."""
+    """Put a message back to wait (send window, frequency cap): waiting is no attempt."""
     message.due_at = until
     message.claimed_until = None
     if note is not None:
@@ -102,8 +99,7 @@ def defer(message: Message, *, until: datetime, note: str | None = None) -> Outc
 
 
 def mark_sending(message: Message, *, outgoing: OutgoingMessage, send_lease: datetime) -> None:
-    """Keep what is about to be sent and hand the message to its channel under `send_lease`;
-    from here it is never claimed again, so it goes out at most once."""
+    """Keep what goes out and lease it as sending, so it is never claimed (or sent) again."""
     message.subject = outgoing.subject
     message.preheader = outgoing.preheader
     message.html = outgoing.html
@@ -122,8 +118,7 @@ def record_result(
     jitter: Callable[[], float],
     allowed: Callable[[datetime], datetime],
 ) -> Outcome:
-    """Store the provider's answer: sent, failed for good (permanent, or out of attempts), or
-    pending again after a backoff, at the first moment `allowed` (the send window) permits."""
+    """Store the provider's answer; a transient failure waits its backoff and send window."""
     message.claimed_until = None
     if result.counts_as_attempt:
         message.attempts += 1
@@ -146,10 +141,10 @@ def record_result(
 def after_crash(
     message: Message, *, lease: datetime, send_lease: datetime | None, max_attempts: int
 ) -> None:
-    """After an internal error: a message that may have reached the provider fails as
-    'outcome unknown' (never resent); one that cannot have counts the attempt and is retried
-    when its lease runs out, until attempts run out. A message another worker holds by now
-    is left alone."""
+    """After an internal error, never resend what may have reached the provider."""
+    # Sending under our lease: it may have gone out, so it fails as "outcome unknown". Pending
+    # under our claim: it cannot have, so the attempt counts and it is retried once the lease
+    # runs out, until attempts run out. Held by another worker by now: left alone.
     if message.status == MessageStatus.SENDING and message.claimed_until == send_lease:
         reason = "delivery outcome unknown: internal error during send; not resent"
         _end_turn(message, status=MessageStatus.FAILED, error=reason)
@@ -162,8 +157,7 @@ def after_crash(
 
 
 def fail_stale_sends(session: Session, *, now: datetime, reason: str) -> int:
-    """Fail the messages left `sending` past their lease by a worker that stopped: whether
-    they went out is unknown, and sending again could send twice. How many there were."""
+    """Fail messages a stopped worker left sending, since resending could send twice."""
     result = session.execute(
         update(Message)
         .where(col(Message.status) == MessageStatus.SENDING, col(Message.claimed_until) < now)
@@ -189,8 +183,7 @@ def reported_status(event_type: str, properties: Mapping[str, Any]) -> str | Non
 
 
 def record_feedback(message: Message, *, event_type: str, properties: Mapping[str, Any]) -> None:
-    """Move the message's delivery status forward (delivered, opened, clicked, bounced, ...);
-    a late, earlier status changes nothing."""
+    """Move the delivery status forward only, so a late, earlier status changes nothing."""
     reported = reported_status(event_type, properties)
     if reported is not None and statuses.supersedes(
         reported, message.delivery_status, channel=message.channel

@@ -1,8 +1,7 @@
-"""The due-work loop: each pass fires due timers, then hands due messages to delivery.
+"""The due-work loop: timers first, so their messages go out in the same pass."""
 
-Timers are leased like messages (`claimed_until`, `FOR UPDATE SKIP LOCKED` on PostgreSQL), so
-any number of workers can run passes side by side.
-"""
+# Timers are leased like messages (`claimed_until`, `FOR UPDATE SKIP LOCKED` on PostgreSQL),
+# so any number of workers can run passes side by side.
 
 from __future__ import annotations
 

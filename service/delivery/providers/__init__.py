@@ -1,11 +1,9 @@
-"""The send providers nurture ships with, one module each, registered by name.
+"""The built-in send providers, registered here so settings can choose them by name."""
 
-Each provider's channel turns a rendered message into the request its provider documents,
-sends our message id as provider metadata so webhooks can be tied back to it, and classifies
-the answer (see `http`). Adding one: a module with its settings class (credential checks
-included), channel and `PROVIDER`, plus
-its registration and its settings class here.
-"""
+# Each provider's channel turns a rendered message into the request its provider documents,
+# sends our message id as provider metadata so webhooks can be tied back to it, and classifies
+# the answer (see `http`). Adding one: a module with its settings class (credential checks
+# included), its channel and its `PROVIDER`, plus its registration and settings class here.
 
 from service.delivery.providers import log, mailgun, postmark, sendgrid, twilio, webhook
 from service.delivery.providers.http import HttpSettings, http_client

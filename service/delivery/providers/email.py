@@ -1,5 +1,4 @@
-"""What every email provider shares: who mail comes from, and the one-click unsubscribe
-headers mailbox providers require of bulk mail."""
+"""What every email provider shares: the sender, and the unsubscribe headers bulk mail needs."""
 
 from __future__ import annotations
 

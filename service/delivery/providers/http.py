@@ -1,8 +1,9 @@
-"""What every HTTP provider shares: the pooled client, a rate limiter, and one reading of
-answers: 2xx sent; 408, 409, 425, 429, 5xx and network errors transient (retried with backoff,
-honouring Retry-After up to an hour); 401 and 403 mean our credentials are wrong, which an
-operator can fix, so they are retried too (and logged loudly); any other 4xx permanent (never
-retried, reason kept)."""
+"""What every HTTP provider shares: one pooled client, rate limits and one reading of answers."""
+
+# 2xx sent; 408, 409, 425, 429, 5xx and network errors transient (retried with backoff,
+# honouring Retry-After up to an hour); 401 and 403 mean our credentials are wrong, which an
+# operator can fix, so they are retried too (and logged loudly); any other 4xx permanent
+# (never retried, reason kept).
 
 from __future__ import annotations
 
@@ -83,6 +84,7 @@ def json_field(name: str) -> Callable[[httpx.Response], str | None]:
     """Reads the provider's message id from one field of a JSON answer."""
 
     def read(response: httpx.Response) -> str | None:
+        """The field, or None when the answer is no JSON object."""
         try:
             value = response.json().get(name)
         except (ValueError, AttributeError):
@@ -165,8 +167,7 @@ class HttpChannel:
         return classify(response, provider_id=provider_id(response) if ok else None, now=self.now())
 
     def _report_refused_credentials(self, status: int) -> None:
-        """Say once, loudly, that the provider refuses our credentials: every message waits
-        (retried with backoff) until an operator fixes the settings."""
+        """Say once, loudly, that our credentials are refused: messages wait for the fix."""
         if not self._credentials_refused:
             self._credentials_refused = True
             logger.error(

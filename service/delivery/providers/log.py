@@ -1,5 +1,4 @@
-"""The `log` provider: every channel appends to the outbox file, so trying the product needs
-no provider account."""
+"""The `log` provider: every channel appends to the outbox file, so trying needs no account."""
 
 from __future__ import annotations
 

@@ -24,8 +24,7 @@ class MailgunSettings(SenderSettings):
     mailgun_rate_limit: float = Field(default=50.0, gt=0)
 
     def mailgun_account(self) -> tuple[str, str]:
-        """The API key and the sending domain, which sending through Mailgun cannot do
-        without."""
+        """The API key and sending domain, without which Mailgun cannot send."""
         needed_by = f"provider {NAME}"
         key = required(self.mailgun_api_key, setting="NURTURE_MAILGUN_API_KEY", needed_by=needed_by)
         domain = required(

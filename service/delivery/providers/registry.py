@@ -1,5 +1,4 @@
-"""The send providers by channel and name, so that settings choose one and adding one is a
-module plus its registration."""
+"""Send providers by channel and name, so adding one is a module plus its registration."""
 
 from __future__ import annotations
 
@@ -26,8 +25,7 @@ class ProviderContext:
 
 @dataclass(frozen=True)
 class Provider:
-    """One way to send: its name in the settings, the channels it serves, and how to build
-    its channel (checking the credentials it needs)."""
+    """One way to send: its settings name, its channels, and a build that checks credentials."""
 
     name: str
     channels: tuple[str, ...]
@@ -57,8 +55,7 @@ class ProviderRegistry:
     def build_channels(
         self, settings: DeliverySettings, context: ProviderContext
     ) -> dict[str, Channel]:
-        """The channel per message type that settings choose; a provider chosen for several
-        channels (the log) is built once and shared."""
+        """The chosen channel per message type, one instance per provider (the log is shared)."""
         built: dict[Provider, Channel] = {}
         channels: dict[str, Channel] = {}
         for channel, name in settings.provider_names().items():

@@ -1,5 +1,4 @@
-"""Outgoing webhook stages over HTTP: the rendered body POSTed to the stage's URL, signed the
-Standard Webhooks way."""
+"""Outgoing webhook stages over HTTP, signed the Standard Webhooks way so receivers trust us."""
 
 from __future__ import annotations
 
@@ -16,8 +15,7 @@ NAME = "http"
 
 
 class OutgoingWebhookSettings(SettingsGroup):
-    """NURTURE_OUTGOING_WEBHOOK_*: the signing secret and how fast to send; the
-    NURTURE_WEBHOOK_* names are the older ones, still read."""
+    """NURTURE_OUTGOING_WEBHOOK_* (older NURTURE_WEBHOOK_* still read): secret and pace."""
 
     outgoing_webhook_signing_secret: SecretStr | None = Field(
         default=None,  # whsec_..., signs outgoing webhooks the Standard Webhooks way
