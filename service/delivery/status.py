@@ -76,11 +76,18 @@ def cancel_pending(session: Session, *, enrollment_id: str, reason: str) -> int:
 # ----- a worker's turn with a claimed message ----------------------------------------------
 
 
+def _count_attempt(message: Message, *, counts: bool = True) -> int:
+    """The attempts rule in one place: a turn that ended in a verdict counts one attempt."""
+    if counts:
+        message.attempts += 1
+    return message.attempts
+
+
 def _end_turn(message: Message, *, status: MessageStatus, error: str | None) -> None:
     message.status = status
     message.error = error
     message.claimed_until = None
-    message.attempts += 1
+    _count_attempt(message)
 
 
 def refuse(message: Message, *, status: MessageStatus, reason: str) -> Outcome:
@@ -120,8 +127,7 @@ def record_result(
 ) -> Outcome:
     """Store the provider's answer; a transient failure waits its backoff and send window."""
     message.claimed_until = None
-    if result.counts_as_attempt:
-        message.attempts += 1
+    attempts = _count_attempt(message, counts=result.counts_as_attempt)
     if result.ok:
         message.status = MessageStatus.SENT
         message.sent_at = now
@@ -129,11 +135,11 @@ def record_result(
         message.error = None
         return Outcome.SENT
     message.error = result.error
-    if result.permanent or (result.counts_as_attempt and message.attempts >= max_attempts):
+    if result.permanent or (result.counts_as_attempt and attempts >= max_attempts):
         message.status = MessageStatus.FAILED
         return Outcome.FAILED
     message.status = MessageStatus.PENDING
-    delay = retry_delay_seconds(message.attempts, jitter=jitter(), retry_after=result.retry_after)
+    delay = retry_delay_seconds(attempts, jitter=jitter(), retry_after=result.retry_after)
     message.due_at = allowed(now + timedelta(seconds=delay))
     return Outcome.RETRYING
 
@@ -149,10 +155,10 @@ def after_crash(
         reason = "delivery outcome unknown: internal error during send; not resent"
         _end_turn(message, status=MessageStatus.FAILED, error=reason)
     elif message.status == MessageStatus.PENDING and message.claimed_until == lease:
-        message.attempts += 1
-        if message.attempts >= max_attempts:
+        attempts = _count_attempt(message)
+        if attempts >= max_attempts:
             message.status = MessageStatus.FAILED
-            message.error = f"gave up after {message.attempts} attempts (internal errors)"
+            message.error = f"gave up after {attempts} attempts (internal errors)"
             message.claimed_until = None
 
 
@@ -165,7 +171,7 @@ def fail_stale_sends(session: Session, *, now: datetime, reason: str) -> int:
             status=MessageStatus.FAILED,
             error=reason,
             claimed_until=None,
-            attempts=col(Message.attempts) + 1,
+            attempts=col(Message.attempts) + 1,  # the attempts rule, in bulk
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
