@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from service.delivery import outbox, rules, status
-from service.delivery.channels import Channel, DeliveryResult, OutgoingMessage, default_channels
+from service.delivery.channels import Channel, DeliveryResult, OutgoingMessage
 from service.delivery.compose import compose
 from service.delivery.status import Outcome
 from service.errors import JourneyError, NurtureError
@@ -32,15 +31,11 @@ class Dispatcher:
     """Sends one process's share of the due messages, so workers scale out side by side."""
 
     def __init__(
-        self,
-        runtime: Runtime,
-        channels: dict[str, Channel] | None = None,
-        *,
-        jitter: Callable[[], float] = random.random,
+        self, runtime: Runtime, channels: dict[str, Channel], jitter: Callable[[], float]
     ) -> None:
         self.runtime = runtime
-        self.channels = channels or default_channels(runtime.settings.outbox_path)
-        self.jitter = jitter
+        self.channels = channels
+        self.jitter = jitter  # in [0, 1), spreads retries
         self.secret = link_secret(runtime.settings.secret_key)
 
     def lease(self, now: datetime) -> datetime:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.delivery.channels import Channel
+from service.delivery.channels import Channel, default_channels
 from service.delivery.dispatch import Dispatcher
 from service.delivery.status import Outcome
 from service.processing import run_timer
@@ -44,7 +44,9 @@ class Scheduler:
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.runtime = runtime
-        self.dispatcher = Dispatcher(runtime, channels, jitter=jitter)
+        self.dispatcher = Dispatcher(
+            runtime, channels or default_channels(runtime.settings.outbox_path), jitter
+        )
         self.running = asyncio.Lock()
 
     async def tick(self) -> None:
