@@ -7,16 +7,23 @@ that belong to one package live there (service/inbound/settings.py, service/trac
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 
+from service.delivery.settings import DeliverySettings
 from service.engine.timing import is_valid_zone
+from service.errors import ConfigError
+from service.hosts import is_loopback
 from service.inbound.settings import InboundSettings
 from service.settings_base import CommaList, SettingsGroup
 from service.tracking.settings import LinkSettings, TrackingSettings
+
+logger = logging.getLogger(__name__)
 
 
 class CoreSettings(SettingsGroup):
@@ -47,67 +54,6 @@ class SchedulerSettings(SettingsGroup):
     claim_lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
 
-class DeliverySettings(SettingsGroup):
-    """Outgoing messages: providers, sender, sending rules (README, "Delivery").
-
-    `log` writes to the outbox file and needs no account; a chosen provider must have its
-    credentials or start-up stops naming the missing setting.
-    """
-
-    outbox_path: Path = Path("outbox.jsonl")
-    max_send_attempts: int = Field(default=5, ge=1, le=100)
-    email_provider: Literal["log", "sendgrid", "postmark", "mailgun"] = "log"
-    sms_provider: Literal["log", "twilio"] = "log"
-    # Outgoing webhook stages; NURTURE_WEBHOOK_DELIVERY etc. are the older names.
-    outgoing_webhook_delivery: Literal["log", "http"] = Field(
-        default="log",
-        validation_alias=AliasChoices(
-            "outgoing_webhook_delivery",
-            "NURTURE_OUTGOING_WEBHOOK_DELIVERY",
-            "NURTURE_WEBHOOK_DELIVERY",
-        ),
-    )
-    outgoing_webhook_signing_secret: SecretStr | None = Field(
-        default=None,  # whsec_..., signs outgoing webhooks the Standard Webhooks way
-        validation_alias=AliasChoices(
-            "outgoing_webhook_signing_secret",
-            "NURTURE_OUTGOING_WEBHOOK_SIGNING_SECRET",
-            "NURTURE_WEBHOOK_SIGNING_SECRET",
-        ),
-    )
-    outgoing_webhook_rate_limit: float = Field(
-        default=20.0,
-        gt=0,
-        validation_alias=AliasChoices(
-            "outgoing_webhook_rate_limit",
-            "NURTURE_OUTGOING_WEBHOOK_RATE_LIMIT",
-            "NURTURE_WEBHOOK_RATE_LIMIT",
-        ),
-    )
-    email_from: str | None = None
-    email_from_name: str | None = None
-    email_reply_to: str | None = None
-    sendgrid_api_key: SecretStr | None = None
-    sendgrid_base_url: str = "https://api.sendgrid.com"
-    sendgrid_rate_limit: float = Field(default=50.0, gt=0)  # requests per second
-    postmark_server_token: SecretStr | None = None
-    postmark_message_stream: str = "broadcast"
-    postmark_base_url: str = "https://api.postmarkapp.com"
-    postmark_rate_limit: float = Field(default=50.0, gt=0)
-    mailgun_api_key: SecretStr | None = None
-    mailgun_domain: str | None = None
-    mailgun_base_url: str = "https://api.mailgun.net"
-    mailgun_rate_limit: float = Field(default=50.0, gt=0)
-    twilio_account_sid: str | None = None
-    twilio_auth_token: SecretStr | None = None
-    twilio_from: str | None = None  # +E.164 number or a Messaging Service SID (MG...)
-    twilio_status_callback: str | None = None  # our id rides on it as a query parameter
-    twilio_base_url: str = "https://api.twilio.com"
-    twilio_rate_limit: float = Field(default=1.0, gt=0)
-    http_timeout: float = Field(default=10.0, gt=0, le=120)
-    frequency_cap: int = Field(default=0, ge=0, le=1000)  # per contact per rolling 24h; 0 = off
-
-
 class Settings(
     CoreSettings,
     SchedulerSettings,
@@ -117,6 +63,33 @@ class Settings(
     DeliverySettings,
 ):
     """Every group; an invalid value stops start-up with one clear line."""
+
+    def reaches_real_people(self) -> str | None:
+        """Why links could leave this machine (a real provider, a public address), if they can."""
+        if self.email_provider != "log":
+            return f"email provider is {self.email_provider}"
+        if self.sms_provider != "log":
+            return f"sms provider is {self.sms_provider}"
+        if self.outgoing_webhook_delivery == "http":
+            return "outgoing webhook delivery is http"
+        if self.track_publishable_keys:
+            return "NURTURE_TRACK_PUBLISHABLE_KEYS is set"
+        if not is_loopback(urlsplit(self.public_base_url).hostname):
+            return "NURTURE_PUBLIC_BASE_URL is not a loopback address"
+        return None
+
+    def check_link_secret(self) -> None:
+        """Refuse to sign real people's links with the public development key; for a purely
+        local set-up only warn, so trying the product needs no settings."""
+        if self.secret_key is not None:
+            return
+        reason = self.reaches_real_people()
+        if reason is not None:
+            raise ConfigError(f"NURTURE_SECRET_KEY must be set: {reason}")
+        logger.warning(
+            "NURTURE_SECRET_KEY is not set: links are signed with the development key; "
+            "set it before sending to real people"
+        )
 
 
 @lru_cache

@@ -17,13 +17,13 @@ from service.api.errors import BodyLimitMiddleware, install_error_handlers
 from service.api.routes import contacts, events, health, journeys, links, track, webhooks
 from service.clock import Clock, SystemClock
 from service.config import Settings, get_settings
+from service.delivery.providers import build_channels, http_client
 from service.errors import NurtureError
 from service.inbound.receive import Inbound
 from service.logs import configure_logging
 from service.runtime import build_runtime
 from service.scheduler.jobs import start_interval_job, stop_interval_job
-from service.scheduler.providers import build_channels, check_link_secret, http_client
-from service.scheduler.runner import Scheduler
+from service.scheduler.loop import Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = http_client(settings)
         try:
-            check_link_secret(settings)
+            settings.check_link_secret()
             channels = build_channels(settings, client=client, now=clock.now)
             runtime = await asyncio.to_thread(build_runtime, settings, clock)
         except NurtureError as exc:
@@ -96,7 +96,7 @@ def serve(host: str, port: int) -> int:
     settings = get_settings()
     configure_logging(settings.log_level)
     try:
-        check_link_secret(settings)
+        settings.check_link_secret()
         app = create_app(settings)
         # Open the database and load the journeys once before uvicorn starts, so a bad set-up
         # stops with one line instead of a server traceback.

@@ -23,7 +23,7 @@ from service.enrollments.ingest import ingest_event
 from service.enrollments.schemas import EventResult
 from service.main import create_app
 from service.runtime import Runtime, build_runtime
-from service.scheduler.runner import RunReport, Scheduler
+from service.scheduler.loop import RunReport, Scheduler
 from service.schemas import EventIn
 from service.store.models import Contact
 

@@ -9,7 +9,7 @@ from webhooks.errors import (
     StaleRequest,
     WebhookError,
 )
-from webhooks.events import CanonicalEvent, ConfirmSubscription, SmsStatusOrder, WebhookResult
+from webhooks.events import CanonicalEvent, ConfirmSubscription, WebhookResult
 from webhooks.mailgun import MailgunAdapter
 from webhooks.postmark import PostmarkAdapter
 from webhooks.protocol import WebhookAdapter
@@ -33,7 +33,6 @@ __all__ = [
     "SendGridAdapter",
     "SesAdapter",
     "SignatureError",
-    "SmsStatusOrder",
     "StaleRequest",
     "StandardWebhooksAdapter",
     "TwilioSmsAdapter",

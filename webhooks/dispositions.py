@@ -5,7 +5,6 @@ from __future__ import annotations
 from webhooks.common import snake
 
 ANSWERED = "answered"
-MISSED_OUTCOMES = frozenset({"no_answer", "busy", "voicemail", "failed", "canceled"})
 _OUTCOME_ALIASES = {
     "answered": ANSWERED,
     "completed": ANSWERED,

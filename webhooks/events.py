@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 MESSAGE_ID_KEY = "nurture_message_id"
 MESSAGE_ID_HEADER = "X-Nurture-Message-Id"
@@ -66,33 +66,6 @@ class CanonicalEvent:
             "properties": properties,
             "attributes": dict(self.attributes),
         }
-
-
-class SmsStatusOrder:
-    """Ranks delivery statuses so a late-arriving earlier status never overwrites a later one."""
-
-    RANKS: ClassVar[Mapping[str, int]] = {
-        "accepted": 0,
-        "scheduled": 0,
-        "queued": 1,
-        "sending": 2,
-        "sent": 3,
-        "delivered": 4,
-        "undelivered": 4,
-        "failed": 4,
-        "canceled": 4,
-        "read": 5,
-    }
-
-    @classmethod
-    def rank(cls, status: str) -> int:
-        """Position of a status in the lifecycle; unknown statuses rank lowest."""
-        return cls.RANKS.get(status.strip().lower(), -1)
-
-    @classmethod
-    def supersedes(cls, new: str, current: str | None) -> bool:
-        """Whether `new` may replace `current` as the stored status."""
-        return current is None or cls.rank(new) > cls.rank(current)
 
 
 @dataclass(frozen=True)

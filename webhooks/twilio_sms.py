@@ -9,7 +9,8 @@ from xml.sax.saxutils import escape
 from webhooks import twilio_signature
 from webhooks.common import check_size, count, e164, query_param, text
 from webhooks.errors import MalformedPayload
-from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, SmsStatusOrder, WebhookResult
+from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
+from webhooks.statuses import SMS_ORDER
 
 OPT_OUT_KEYWORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
@@ -103,7 +104,7 @@ class TwilioSmsAdapter(twilio_signature.TwilioSignedAdapter):
             phone=e164(form.get("To")),
             properties={
                 "status": status,
-                "status_rank": SmsStatusOrder.rank(status),
+                "status_rank": SMS_ORDER.rank(status),
                 "error_code": text(form.get("ErrorCode")),
                 "provider_message_id": sid,
             },

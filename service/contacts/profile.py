@@ -1,4 +1,4 @@
-"""A contact's profile: attributes merged, persona and timezone set, dates checked."""
+"""A contact's profile: the engine's view of it, attributes merged, dates checked."""
 
 from __future__ import annotations
 
@@ -7,12 +7,25 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from service.engine.core import ContactView
 from service.engine.timing import parse_date_value
 from service.errors import InvalidInput
 from service.schemas import EventIn
 from service.store.models import Contact
 
 logger = logging.getLogger(__name__)
+
+
+def contact_view(contact: Contact) -> ContactView:
+    """The engine's plain-data view of a contact row."""
+    return ContactView(
+        id=contact.id,
+        attributes=dict(contact.attributes),
+        timezone=contact.timezone,
+        persona=contact.persona,
+        email=contact.email,
+        phone=contact.phone,
+    )
 
 
 def merge_profile(

@@ -12,9 +12,9 @@ from service.contacts.schemas import (
     MessageOut,
     TimelineEntry,
 )
+from service.delivery import outbox
 from service.enrollments import repository as enrollments_repo
 from service.errors import InvalidInput, NotFound
-from service.store import repository as repo
 from service.store.models import Contact, Message
 
 # Same-moment entries read naturally in this order: what happened, what it did, what it sent.
@@ -118,7 +118,7 @@ def message_out(message: Message) -> MessageOut:
 def contact_messages(session: Session, contact_id: str) -> list[MessageOut]:
     """A contact's messages, oldest first."""
     require_contact(session, contact_id)
-    return [message_out(m) for m in repo.contact_messages(session, contact_id=contact_id)]
+    return [message_out(m) for m in outbox.contact_messages(session, contact_id=contact_id)]
 
 
 def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
@@ -150,7 +150,7 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
         entries.append(
             (TimelineEntry(at=move.at, kind="transition", summary=summary, data=data), move.seq)
         )
-    for note in repo.contact_notes(session, contact_id=contact_id):
+    for note in outbox.contact_notes(session, contact_id=contact_id):
         summary = f"{note.journey_id}: {note.stage}: {note.text}"
         data = {
             "journey": note.journey_id,
@@ -161,7 +161,7 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
         entries.append(
             (TimelineEntry(at=note.at, kind="note", summary=summary, data=data), note.seq)
         )
-    for message in repo.contact_messages(session, contact_id=contact_id):
+    for message in outbox.contact_messages(session, contact_id=contact_id):
         summary = f"{message.channel} {message.template}: {message.status}"
         data = {
             "id": message.id,

@@ -7,12 +7,13 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from service import feedback
 from service.catalog.registry import JourneyRegistry
 from service.contacts import repository as contacts_repo
 from service.contacts.consent import apply_consent_effects
 from service.contacts.identity import attach_identifiers, event_contact
 from service.contacts.profile import check_date_attributes, merge_profile
+from service.delivery import outbox
+from service.delivery import status as message_status
 from service.engine.core import EventView, Status
 from service.engine.entry import decide_entry
 from service.enrollments import repository as enrollments_repo
@@ -28,8 +29,7 @@ from service.enrollments.unit import (
 from service.errors import InvalidInput
 from service.runtime import Runtime
 from service.schemas import EventIn
-from service.store import repository as repo
-from service.store.models import Contact, Message
+from service.store.models import Contact
 
 logger = logging.getLogger(__name__)
 
@@ -62,23 +62,6 @@ def ingest_event(
     )
 
 
-def _referenced_message(session: Session, *, contact: Contact, event: EventIn) -> Message | None:
-    """The contact's message this event reports on, when the provider returned our id."""
-    message_id = feedback.referenced_message_id(event.properties)
-    if message_id is None:
-        return None
-    return repo.contact_message(session, contact_id=contact.id, message_id=message_id)
-
-
-def _record_delivery_status(message: Message, event: EventIn) -> None:
-    """Move the message's delivery status forward; a late, earlier status changes nothing."""
-    status = feedback.reported_status(event.type, event.properties)
-    if status is not None and feedback.supersedes(
-        status, message.delivery_status, channel=message.channel
-    ):
-        message.delivery_status = status
-
-
 def _duplicate(event: EventIn, contact_id: str) -> EventResult:
     return EventResult(id=event.id, source=event.source, status="duplicate", contact_id=contact_id)
 
@@ -97,7 +80,7 @@ def _ingest(
         name, value = exc.args
         raise InvalidInput(f"unknown contact {name} {value!r}", field=f"contact.{name}") from None
     happened_at = event.time or now
-    message = _referenced_message(session, contact=contact, event=event)
+    message = outbox.referenced_message(session, contact_id=contact.id, properties=event.properties)
     row_id = enrollments_repo.record_event(
         session,
         source=event.source,
@@ -112,7 +95,7 @@ def _ingest(
     if row_id is None:  # a concurrent delivery of the same event got there first
         return _duplicate(event, contact.id)
     if message is not None:
-        _record_delivery_status(message, event)
+        message_status.record_feedback(message, event_type=event.type, properties=event.properties)
         session.add(message)
     attach_identifiers(session, contact, identifiers)
     merge_profile(

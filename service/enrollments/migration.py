@@ -7,10 +7,11 @@ from collections import Counter
 from sqlmodel import Session
 
 from service.contacts.identity import locked_contact
+from service.contacts.profile import contact_view
 from service.engine.core import CompiledJourney, Status
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.schemas import MigrateIn, MigrationReport
-from service.enrollments.unit import Outcome, apply_decision, contact_view, enrollment_state
+from service.enrollments.unit import Outcome, apply_decision, enrollment_state
 from service.errors import InvalidInput
 from service.runtime import Runtime
 

@@ -15,17 +15,18 @@ from datetime import datetime
 from sqlmodel import Session
 
 from service.catalog.registry import JourneyRegistry
+from service.contacts.profile import contact_view
+from service.delivery import outbox
+from service.delivery import status as message_status
 from service.engine.core import (
     ENDED_EARLY,
     CompiledJourney,
-    ContactView,
     Decision,
     EnrollmentState,
     Status,
 )
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.schemas import Enrolled, Move
-from service.store import repository as repo
 from service.store.models import Contact, Enrollment, TransitionRecord
 
 logger = logging.getLogger(__name__)
@@ -37,18 +38,6 @@ class Outcome:
 
     moved: list[Move] = field(default_factory=list)
     enrolled: list[Enrolled] = field(default_factory=list)
-
-
-def contact_view(contact: Contact) -> ContactView:
-    """The engine's plain-data view of a contact row."""
-    return ContactView(
-        id=contact.id,
-        attributes=dict(contact.attributes),
-        timezone=contact.timezone,
-        persona=contact.persona,
-        email=contact.email,
-        phone=contact.phone,
-    )
 
 
 def enrollment_state(enrollment: Enrollment) -> EnrollmentState:
@@ -113,33 +102,16 @@ def apply_decision(
     session.add(contact)
     session.flush()
     if state.status in ENDED_EARLY:
-        repo.cancel_pending_messages(
+        message_status.cancel_pending(
             session, enrollment_id=enrollment.id, reason=f"enrollment {state.status}"
         )
     elif left_stage:  # a move, or a migration onto another stage
-        repo.cancel_pending_messages(
+        message_status.cancel_pending(
             session, enrollment_id=enrollment.id, reason="contact left the stage before sending"
         )
     for order in decision.messages:
-        repo.add_message(
-            session,
-            values={
-                "idempotency_key": f"{enrollment.id}:{order.stage}:{order.visit}",
-                "contact_id": contact.id,
-                "enrollment_id": enrollment.id,
-                "event_id": event_row_id,
-                "journey_id": enrollment.journey_id,
-                "version": enrollment.version,
-                "stage": order.stage,
-                "visit": order.visit,
-                "channel": order.channel,
-                "template": order.template,
-                "url": order.url,
-                "due_at": order.due_at,
-                "status": "pending",
-                "attempts": 0,
-                "created_at": now,
-            },
+        outbox.enqueue(
+            session, enrollment=enrollment, order=order, event_row_id=event_row_id, now=now
         )
     for note in decision.notes:
         logger.warning("journey %s: %s", enrollment.journey_id, note)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
+from service.inbound import repository as inbound_repo
 from service.runtime import Runtime
-from service.store import repository as repo
 from webhooks.errors import ReplayedRequest
 from webhooks.mailgun import signature_block
 
@@ -27,7 +27,7 @@ class OneTimeTokens:
         """Record the token, or refuse the request when it was spent on another body."""
         token = str(signature_block(raw_body).get("token", ""))
         with runtime.db.write() as session:
-            fresh = repo.remember_webhook_token(
+            fresh = inbound_repo.remember_webhook_token(
                 session,
                 source=self.source,
                 token=token[:MAX_TOKEN_LENGTH],

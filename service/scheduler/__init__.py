@@ -1,1 +1,1 @@
-"""Due work: timers of enrollments and the outbox, claimed from our own tables."""
+"""Due work: timers of enrollments, then the outbox, claimed from our own tables."""

@@ -6,7 +6,7 @@ from datetime import UTC
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from service.scheduler.runner import Scheduler
+from service.scheduler.loop import Scheduler
 
 JOB_ID = "nurture-due-work"
 

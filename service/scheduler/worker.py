@@ -8,12 +8,12 @@ import signal
 
 from service.clock import SystemClock
 from service.config import get_settings
+from service.delivery.providers import build_channels, http_client
 from service.errors import NurtureError
 from service.logs import configure_logging
 from service.runtime import Runtime, build_runtime
 from service.scheduler.jobs import start_interval_job, stop_interval_job
-from service.scheduler.providers import build_channels, check_link_secret, http_client
-from service.scheduler.runner import Scheduler
+from service.scheduler.loop import Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 async def _run() -> None:
     settings = get_settings()
     clock = SystemClock()
-    check_link_secret(settings)
+    settings.check_link_secret()
     async with http_client(settings) as client:
         channels = build_channels(settings, client=client, now=clock.now)
         runtime = await asyncio.to_thread(build_runtime, settings, clock)

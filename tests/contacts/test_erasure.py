@@ -7,9 +7,9 @@ from sqlmodel import SQLModel
 
 from service.contacts.erasure import erase_contact
 from service.contacts.identity import locked_contact
+from service.delivery import outbox
 from service.errors import NotFound
 from service.runtime import Runtime
-from service.store import repository as repo
 from service.store.models import (
     Consent,
     Contact,
@@ -39,8 +39,8 @@ def _history(runtime: Runtime, email: str) -> str:
     ingest(runtime, event("sms.opted_out", email=email))
     with runtime.db.write() as session:
         contact = locked_contact(session, contact_id)
-        [message, *_] = repo.contact_messages(session, contact_id=contact_id)
-        repo.add_note(
+        [message, *_] = outbox.contact_messages(session, contact_id=contact_id)
+        outbox.add_note(
             session, contact=contact, message=message, note="held", at=runtime.clock.now()
         )
     return contact_id

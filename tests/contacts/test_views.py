@@ -15,18 +15,20 @@ from service.contacts.views import (
     require_contact,
     timeline,
 )
+from service.delivery import outbox
 from service.enrollments.actions import move
 from service.errors import InvalidInput, NotFound
 from service.runtime import Runtime
-from service.store import repository as repo
 from tests.factories import START, add_contact, event, ingest, signup
 
 
 def _note(runtime: Runtime, contact_id: str, text: str) -> None:
     with runtime.db.write() as session:
         contact = locked_contact(session, contact_id)
-        [message, *_] = repo.contact_messages(session, contact_id=contact_id)
-        repo.add_note(session, contact=contact, message=message, note=text, at=runtime.clock.now())
+        [message, *_] = outbox.contact_messages(session, contact_id=contact_id)
+        outbox.add_note(
+            session, contact=contact, message=message, note=text, at=runtime.clock.now()
+        )
 
 
 def test_timeline_orders_by_time_then_event_transition_note_message(runtime: Runtime) -> None:
@@ -39,7 +41,7 @@ def test_timeline_orders_by_time_then_event_transition_note_message(runtime: Run
     ingest(runtime, event("web.page_viewed", properties={"page": "y"}, time=earlier))
     with runtime.db.write() as session:
         favors = next(
-            m for m in repo.contact_messages(session, contact_id=ava) if m.stage == "favors"
+            m for m in outbox.contact_messages(session, contact_id=ava) if m.stage == "favors"
         )
         favors.status, favors.sent_at = "sent", START + timedelta(seconds=10)
         session.add(favors)

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from service.delivery.providers import build_channels, http_client
 from service.errors import ConfigError
 from service.runtime import build_runtime
-from service.scheduler.providers import build_channels, http_client
-from service.scheduler.runner import Scheduler
+from service.scheduler.loop import Scheduler
 from tests.factories import (
     FakeClock,
     Harness,

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
+from service.delivery import outbox
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.actions import enroll, exit_journey, move, run_timer
 from service.errors import Conflict, InvalidInput, NotFound
 from service.runtime import Runtime
-from service.store import repository as repo
 from service.store.models import Enrollment, Message, TransitionRecord
 from tests.factories import START, add_contact, stored
 
@@ -106,7 +106,7 @@ def test_move_or_exit_without_an_active_enrollment_is_not_found(runtime: Runtime
 def test_exit_cancels_unsent_messages(runtime: Runtime, ava: str) -> None:
     enroll(runtime, contact_id=ava, journey_id=STORY)
     with runtime.db.write() as session:
-        [welcome] = repo.contact_messages(session, contact_id=ava)
+        [welcome] = outbox.contact_messages(session, contact_id=ava)
         welcome.status, welcome.sent_at = "sent", START
         session.add(welcome)
     move(runtime, contact_id=ava, journey_id=STORY, stage="favors")

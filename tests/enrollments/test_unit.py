@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from service.contacts.identity import locked_contact
+from service.delivery import outbox
 from service.engine.core import CompiledJourney, Decision, EventView
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.unit import (
@@ -21,7 +22,6 @@ from service.enrollments.unit import (
     start_enrollment,
 )
 from service.runtime import Runtime
-from service.store import repository as repo
 from service.store.models import Contact, Enrollment, Message, TransitionRecord
 from tests.factories import START, add_contact, stored
 
@@ -186,7 +186,7 @@ def test_each_stage_visit_queues_its_message_and_cancels_the_unsent_one(
 def test_a_sent_message_is_never_canceled(runtime: Runtime, ava: str) -> None:
     _start(runtime, ava)
     with runtime.db.write() as session:
-        [message] = repo.contact_messages(session, contact_id=ava)
+        [message] = outbox.contact_messages(session, contact_id=ava)
         message.status, message.sent_at = "sent", START
         session.add(message)
     _apply(runtime, ava, _move("favors"))

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from webhooks.common import e164, header, snake
-from webhooks.events import CanonicalEvent, SmsStatusOrder, derive_id
+from webhooks.events import CanonicalEvent, derive_id
+from webhooks.statuses import SMS_ORDER
 
 
 def test_payload_matches_the_events_api_shape() -> None:
@@ -57,13 +58,13 @@ def test_derived_ids_are_stable_and_bounded() -> None:
     [("queued", "sending"), ("sending", "sent"), ("sent", "delivered"), ("sent", "failed")],
 )
 def test_later_statuses_supersede_earlier_ones(earlier: str, later: str) -> None:
-    assert SmsStatusOrder.supersedes(later, earlier)
-    assert not SmsStatusOrder.supersedes(earlier, later)
+    assert SMS_ORDER.supersedes(later, earlier)
+    assert not SMS_ORDER.supersedes(earlier, later)
 
 
 def test_terminal_statuses_do_not_replace_each_other() -> None:
-    assert not SmsStatusOrder.supersedes("undelivered", "delivered")
-    assert SmsStatusOrder.supersedes("queued", None)
+    assert not SMS_ORDER.supersedes("undelivered", "delivered")
+    assert SMS_ORDER.supersedes("queued", None)
 
 
 def test_header_lookup_ignores_case() -> None:

@@ -16,11 +16,11 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service.api.deps import RuntimeDep
+from service.delivery import outbox
 from service.enrollments.ingest import ingest_event
 from service.errors import Forbidden, NotFound
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn
-from service.store import repository as repo
 from service.tracking.links import CLICK, OPEN, UNSUBSCRIBE, link_secret, read_token
 from service.tracking.site import landing_url
 
@@ -56,7 +56,7 @@ def _record(
     """Feed the link's event into the engine for its message's contact (if still there);
     returns that contact's id."""
     with runtime.db.session() as session:
-        message = repo.get_message(session, message_id=payload["m"])
+        message = outbox.get_message(session, message_id=payload["m"])
     if message is None:  # the contact was erased since; nothing is left to record
         return None
     ingest_event(

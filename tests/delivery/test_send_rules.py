@@ -13,9 +13,11 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from service.scheduler.channels import DeliveryResult, OutgoingMessage
-from service.scheduler.providers import PostmarkChannel, Sender, classify
-from service.scheduler.runner import Scheduler
+from service.delivery.channels import DeliveryResult, OutgoingMessage
+from service.delivery.providers.email import Sender
+from service.delivery.providers.http import classify
+from service.delivery.providers.postmark import PostmarkChannel
+from service.scheduler.loop import Scheduler
 from service.store.models import Contact
 from tests.factories import FIXTURES, Harness, journeys_copy, make_settings, running_app, signup
 

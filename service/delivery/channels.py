@@ -1,5 +1,4 @@
-"""Delivery channels. The default `log` channel appends one JSON line per message to a file,
-so the product runs end to end with no provider account."""
+"""What every provider is handed and answers, and the `log` channel that needs no account."""
 
 from __future__ import annotations
 
@@ -8,8 +7,6 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
-
-JITTER_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -35,8 +32,7 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """A provider's answer; `permanent` failures are never retried, `retry_after` (seconds)
-    overrides the backoff when the provider asks for a pause."""
+    """A provider's answer: `permanent` is never retried, `retry_after` (s) delays a retry."""
 
     ok: bool
     provider_message_id: str | None = None
@@ -49,12 +45,14 @@ class DeliveryResult:
 
 
 class Channel(Protocol):
-    """Sends one message through one provider."""
+    """Sends one message through one provider, behind which any provider can sit."""
 
     async def ready(self) -> None:
         """Wait until the provider may take one more message (rate limits)."""
 
-    async def send(self, message: OutgoingMessage) -> DeliveryResult: ...
+    async def send(self, message: OutgoingMessage) -> DeliveryResult:
+        """Send now and classify the answer; network trouble is an answer, never a crash."""
+        ...
 
 
 class LogChannel:
@@ -87,13 +85,3 @@ def default_channels(outbox_path: Path) -> dict[str, Channel]:
     """Every channel goes to the log file until providers are configured."""
     log = LogChannel(outbox_path)
     return {"email": log, "sms": log, "webhook": log}
-
-
-def retry_delay_seconds(
-    attempts: int, *, jitter: float = 0.0, retry_after: float | None = None
-) -> float:
-    """Exponential backoff after a transient failure (30s, 60s, 120s ... capped at 1h),
-    stretched by up to a fifth (`jitter` in [0, 1)) so failures do not retry in lockstep,
-    and never sooner than the provider's Retry-After."""
-    base = min(30 * 2 ** max(attempts - 1, 0), 3600) * (1 + JITTER_SHARE * jitter)
-    return max(float(base), retry_after or 0.0)

@@ -1,0 +1,1 @@
+"""Sending: the outbox, send-time rules, composing, one writer of message status, providers."""

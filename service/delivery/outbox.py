@@ -1,0 +1,151 @@
+"""The outbox tables' queries; callers own the transaction, and `status` writes state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from service.delivery import status
+from service.engine.core import MessageOrder
+from service.store.db import insert_ignoring_conflicts
+from service.store.models import Contact, Enrollment, Message, MessageStatus, Note, new_id
+
+
+def enqueue(
+    session: Session,
+    *,
+    enrollment: Enrollment,
+    order: MessageOrder,
+    event_row_id: str | None,
+    now: datetime,
+) -> bool:
+    """Queue a stage visit's message once, however often it is decided; True when queued."""
+    values = {
+        "id": new_id(),
+        "idempotency_key": f"{enrollment.id}:{order.stage}:{order.visit}",
+        "contact_id": enrollment.contact_id,
+        "enrollment_id": enrollment.id,
+        "event_id": event_row_id,
+        "journey_id": enrollment.journey_id,
+        "version": enrollment.version,
+        "stage": order.stage,
+        "visit": order.visit,
+        "channel": order.channel,
+        "template": order.template,
+        "url": order.url,
+        "due_at": order.due_at,
+        "created_at": now,
+        **status.NEW,
+    }
+    return insert_ignoring_conflicts(session, Message, values)
+
+
+def claim_due(
+    session: Session, *, now: datetime, lease_until: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """Lease due messages, skipping (never waiting for) rows other workers hold."""
+    statement = (
+        select(Message.id, Message.channel)
+        .where(
+            Message.status == MessageStatus.PENDING,
+            col(Message.due_at) <= now,
+            or_(col(Message.claimed_until).is_(None), col(Message.claimed_until) < now),
+        )
+        .order_by(col(Message.due_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = [(message_id, channel) for message_id, channel in session.exec(statement).all()]
+    if claimed:
+        session.execute(
+            update(Message)
+            .where(col(Message.id).in_([message_id for message_id, _ in claimed]))
+            .values(claimed_until=lease_until)
+        )
+    return claimed
+
+
+def get_message(session: Session, *, message_id: str, lock: bool = False) -> Message | None:
+    """A message by id, locked when its state is about to change."""
+    statement = select(Message).where(Message.id == message_id)
+    if lock:
+        statement = statement.with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).first()
+
+
+def contact_messages(session: Session, *, contact_id: str) -> Sequence[Message]:
+    """A contact's messages, oldest first, for her message list and timeline."""
+    statement = (
+        select(Message)
+        .where(Message.contact_id == contact_id)
+        .order_by(col(Message.created_at), col(Message.due_at), col(Message.visit))
+    )
+    return session.exec(statement).all()
+
+
+def referenced_message(
+    session: Session, *, contact_id: str, properties: Mapping[str, Any]
+) -> Message | None:
+    """The contact's own message an event reports on, so feedback never crosses contacts."""
+    message_id = properties.get("message_id")
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= 36:
+        return None
+    statement = select(Message).where(Message.id == message_id, Message.contact_id == contact_id)
+    return session.exec(statement).first()
+
+
+def recent_send_times(
+    session: Session, *, contact_id: str, since: datetime, now: datetime, exclude_id: str
+) -> list[datetime]:
+    """Her recent sends (not webhooks) for the cap, counting leased ones as going out now."""
+    statement = select(Message.status, Message.sent_at).where(
+        Message.contact_id == contact_id,
+        Message.channel != "webhook",
+        Message.id != exclude_id,
+        or_(
+            (col(Message.status) == MessageStatus.SENT) & (col(Message.sent_at) > since),
+            (col(Message.status) == MessageStatus.PENDING) & (col(Message.claimed_until) > now),
+            col(Message.status) == MessageStatus.SENDING,
+        ),
+    )
+    rows = session.exec(statement).all()
+    return sorted(sent_at if sent_at is not None else now for _status, sent_at in rows)
+
+
+def has_sent(session: Session, *, enrollment_id: str, channel: str) -> bool:
+    """Whether the enrollment sent on the channel, so only its first text says STOP."""
+    statement = select(Message.id).where(
+        Message.enrollment_id == enrollment_id,
+        Message.channel == channel,
+        Message.status == MessageStatus.SENT,
+    )
+    return session.exec(statement.limit(1)).first() is not None
+
+
+def add_note(
+    session: Session, *, contact: Contact, message: Message, note: str, at: datetime
+) -> None:
+    """Say on her timeline why a message waits; the contact is locked (its sequence moves)."""
+    contact.history_seq += 1
+    session.add(contact)
+    session.add(
+        Note(
+            contact_id=contact.id,
+            message_id=message.id,
+            journey_id=message.journey_id,
+            stage=message.stage,
+            text=note,
+            at=at,
+            seq=contact.history_seq,
+        )
+    )
+
+
+def contact_notes(session: Session, *, contact_id: str) -> Sequence[Note]:
+    """A contact's scheduler notes in order, for her timeline."""
+    statement = select(Note).where(Note.contact_id == contact_id).order_by(col(Note.seq))
+    return session.exec(statement).all()

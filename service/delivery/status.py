@@ -1,0 +1,197 @@
+"""The one writer of a message's status and attempts, so every change follows one rule."""
+
+# The attempts rule: every turn a worker takes with a claimed message that ends in a verdict
+# (sent, failed, refused, retried, or cut short by a crash or a stopped worker) counts one
+# attempt, written where that turn ends; a deferral (send window, frequency cap) and a
+# provider answer that blames our own settings (`counts_as_attempt=False`) count none.
+# Claiming a message only leases it.
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from service.delivery.channels import DeliveryResult, OutgoingMessage
+from service.store.models import Message, MessageStatus
+from webhooks import statuses
+
+JITTER_SHARE = 0.2
+# A new message: pending, never tried.
+NEW: Mapping[str, Any] = {"status": MessageStatus.PENDING, "attempts": 0}
+# Provider feedback: the delivery status each canonical email event reports.
+EMAIL_STATUS = {
+    "email.delivered": "delivered",
+    "email.opened": "opened",
+    "email.clicked": "clicked",
+    "email.bounced": "bounced",
+    "email.dropped": "failed",
+}
+SMS_TYPES = frozenset({"sms.sent", "sms.delivered", "sms.failed"})
+
+
+class Outcome(StrEnum):
+    """How one claimed message's turn ended, as a scheduler pass reports it."""
+
+    SENT = "sent"
+    FAILED = "failed"
+    RETRYING = "retrying"  # pending again after a transient failure, with backoff
+    DEFERRED = "deferred"  # pending until its send window opens or the frequency cap allows
+    CANCELED = "canceled"
+    SUPPRESSED = "suppressed"
+    GONE = "gone"  # deleted, or no longer pending, before this turn began
+    CLAIMED_ELSEWHERE = "claimed elsewhere"  # the lease ran out and another worker took it
+    CRASHED = "crashed"  # an internal error; the message is retried or failed visibly
+
+
+def retry_delay_seconds(
+    attempts: int, *, jitter: float = 0.0, retry_after: float | None = None
+) -> float:
+    """Backoff (30s doubling to 1h, never before Retry-After), jittered against lockstep."""
+    # `jitter` in [0, 1) stretches the delay by up to JITTER_SHARE.
+    base = min(30 * 2 ** max(attempts - 1, 0), 3600) * (1 + JITTER_SHARE * jitter)
+    return max(float(base), retry_after or 0.0)
+
+
+# ----- the engine's decisions (through the unit of work) -----------------------------------
+
+
+def cancel_pending(session: Session, *, enrollment_id: str, reason: str) -> int:
+    """Cancel an enrollment's unsent messages, as its decision asks; how many."""
+    result = session.execute(
+        update(Message)
+        .where(
+            col(Message.enrollment_id) == enrollment_id,
+            col(Message.status) == MessageStatus.PENDING,
+        )
+        .values(status=MessageStatus.CANCELED, error=reason, claimed_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# ----- a worker's turn with a claimed message ----------------------------------------------
+
+
+def _count_attempt(message: Message, *, counts: bool = True) -> int:
+    """The attempts rule in one place: a turn that ended in a verdict counts one attempt."""
+    if counts:
+        message.attempts += 1
+    return message.attempts
+
+
+def _end_turn(message: Message, *, status: MessageStatus, error: str | None) -> None:
+    message.status = status
+    message.error = error
+    message.claimed_until = None
+    _count_attempt(message)
+
+
+def refuse(message: Message, *, status: MessageStatus, reason: str) -> Outcome:
+    """End a message that must never go out, keeping the reason for the timeline."""
+    _end_turn(message, status=status, error=reason)
+    return Outcome(status)
+
+
+def defer(message: Message, *, until: datetime, note: str | None = None) -> Outcome:
+    """Put a message back to wait (send window, frequency cap): waiting is no attempt."""
+    message.due_at = until
+    message.claimed_until = None
+    if note is not None:
+        message.error = note
+    return Outcome.DEFERRED
+
+
+def mark_sending(message: Message, *, outgoing: OutgoingMessage, send_lease: datetime) -> None:
+    """Keep what goes out and lease it as sending, so it is never claimed (or sent) again."""
+    message.subject = outgoing.subject
+    message.preheader = outgoing.preheader
+    message.html = outgoing.html
+    message.text = outgoing.text
+    message.body = outgoing.body
+    message.status = MessageStatus.SENDING
+    message.claimed_until = send_lease
+
+
+def record_result(
+    message: Message,
+    *,
+    result: DeliveryResult,
+    now: datetime,
+    max_attempts: int,
+    jitter: Callable[[], float],
+    allowed: Callable[[datetime], datetime],
+) -> Outcome:
+    """Store the provider's answer; a transient failure waits its backoff and send window."""
+    message.claimed_until = None
+    attempts = _count_attempt(message, counts=result.counts_as_attempt)
+    if result.ok:
+        message.status = MessageStatus.SENT
+        message.sent_at = now
+        message.provider_message_id = result.provider_message_id
+        message.error = None
+        return Outcome.SENT
+    message.error = result.error
+    if result.permanent or (result.counts_as_attempt and attempts >= max_attempts):
+        message.status = MessageStatus.FAILED
+        return Outcome.FAILED
+    message.status = MessageStatus.PENDING
+    delay = retry_delay_seconds(attempts, jitter=jitter(), retry_after=result.retry_after)
+    message.due_at = allowed(now + timedelta(seconds=delay))
+    return Outcome.RETRYING
+
+
+def after_crash(
+    message: Message, *, lease: datetime, send_lease: datetime | None, max_attempts: int
+) -> None:
+    """After an internal error, never resend what may have reached the provider."""
+    # Sending under our lease: it may have gone out, so it fails as "outcome unknown". Pending
+    # under our claim: it cannot have, so the attempt counts and it is retried once the lease
+    # runs out, until attempts run out. Held by another worker by now: left alone.
+    if message.status == MessageStatus.SENDING and message.claimed_until == send_lease:
+        reason = "delivery outcome unknown: internal error during send; not resent"
+        _end_turn(message, status=MessageStatus.FAILED, error=reason)
+    elif message.status == MessageStatus.PENDING and message.claimed_until == lease:
+        attempts = _count_attempt(message)
+        if attempts >= max_attempts:
+            message.status = MessageStatus.FAILED
+            message.error = f"gave up after {attempts} attempts (internal errors)"
+            message.claimed_until = None
+
+
+def fail_stale_sends(session: Session, *, now: datetime, reason: str) -> int:
+    """Fail messages a stopped worker left sending, since resending could send twice."""
+    result = session.execute(
+        update(Message)
+        .where(col(Message.status) == MessageStatus.SENDING, col(Message.claimed_until) < now)
+        .values(
+            status=MessageStatus.FAILED,
+            error=reason,
+            claimed_until=None,
+            attempts=col(Message.attempts) + 1,  # the attempts rule, in bulk
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# ----- provider feedback -------------------------------------------------------------------
+
+
+def reported_status(event_type: str, properties: Mapping[str, Any]) -> str | None:
+    """The delivery status an event reports, or None when it reports none."""
+    if event_type in SMS_TYPES:
+        status = properties.get("status")
+        return status.lower() if isinstance(status, str) else event_type.removeprefix("sms.")
+    return EMAIL_STATUS.get(event_type)
+
+
+def record_feedback(message: Message, *, event_type: str, properties: Mapping[str, Any]) -> None:
+    """Move the delivery status forward only, so a late, earlier status changes nothing."""
+    reported = reported_status(event_type, properties)
+    if reported is not None and statuses.supersedes(
+        reported, message.delivery_status, channel=message.channel
+    ):
+        message.delivery_status = reported
