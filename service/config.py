@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.contacts.settings import ContactSettings
 from service.engine.timing import is_valid_zone
 from service.errors import ConfigError
 
@@ -186,6 +187,7 @@ class Settings(
     TrackingSettings,
     InboundSettings,
     DeliverySettings,
+    ContactSettings,
 ):
     """Every group; an invalid value stops start-up with one clear line."""
 
