@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from service.contacts.settings import ContactSettings
 from service.engine.timing import is_valid_zone
 from service.errors import ConfigError
+from service.segment.settings import SegmentSettings
 
 
 def split_commas(value: Any) -> Any:
@@ -187,6 +188,7 @@ class Settings(
     TrackingSettings,
     InboundSettings,
     DeliverySettings,
+    SegmentSettings,
     ContactSettings,
 ):
     """Every group; an invalid value stops start-up with one clear line."""

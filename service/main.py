@@ -14,7 +14,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.api.auth import parse_api_keys
 from service.api.errors import BodyLimitMiddleware, install_error_handlers
-from service.api.routes import contacts, events, health, journeys, links, track, webhooks
+from service.api.routes import (
+    contacts,
+    events,
+    health,
+    journeys,
+    links,
+    segment,
+    track,
+    webhooks,
+)
 from service.clock import Clock, SystemClock
 from service.config import Settings, get_settings
 from service.errors import NurtureError
@@ -24,6 +33,7 @@ from service.runtime import build_runtime
 from service.scheduler.jobs import start_interval_job, stop_interval_job
 from service.scheduler.providers import build_channels, check_link_secret, http_client
 from service.scheduler.runner import Scheduler
+from service.segment.auth import parse_write_keys
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +51,7 @@ def create_app(
     settings = settings or get_settings()
     clock = clock or SystemClock()
     api_keys = parse_api_keys(settings.api_keys)
+    write_keys = parse_write_keys(settings.segment_write_keys, api_keys=[k.key for k in api_keys])
     inbound = Inbound(settings, transport=http_transport)
 
     @asynccontextmanager
@@ -80,13 +91,14 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.api_keys = api_keys
+    app.state.write_keys = write_keys
     app.state.inbound = inbound
     install_error_handlers(app)
     # Webhooks stream their bodies under each provider's own cap (service.api.routes.webhooks).
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt_prefixes=("/webhooks/",)
     )
-    for module in (events, contacts, journeys, health, links, webhooks, track):
+    for module in (events, contacts, journeys, health, links, webhooks, track, segment):
         app.include_router(module.router)
     return app
 
