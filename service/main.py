@@ -16,6 +16,7 @@ from service.api.auth import parse_api_keys
 from service.api.errors import BodyLimitMiddleware, install_error_handlers
 from service.api.routes import (
     contacts,
+    context,
     events,
     health,
     journeys,
@@ -98,7 +99,8 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt_prefixes=("/webhooks/",)
     )
-    for module in (events, contacts, journeys, health, links, webhooks, track, segment):
+    # `context` before `contacts`: /contacts/lookup must not be read as a contact id.
+    for module in (events, context, contacts, journeys, health, links, webhooks, track, segment):
         app.include_router(module.router)
     return app
 
