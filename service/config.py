@@ -15,11 +15,13 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from service.contacts.settings import ContactSettings
 from service.delivery.settings import DeliverySettings
 from service.engine.timing import is_valid_zone
 from service.errors import ConfigError
 from service.hosts import is_loopback
 from service.inbound.settings import InboundSettings
+from service.segment.settings import SegmentSettings
 from service.settings_base import CommaList, SettingsGroup
 from service.tracking.settings import LinkSettings, TrackingSettings
 
@@ -61,6 +63,8 @@ class Settings(
     TrackingSettings,
     InboundSettings,
     DeliverySettings,
+    SegmentSettings,
+    ContactSettings,
 ):
     """Every group; an invalid value stops start-up with one clear line."""
 

@@ -14,7 +14,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.api.auth import parse_api_keys
 from service.api.errors import BodyLimitMiddleware, install_error_handlers
-from service.api.routes import contacts, events, health, journeys, links, track, webhooks
+from service.api.routes import (
+    contacts,
+    context,
+    events,
+    health,
+    journeys,
+    links,
+    segment,
+    track,
+    webhooks,
+)
 from service.clock import Clock, SystemClock
 from service.config import Settings, get_settings
 from service.delivery.providers import build_channels, http_client
@@ -24,6 +34,7 @@ from service.logs import configure_logging
 from service.runtime import build_runtime
 from service.scheduler.jobs import start_interval_job, stop_interval_job
 from service.scheduler.loop import Scheduler
+from service.segment.auth import parse_write_keys
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +52,7 @@ def create_app(
     settings = settings or get_settings()
     clock = clock or SystemClock()
     api_keys = parse_api_keys(settings.api_keys)
+    write_keys = parse_write_keys(settings.segment_write_keys, api_keys=[k.key for k in api_keys])
     inbound = Inbound(settings, transport=http_transport)
 
     @asynccontextmanager
@@ -80,13 +92,15 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.api_keys = api_keys
+    app.state.write_keys = write_keys
     app.state.inbound = inbound
     install_error_handlers(app)
     # Webhooks stream their bodies under each provider's own cap (service.api.routes.webhooks).
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt_prefixes=("/webhooks/",)
     )
-    for module in (events, contacts, journeys, health, links, webhooks, track):
+    # `context` before `contacts`: /contacts/lookup must not be read as a contact id.
+    for module in (events, context, contacts, journeys, health, links, webhooks, track, segment):
         app.include_router(module.router)
     return app
 

@@ -172,6 +172,7 @@ class Stage(Strict):
     on: list[Transition] = Field(default_factory=list)
     final: bool = False
     recommend: list[dict[str, Any]] = Field(default_factory=list)
+    agent_note: str | None = None  # what a call-center agent should do for her at this stage
 
     @model_validator(mode="after")
     def _final_has_no_exits(self) -> Stage:

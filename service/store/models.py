@@ -242,3 +242,34 @@ class WebhookToken(SQLModel, table=True):
     token: str = Field(max_length=200)
     body_sha256: str = Field(max_length=64)
     seen_at: datetime = _time(index=True)
+
+
+class AnonymousId(SQLModel, table=True):
+    """An analytics SDK's anonymous id, tied to the contact who identified with it, so her
+    anonymous events before and after that reach her. The first contact to claim it keeps it."""
+
+    __tablename__ = "anonymous_ids"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    anonymous_id: str = Field(unique=True, max_length=200)
+    contact_id: str = _contact_fk()
+    linked_at: datetime = _time()
+
+
+class AnonymousEvent(SQLModel, table=True):
+    """An event of a visitor nobody has identified yet: kept until her anonymous id is
+    identified (then applied to her journeys and deleted) or until it expires. No contact
+    yet, so not sharded by one; (source, event_id) is unique as for events."""
+
+    __tablename__ = "anonymous_events"
+    __table_args__ = (UniqueConstraint("source", "event_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    source: str = Field(max_length=100)
+    event_id: str = Field(max_length=200)
+    anonymous_id: str = Field(max_length=200, index=True)
+    type: str = Field(max_length=100)
+    time: datetime = _time()
+    properties: dict[str, Any] = _json()
+    attributes: dict[str, Any] = _json()
+    received_at: datetime = _time(index=True)

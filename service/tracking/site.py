@@ -15,6 +15,7 @@ from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn, TrackIn, TrackResult
 from service.tracking.links import link_secret, read_visitor_token, visitor_token
+from service.tracking.settings import TrackingSettings
 
 SOURCE = "web"
 FORM_SUBMITTED = "web.form_submitted"
@@ -57,7 +58,7 @@ def landing_url(settings: Settings, url: str, *, contact_id: str, now: datetime)
     return urlunsplit(parts._replace(query=query))
 
 
-def _check_key(settings: Settings, key: str | None) -> None:
+def check_publishable_key(settings: TrackingSettings, key: str | None) -> None:
     """Constant-time match against every configured publishable key."""
     given = (key or "").encode()
     matches = [hmac.compare_digest(given, k.encode()) for k in settings.track_publishable_keys]
@@ -93,7 +94,7 @@ def _check_same_contact(runtime: Runtime, contact_id: str, *, email: str) -> Non
 def track_event(runtime: Runtime, body: TrackIn, *, key: str | None) -> TrackResult:
     """Record one browser event through the same processing as POST /events."""
     settings = runtime.settings
-    _check_key(settings, key or body.key)
+    check_publishable_key(settings, key or body.key)
     if not body.type.startswith("web."):
         raise Forbidden("a publishable key may only write web.* events")
     for name in ("email", "attributes"):

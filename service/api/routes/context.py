@@ -1,0 +1,77 @@
+"""Context for people talking to a contact: the agent card by phone for call-center
+screen-pops, and the next content for the website (operators, or the visitor herself)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from service.api.deps import ReadScope, RuntimeDep, SessionDep
+from service.contacts import agent, next_content
+from service.contacts.agent import AgentCard
+from service.contacts.next_content import NextContent, VisitorContent, VisitorContentIn
+from service.tracking.site import cors_headers
+
+router = APIRouter(tags=["contacts"])
+OriginHeader = Annotated[str | None, Header(include_in_schema=False)]
+
+
+@router.get(
+    "/contacts/lookup",
+    response_model=AgentCard,
+    dependencies=[ReadScope],
+    summary="The agent card of whoever holds a phone number",
+    responses={404: {"description": "No contact holds this number"}},
+)
+def lookup(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    phone: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=40,
+            description="E.164 (+15555550100), or a national number read in NURTURE_DEFAULT_REGION",
+        ),
+    ],
+) -> AgentCard:
+    """For a CTI screen-pop: who she is, her journeys, latest messages and clicks, consent."""
+    region = runtime.settings.default_region
+    return agent.lookup_by_phone(session, runtime.journeys, phone=phone, region=region)
+
+
+@router.get(
+    "/contacts/{contact_id}/next-content",
+    response_model=NextContent,
+    dependencies=[ReadScope],
+    summary="What each of her current stages recommends",
+)
+def contact_next_content(contact_id: str, runtime: RuntimeDep, session: SessionDep) -> NextContent:
+    """Per active journey: the stage, since when, and its `recommend` list."""
+    return next_content.for_contact(session, runtime.journeys, contact_id=contact_id)
+
+
+@router.options("/next-content", include_in_schema=False)
+def next_content_preflight(runtime: RuntimeDep, origin: OriginHeader = None) -> Response:
+    """CORS preflight: answered for configured origins only."""
+    headers = cors_headers(runtime.settings, origin, preflight=True)
+    return Response(status_code=204, headers=headers)
+
+
+@router.post(
+    "/next-content",
+    response_model=VisitorContent,
+    tags=["website"],
+    summary="Recommendations for the visitor of a page (publishable key)",
+)
+def visitor_next_content(
+    body: VisitorContentIn,
+    runtime: RuntimeDep,
+    response: Response,
+    origin: OriginHeader = None,
+    x_nurture_key: Annotated[str | None, Header(description="Publishable key")] = None,
+) -> VisitorContent:
+    """The visitor is the one the signed `nt` token names; nothing about her is returned."""
+    response.headers.update(cors_headers(runtime.settings, origin))
+    return next_content.for_visitor(runtime, body, key=x_nurture_key)
