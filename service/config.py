@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from service.contacts.settings import ContactSettings
 from service.delivery.settings import DeliverySettings
@@ -67,6 +67,13 @@ class Settings(
     ContactSettings,
 ):
     """Every group; an invalid value stops start-up with one clear line."""
+
+    @model_validator(mode="after")
+    def _twilio_webhook_token(self) -> Settings:
+        """Twilio signs its webhooks with the account's auth token unless one is set apart."""
+        if self.webhook_twilio_auth_token is None:
+            self.webhook_twilio_auth_token = self.twilio_auth_token
+        return self
 
     def reaches_real_people(self) -> str | None:
         """Why links could leave this machine (a real provider, a public address), if they can."""

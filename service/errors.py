@@ -96,3 +96,8 @@ class ConfigError(NurtureError):
 
     code = "config_error"
     status_code = 500
+
+
+def error_body(code: str, detail: Any) -> dict[str, Any]:
+    """The one error shape every HTTP answer of ours uses: {"error": code, "detail": ...}."""
+    return {"error": code, "detail": detail}

@@ -27,7 +27,8 @@ from service.api.routes import (
 )
 from service.clock import Clock, SystemClock
 from service.config import Settings, get_settings
-from service.delivery.providers import build_channels, http_client
+from service.delivery.providers import http_client
+from service.delivery.setup import build_channels
 from service.errors import NurtureError
 from service.inbound.receive import Inbound
 from service.logs import configure_logging
@@ -53,7 +54,7 @@ def create_app(
     clock = clock or SystemClock()
     api_keys = parse_api_keys(settings.api_keys)
     write_keys = parse_write_keys(settings.segment_write_keys, api_keys=[k.key for k in api_keys])
-    inbound = Inbound(settings, transport=http_transport)
+    inbound = Inbound(settings, timeout=settings.http_timeout, transport=http_transport)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

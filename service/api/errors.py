@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import InvalidInput, NurtureError
+from service.errors import InvalidInput, NurtureError, error_body
 from webhooks.errors import PayloadTooLarge, WebhookError
 
 logger = logging.getLogger(__name__)
@@ -24,11 +24,6 @@ HTTP_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
 }
-
-
-def error_body(code: str, detail: Any) -> dict[str, Any]:
-    """The one error shape."""
-    return {"error": code, "detail": detail}
 
 
 def _field(loc: tuple[int | str, ...]) -> str:

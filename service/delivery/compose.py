@@ -14,9 +14,8 @@ from service.delivery.rules import CHANNEL_ADDRESS
 from service.engine.core import EventView
 from service.engine.render import message_context
 from service.engine.timing import zone
-from service.enrollments import repository as enrollments_repo
 from service.runtime import Runtime
-from service.store.models import Contact, Message
+from service.store.models import Contact, Event, Message
 from service.tracking.links import SignedLinks
 
 OPT_OUT_HINT = "Reply STOP to opt out"
@@ -36,9 +35,7 @@ def with_opt_out_hint(body: str, *, first_text: bool) -> str:
 
 def _event(session: Session, message: Message) -> EventView | None:
     """The behaviour that led to the message, for templates that mention it."""
-    event = (
-        enrollments_repo.get_event(session, row_id=message.event_id) if message.event_id else None
-    )
+    event = session.get(Event, message.event_id) if message.event_id else None
     if event is None:
         return None
     return EventView(

@@ -14,9 +14,8 @@ from service.contacts import repository as contacts_repo
 from service.delivery import outbox
 from service.engine.core import ENDED_EARLY, Status
 from service.engine.timing import next_allowed, zone
-from service.enrollments import repository as enrollments_repo
 from service.runtime import Runtime
-from service.store.models import Contact, Message, MessageStatus
+from service.store.models import Contact, Enrollment, Message, MessageStatus
 from webhooks.common import is_e164
 
 CHANNEL_ADDRESS = {"email": "email", "sms": "phone"}
@@ -41,7 +40,7 @@ class Deferral:
 
 def refusal(session: Session, *, message: Message, contact: Contact) -> Refusal | None:
     """Why the message must not go out at all: enrollment over, no consent, no address."""
-    enrollment = enrollments_repo.get_enrollment(session, enrollment_id=message.enrollment_id)
+    enrollment = session.get(Enrollment, message.enrollment_id)
     if enrollment is None or Status(enrollment.status) in ENDED_EARLY:
         ended = enrollment.status if enrollment else "deleted"
         return Refusal(MessageStatus.CANCELED, f"enrollment {ended} before sending")

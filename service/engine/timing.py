@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-if TYPE_CHECKING:  # the models import this module to check their weekdays
-    from service.engine.model import SendWindow
-    from service.engine.triggers import At
-
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Window(Protocol):
+    """Local hours and weekdays as the clock reads them (a journey's `send_window`)."""
+
+    @property
+    def start(self) -> time: ...
+
+    @property
+    def end(self) -> time: ...
+
+    @property
+    def weekdays(self) -> list[str] | None: ...
+
+
+class Offset(Protocol):
+    """A signed wall-clock offset and an optional local time (an `at` trigger's moment)."""
+
+    @property
+    def offset(self) -> timedelta: ...
+
+    @property
+    def time(self) -> time | None: ...
 
 
 def zone(name: str | None, default: str) -> ZoneInfo:
@@ -39,7 +58,7 @@ def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
 
 
-def in_window(moment: datetime, window: SendWindow, tz: ZoneInfo) -> bool:
+def in_window(moment: datetime, window: Window, tz: ZoneInfo) -> bool:
     """Whether a UTC moment falls inside the window in the given zone."""
     local = moment.astimezone(tz)
     now_t = local.time().replace(tzinfo=None)
@@ -52,7 +71,7 @@ def in_window(moment: datetime, window: SendWindow, tz: ZoneInfo) -> bool:
     return inside and (window.weekdays is None or WEEKDAYS[day.weekday()] in window.weekdays)
 
 
-def next_allowed(moment: datetime, window: SendWindow | None, tz: ZoneInfo) -> datetime:
+def next_allowed(moment: datetime, window: Window | None, tz: ZoneInfo) -> datetime:
     """The earliest moment at or after `moment` that the send window allows."""
     if window is None or in_window(moment, window, tz):
         return moment
@@ -81,7 +100,7 @@ def parse_date_value(value: object) -> date | datetime | None:
     return parsed
 
 
-def at_moment(spec: At, value: object, tz: ZoneInfo) -> datetime | None:
+def at_moment(spec: Offset, value: object, tz: ZoneInfo) -> datetime | None:
     """When an `at` trigger fires for this attribute value, or None if it is no date.
 
     A date counts from local midnight; the offset is wall-clock (so 30 days before stays at

@@ -15,12 +15,12 @@ from collections.abc import Mapping
 import httpx
 from pydantic import ValidationError
 
-from service.config import Settings
 from service.contacts.profile import without_bad_dates
 from service.enrollments.ingest import ingest_event
 from service.errors import InvalidInput, NotFound
 from service.inbound import registry
 from service.inbound.registry import Endpoint
+from service.inbound.settings import InboundSettings
 from service.runtime import Runtime
 from service.schemas import EventIn
 from webhooks.errors import WebhookError
@@ -33,12 +33,16 @@ class Inbound:
     """The enabled providers and the HTTP client their own requests use (SNS)."""
 
     def __init__(
-        self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: InboundSettings,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.endpoints = registry.PROVIDERS.enabled(settings)
         self.client = httpx.AsyncClient(
             transport=transport,
-            timeout=httpx.Timeout(settings.http_timeout),
+            timeout=httpx.Timeout(timeout),
             follow_redirects=False,
         )
 

@@ -15,8 +15,8 @@ from typing import Protocol
 
 import httpx
 
-from service.config import Settings
 from service.errors import ConfigError
+from service.inbound.settings import InboundSettings
 from service.inbound.sns import SnsCertificates, confirm_subscription
 from service.inbound.tokens import OneTimeTokens
 from service.runtime import Runtime
@@ -81,7 +81,7 @@ class Provider:
     name: str
     settings: tuple[str, ...]
     # None while its settings are unset; a ValueError when one is malformed.
-    build: Callable[[Settings], Endpoint | None]
+    build: Callable[[InboundSettings], Endpoint | None]
 
 
 class Registry:
@@ -107,7 +107,7 @@ class Registry:
         """Every provider's name, for the route's documentation."""
         return list(self._providers)
 
-    def enabled(self, settings: Settings) -> dict[str, Endpoint]:
+    def enabled(self, settings: InboundSettings) -> dict[str, Endpoint]:
         """The endpoints of the providers whose settings are set; a malformed one stops
         start-up with one ConfigError naming it."""
         found: dict[str, Endpoint] = {}
@@ -129,14 +129,14 @@ def env_name(setting: str) -> str:
 def keyed(name: str, setting: str, adapter: Callable[[str], WebhookAdapter]) -> Provider:
     """A provider switched on by one secret setting, its adapter built from that secret."""
 
-    def build(settings: Settings) -> Endpoint | None:
+    def build(settings: InboundSettings) -> Endpoint | None:
         secret = secret_text(getattr(settings, setting))
         return Endpoint(adapter(secret)) if secret is not None else None
 
     return Provider(name, (setting,), build)
 
 
-def _mailgun(settings: Settings) -> Endpoint | None:
+def _mailgun(settings: InboundSettings) -> Endpoint | None:
     key = secret_text(settings.webhook_mailgun_signing_key)
     if key is None:
         return None
@@ -144,14 +144,14 @@ def _mailgun(settings: Settings) -> Endpoint | None:
     return Endpoint(adapter, after_verify=OneTimeTokens(adapter.source))
 
 
-def _postmark(settings: Settings) -> Endpoint | None:
+def _postmark(settings: InboundSettings) -> Endpoint | None:
     basic, header = settings.postmark_credentials()
     if basic is None and header is None:
         return None
     return Endpoint(PostmarkAdapter(basic_auth=basic, secret_header=header))
 
 
-def _ses(settings: Settings) -> Endpoint | None:
+def _ses(settings: InboundSettings) -> Endpoint | None:
     topics = settings.webhook_ses_topics
     if not topics:
         return None
@@ -163,14 +163,12 @@ def _ses(settings: Settings) -> Endpoint | None:
     )
 
 
-def _twilio_token(settings: Settings) -> str | None:
-    """The webhook token, or the account's own auth token that sends our texts."""
-    return secret_text(settings.webhook_twilio_auth_token) or secret_text(
-        settings.twilio_auth_token
-    )
+def _twilio_token(settings: InboundSettings) -> str | None:
+    """The webhook token (the account's own auth token unless set apart; see config)."""
+    return secret_text(settings.webhook_twilio_auth_token)
 
 
-def _twilio(settings: Settings) -> Endpoint | None:
+def _twilio(settings: InboundSettings) -> Endpoint | None:
     token = _twilio_token(settings)
     if token is None:
         return None
@@ -179,7 +177,7 @@ def _twilio(settings: Settings) -> Endpoint | None:
     return Endpoint(TwilioSmsAdapter(token, help_text=help_text, shared_key=shared_key))
 
 
-def _twilio_voice(settings: Settings) -> Endpoint | None:
+def _twilio_voice(settings: InboundSettings) -> Endpoint | None:
     token = _twilio_token(settings)
     if token is None:
         return None

@@ -8,7 +8,8 @@ import signal
 
 from service.clock import SystemClock
 from service.config import get_settings
-from service.delivery.providers import build_channels, http_client
+from service.delivery.providers import http_client
+from service.delivery.setup import build_channels
 from service.errors import NurtureError
 from service.logs import configure_logging
 from service.runtime import Runtime, build_runtime

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.api.errors import error_body
-from service.errors import NurtureError
+from service.errors import NurtureError, error_body
 
 
 class MalformedCall(NurtureError):

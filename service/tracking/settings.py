@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from pydantic import SecretStr
 
 from service.settings_base import CommaList, SettingsGroup
@@ -20,3 +22,10 @@ class TrackingSettings(SettingsGroup):
 
     track_publishable_keys: CommaList = ()
     track_allowed_origins: CommaList = ()  # exact origins, e.g. https://shop.example
+
+
+class SiteSettings(Protocol):
+    """What links to the shop's own pages need: the signing key and the shop's origins."""
+
+    secret_key: SecretStr | None
+    track_allowed_origins: tuple[str, ...]

@@ -7,7 +7,6 @@ import hmac
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from service.config import Settings
 from service.contacts import repository as contacts_repo
 from service.contacts.profile import check_date_attributes
 from service.enrollments.ingest import ingest_event
@@ -15,7 +14,7 @@ from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn, TrackIn, TrackResult
 from service.tracking.links import link_secret, read_visitor_token, visitor_token
-from service.tracking.settings import TrackingSettings
+from service.tracking.settings import SiteSettings, TrackingSettings
 
 SOURCE = "web"
 FORM_SUBMITTED = "web.form_submitted"
@@ -27,7 +26,7 @@ PREFLIGHT = {
 
 
 def cors_headers(
-    settings: Settings, origin: str | None, *, preflight: bool = False
+    settings: TrackingSettings, origin: str | None, *, preflight: bool = False
 ) -> dict[str, str]:
     """CORS headers for an allowed origin (never a wildcard, never credentials).
 
@@ -44,7 +43,7 @@ def cors_headers(
     return headers | PREFLIGHT if preflight else headers
 
 
-def landing_url(settings: Settings, url: str, *, contact_id: str, now: datetime) -> str:
+def landing_url(settings: SiteSettings, url: str, *, contact_id: str, now: datetime) -> str:
     """A click's target with the visitor token added, only for sites that run our snippet.
 
     Sites in NURTURE_TRACK_ALLOWED_ORIGINS read `nt` and send it with POST /track, which

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from service.config import Settings
-from service.delivery.providers import build_channels
+from service.delivery.setup import build_channels
 from service.errors import ConfigError
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from service.delivery.providers import build_channels, http_client
+from service.delivery.providers import http_client
+from service.delivery.setup import build_channels
 from service.errors import ConfigError
 from service.runtime import build_runtime
 from service.scheduler.loop import Scheduler

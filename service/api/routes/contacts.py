@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from service.api.deps import EventsScope, ReadScope, RuntimeDep, SessionDep, WriteScope
-from service.contacts import erasure, views
-from service.contacts.schemas import ContactIn, ContactOut, ContactPatch, MessageOut, TimelineEntry
+from service.contacts import erasure
+from service.contacts.schemas import ContactIn, ContactPatch
 from service.enrollments import actions, profiles
 from service.enrollments.schemas import ActionResult, EnrollIn, MoveIn
 from service.enrollments.unit import Outcome
+from service.reads import contact as views
+from service.reads.schemas import ContactOut, MessageOut, TimelineEntry
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from service.api.deps import ReadScope, RuntimeDep, SessionDep
-from service.contacts import agent, next_content
-from service.contacts.agent import AgentCard
-from service.contacts.next_content import NextContent, VisitorContent, VisitorContentIn
+from service.reads import agent, next_content
+from service.reads.agent import AgentCard
+from service.reads.next_content import NextContent, VisitorContent, VisitorContentIn
 from service.tracking.site import cors_headers
 
 router = APIRouter(tags=["contacts"])

@@ -7,22 +7,7 @@
 
 from service.delivery.providers import log, mailgun, postmark, sendgrid, twilio, webhook
 from service.delivery.providers.http import HttpSettings, http_client
-from service.delivery.providers.registry import (
-    PROVIDERS,
-    Provider,
-    ProviderContext,
-    build_channels,
-)
-
-for provider in (
-    log.PROVIDER,
-    sendgrid.PROVIDER,
-    postmark.PROVIDER,
-    mailgun.PROVIDER,
-    twilio.PROVIDER,
-    webhook.PROVIDER,
-):
-    PROVIDERS.register(provider)
+from service.delivery.providers.registry import Provider, ProviderContext, ProviderRegistry
 
 
 class ProviderSettings(
@@ -37,11 +22,22 @@ class ProviderSettings(
     """Every built-in provider's settings."""
 
 
+PROVIDERS: ProviderRegistry[ProviderSettings] = ProviderRegistry()
+for provider in (
+    log.PROVIDER,
+    sendgrid.PROVIDER,
+    postmark.PROVIDER,
+    mailgun.PROVIDER,
+    twilio.PROVIDER,
+    webhook.PROVIDER,
+):
+    PROVIDERS.register(provider)
+
+
 __all__ = [
     "PROVIDERS",
     "Provider",
     "ProviderContext",
     "ProviderSettings",
-    "build_channels",
     "http_client",
 ]

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Generic, TypeVar
 
 import httpx
 
 from service.delivery.channels import Channel
 
-if TYPE_CHECKING:
-    from service.delivery.settings import DeliverySettings
+# The settings a provider's build reads: its own group, or any class that includes it.
+S = TypeVar("S", contravariant=True)
 
 
 @dataclass(frozen=True)
@@ -24,21 +24,21 @@ class ProviderContext:
 
 
 @dataclass(frozen=True)
-class Provider:
+class Provider(Generic[S]):
     """One way to send: its settings name, its channels, and a build that checks credentials."""
 
     name: str
     channels: tuple[str, ...]
-    build: Callable[[DeliverySettings, ProviderContext], Channel]
+    build: Callable[[S, ProviderContext], Channel]
 
 
-class ProviderRegistry:
+class ProviderRegistry(Generic[S]):
     """Providers by (channel, name); a name taken twice for one channel is a programming error."""
 
     def __init__(self) -> None:
-        self._providers: dict[tuple[str, str], Provider] = {}
+        self._providers: dict[tuple[str, str], Provider[S]] = {}
 
-    def register(self, provider: Provider) -> Provider:
+    def register(self, provider: Provider[S]) -> Provider[S]:
         """Make a provider selectable for each of its channels."""
         for channel in provider.channels:
             known = self._providers.get((channel, provider.name))
@@ -53,24 +53,14 @@ class ProviderRegistry:
         return tuple(name for (served, name) in self._providers if served == channel)
 
     def build_channels(
-        self, settings: DeliverySettings, context: ProviderContext
+        self, settings: S, chosen: Mapping[str, str], context: ProviderContext
     ) -> dict[str, Channel]:
         """The chosen channel per message type, one instance per provider (the log is shared)."""
-        built: dict[Provider, Channel] = {}
+        built: dict[Provider[S], Channel] = {}
         channels: dict[str, Channel] = {}
-        for channel, name in settings.provider_names().items():
+        for channel, name in chosen.items():
             provider = self._providers[(channel, name)]
             if provider not in built:
                 built[provider] = provider.build(settings, context)
             channels[channel] = built[provider]
         return channels
-
-
-PROVIDERS = ProviderRegistry()
-
-
-def build_channels(
-    settings: DeliverySettings, *, client: httpx.AsyncClient, now: Callable[[], datetime]
-) -> dict[str, Channel]:
-    """The registered providers' channels that settings choose, sharing one HTTP client."""
-    return PROVIDERS.build_channels(settings, ProviderContext(client=client, now=now))

@@ -11,10 +11,11 @@ import pytest
 
 from service.config import Settings
 from service.delivery.channels import DeliveryResult, LogChannel, OutgoingMessage
-from service.delivery.providers import PROVIDERS, Provider, ProviderContext, build_channels
+from service.delivery.providers import PROVIDERS, Provider, ProviderContext
 from service.delivery.providers.email import Sender
 from service.delivery.providers.registry import ProviderRegistry
 from service.delivery.settings import DeliverySettings
+from service.delivery.setup import build_channels
 from service.errors import ConfigError
 from tests.factories import FakeClock, make_settings, running_app, signup
 

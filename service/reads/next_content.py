@@ -16,10 +16,10 @@ from sqlmodel import Session
 
 from service.catalog.registry import JourneyRegistry
 from service.contacts import repository as contacts_repo
-from service.contacts.agent import stage_of
-from service.contacts.views import require_contact
 from service.engine.core import Status
 from service.enrollments import repository as enrollments_repo
+from service.reads.agent import stage_of
+from service.reads.contact import require_contact
 from service.runtime import Runtime
 from service.schemas import StrictBody
 from service.tracking.links import link_secret, read_visitor_token

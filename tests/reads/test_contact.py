@@ -8,16 +8,16 @@ from datetime import timedelta
 import pytest
 
 from service.contacts.identity import locked_contact
-from service.contacts.views import (
+from service.delivery import outbox
+from service.enrollments.actions import move
+from service.errors import InvalidInput, NotFound
+from service.reads.contact import (
     contact_messages,
     contact_out,
     find_contact,
     require_contact,
     timeline,
 )
-from service.delivery import outbox
-from service.enrollments.actions import move
-from service.errors import InvalidInput, NotFound
 from service.runtime import Runtime
 from tests.factories import START, add_contact, event, ingest, signup
 

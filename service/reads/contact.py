@@ -5,16 +5,16 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from service.contacts import repository as contacts_repo
-from service.contacts.schemas import (
+from service.delivery import outbox
+from service.enrollments import repository as enrollments_repo
+from service.errors import InvalidInput, NotFound
+from service.reads.schemas import (
     ConsentOut,
     ContactOut,
     EnrollmentOut,
     MessageOut,
     TimelineEntry,
 )
-from service.delivery import outbox
-from service.enrollments import repository as enrollments_repo
-from service.errors import InvalidInput, NotFound
 from service.store.models import Contact, Message
 
 # Same-moment entries read naturally in this order: what happened, what it did, what it sent.

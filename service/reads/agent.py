@@ -16,11 +16,11 @@ from sqlmodel import Session
 from service.catalog.registry import JourneyRegistry
 from service.contacts import repository as contacts_repo
 from service.contacts.phones import to_e164
-from service.contacts.recent import latest_events, latest_messages
 from service.engine.core import Status
 from service.engine.model import Stage
 from service.enrollments import repository as enrollments_repo
 from service.errors import InvalidInput, NotFound
+from service.reads.recent import latest_events, latest_messages
 from service.store.models import ConsentStatus, Contact
 
 LATEST = 5

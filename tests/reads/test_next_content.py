@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from service.tracking.links import visitor_token
-from tests.contacts.test_agent_card import ava_in_two_journeys
 from tests.factories import FakeClock, Harness, make_settings, running_app, signup
+from tests.reads.test_agent_card import ava_in_two_journeys
 
 ORIGIN = {"Origin": "https://shop.example"}
 SECRET = "test-secret-key"

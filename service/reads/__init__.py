@@ -1,0 +1,1 @@
+"""The read side for operators, agents and the website: what is known about one contact."""
