@@ -1,5 +1,5 @@
-"""Website events straight from the browser: a publishable key that may write `web.*` events
-only, CORS for configured origins only, and the contact named by a token we signed."""
+"""What the shop's own site may do: CORS for configured origins only, publishable keys, and
+click-throughs carrying the visitor token to pages that run our snippet."""
 
 from __future__ import annotations
 
@@ -7,17 +7,10 @@ import hmac
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from service.contacts import repository as contacts_repo
-from service.contacts.profile import check_date_attributes
-from service.enrollments.ingest import ingest_event
-from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from service.runtime import Runtime
-from service.schemas import ContactRef, EventIn, TrackIn, TrackResult
-from service.tracking.links import link_secret, read_visitor_token, visitor_token
+from service.errors import Forbidden, NotFound, Unauthorized
+from service.tracking.links import link_secret, visitor_token
 from service.tracking.settings import SiteSettings, TrackingSettings
 
-SOURCE = "web"
-FORM_SUBMITTED = "web.form_submitted"
 PREFLIGHT = {
     "Access-Control-Allow-Methods": "POST",
     "Access-Control-Allow-Headers": "Content-Type, X-Nurture-Key",
@@ -63,53 +56,3 @@ def check_publishable_key(settings: TrackingSettings, key: str | None) -> None:
     matches = [hmac.compare_digest(given, k.encode()) for k in settings.track_publishable_keys]
     if not any(matches):
         raise Unauthorized("missing or unknown publishable key")
-
-
-def _contact(runtime: Runtime, body: TrackIn) -> ContactRef:
-    """The signed `nt` token names the contact; a form may name her by the email typed in."""
-    if body.token:
-        secret = link_secret(runtime.settings.secret_key)
-        contact_id = read_visitor_token(body.token, secret=secret, now=runtime.clock.now())
-        if body.email:
-            _check_same_contact(runtime, contact_id, email=body.email)
-        return ContactRef(id=contact_id)
-    if body.email and body.type == FORM_SUBMITTED:
-        return ContactRef(email=body.email)
-    raise InvalidInput(
-        "name the contact with the nt token from our links, or an email on a form submission",
-        field="token",
-    )
-
-
-def _check_same_contact(runtime: Runtime, contact_id: str, *, email: str) -> None:
-    """Refuse an email that belongs to another contact than the token: someone else's
-    browser must not act for her."""
-    with runtime.db.session() as session:
-        owner = contacts_repo.identifier_owner(session, field="email", value=email)
-    if owner is not None and owner != contact_id:
-        raise InvalidInput("this email belongs to another contact than the visitor", field="email")
-
-
-def track_event(runtime: Runtime, body: TrackIn, *, key: str | None) -> TrackResult:
-    """Record one browser event through the same processing as POST /events."""
-    settings = runtime.settings
-    check_publishable_key(settings, key or body.key)
-    if not body.type.startswith("web."):
-        raise Forbidden("a publishable key may only write web.* events")
-    for name in ("email", "attributes"):
-        if getattr(body, name) and body.type != FORM_SUBMITTED:
-            raise InvalidInput(f"{name} is accepted on {FORM_SUBMITTED} only", field=name)
-    event = EventIn(
-        id=body.id,
-        type=body.type,
-        source=SOURCE,
-        contact=_contact(runtime, body),
-        properties=body.properties,
-        attributes=body.attributes,
-    )
-    # Anyone can type an address into a form: by email alone, only fill in what is missing.
-    check_date_attributes(
-        runtime.journeys.date_attributes, body.attributes, field_prefix="attributes"
-    )
-    result = ingest_event(runtime, event, add_attributes_only=event.contact.id is None)
-    return TrackResult(id=result.id, status=result.status)

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from service.api.deps import RuntimeDep
+from service.inbound.website import track_event
 from service.schemas import TrackIn, TrackResult
-from service.tracking.site import cors_headers, track_event
+from service.tracking.site import cors_headers
 
 router = APIRouter(tags=["website"])
 SNIPPET = (files("service.tracking") / "static" / "nurture.js").read_text(encoding="utf-8")
