@@ -88,6 +88,18 @@ class PayloadTooLarge(NurtureError):
     status_code = 413
 
 
+class Unavailable(NurtureError):
+    """Something the request needs (the database) cannot be reached right now; retrying
+    after `retry_after` seconds may succeed, so clients are told to."""
+
+    code = "unavailable"
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class WebhookRefused(NurtureError):
     """A provider request failed verification or parsing; the status is the one that
     provider's retry logic expects (401 for a bad signature, 400 for a broken payload)."""

@@ -24,7 +24,7 @@ from pydantic import SecretStr, ValidationError
 from service.config import Settings
 from service.contacts.profile import without_bad_dates
 from service.enrollments.ingest import ingest_event
-from service.errors import ConfigError, InvalidInput, NotFound, WebhookRefused
+from service.errors import ConfigError, NotFound, NurtureError, WebhookRefused
 from service.runtime import Runtime
 from service.schemas import EventIn
 from service.store import repository as repo
@@ -306,13 +306,15 @@ def _process(
     except WebhookError as exc:
         logger.info("%s webhook refused: %s", provider.name, exc)
         raise _refusal(exc) from None
+    for reason in result.skipped:
+        logger.warning("%s webhook item skipped: %s", provider.name, reason)
     for event in result.events:
         body = _event_in(event)
         if body is None:
             continue
         try:
             ingest_event(runtime, without_bad_dates(runtime.journeys.date_attributes, body))
-        except InvalidInput as exc:
+        except NurtureError as exc:  # this event is refused (e.g. a conflict); the rest count
             logger.warning("%s event %s skipped: %s", event.source, event.id, exc.message)
     return result
 

@@ -55,6 +55,35 @@ class ContactPatch(ProfileBody):
     )
 
 
+class ContactWritten(BaseModel):
+    """What a profile write answers a key without the `read` scope: which contact, and what
+    the request set, never the rest of her profile."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"id": "1b4e28ba-…", "created": False, "changed": ["attributes.vip"]}]
+        }
+    )
+
+    id: str
+    created: bool
+    changed: list[str] = Field(
+        description="The fields this request set (email, phone, external_id, persona, "
+        "timezone, attributes.<name>), whether or not they held that value already: "
+        "telling those apart would reveal the stored profile"
+    )
+
+
+def written_fields(body: ProfileBody) -> list[str]:
+    """The profile fields a write sets, named as ContactWritten names them."""
+    names = [
+        name
+        for name in ("email", "phone", "external_id", "persona", "timezone")
+        if getattr(body, name, None) is not None
+    ]
+    return names + [f"attributes.{key}" for key in sorted(body.attributes)]
+
+
 class ConsentOut(BaseModel):
     """Consent and suppression on one channel."""
 
