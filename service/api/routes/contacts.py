@@ -33,7 +33,7 @@ router = APIRouter(prefix="/contacts", tags=["contacts"])
 # Whole profiles go only to keys that may read them; a write-only caller learns what it set.
 _WRITE_ANSWER = "The contact with the `read` scope; without it only her id and what was set"
 _READ = error_responses(401, 403, 404, 422, 503)
-_ACT = error_responses(401, 403, 404, 409, 413, 422, 503)
+_ACT = error_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
 def _result(contact_id: str, outcome: Outcome) -> ActionResult:

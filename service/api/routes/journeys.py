@@ -69,7 +69,7 @@ def stuck_contacts(
     "/{journey_id}/migrate",
     response_model=MigrationReport,
     dependencies=[WriteScope],
-    responses=error_responses(401, 403, 404, 409, 413, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503),
 )
 def migrate(journey_id: JourneyId, body: MigrateIn, runtime: RuntimeDep) -> MigrationReport:
     """Move contacts on older versions onto the current one; `dry_run` (default) only counts."""
