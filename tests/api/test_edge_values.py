@@ -253,3 +253,25 @@ async def test_messages_name_the_value(harness: Harness) -> None:
     zone = await harness.post_events({**signup(), "timezone": "Mars/Olympus"})
     assert zone.json()["detail"][0]["message"] == "unknown IANA timezone 'Mars/Olympus'"
     assert "!r" not in response.text + nested.text + zone.text
+
+
+@pytest.mark.parametrize(
+    ("phone", "from_twilio"),
+    [(FULL_WIDTH_PHONE, 404), ("+1555\u0665550100", 404), ("+15555550100\n", 200)],
+)
+async def test_one_phone_check_on_every_way_in(
+    hooks: Harness, phone: str, from_twilio: int
+) -> None:
+    upsert = await hooks.client.post("/contacts", json={"phone": phone})
+    assert (upsert.status_code, _fields(upsert)) == (422, ["phone"])
+    posted = await hooks.post_events(event("web.page_viewed", contact={"phone": phone}))
+    assert (posted.status_code, _fields(posted)) == (422, ["events.0.contact.phone"])
+    lookup = await hooks.client.get("/contacts", params={"phone": phone})
+    assert (lookup.status_code, _fields(lookup)) == (422, ["query.phone"])
+    sms = signing.twilio_form("sms_inbound", Body="STOP", From=phone, MessageSid="SM-odd")
+    signed = signing.twilio("/webhooks/twilio", sms)
+    inbound = await hooks.client.post("/webhooks/twilio", content=sms, headers=signed)
+    assert inbound.status_code == 200  # acknowledged either way: a retry would not help
+    # Twilio's adapter drops formatting (spaces, newlines) but never reads non-ASCII digits.
+    found = await hooks.client.get("/contacts", params={"phone": "+15555550100"})
+    assert found.status_code == from_twilio
