@@ -13,6 +13,7 @@ from service.schemas import MAX_ATTRIBUTES, MAX_JSON_BYTES, MAX_JSON_ITEMS, MAX_
 from service.store.models import Event
 from tests.api import signing
 from tests.factories import START, Harness, event, signup
+from tests.webhooks.support import fixture_json
 
 FULL_WIDTH_PHONE = "+" + "".join(chr(0xFF10 + int(d)) for d in "15555550100")
 
@@ -275,3 +276,14 @@ async def test_one_phone_check_on_every_way_in(
     # Twilio's adapter drops formatting (spaces, newlines) but never reads non-ASCII digits.
     found = await hooks.client.get("/contacts", params={"phone": "+15555550100"})
     assert found.status_code == from_twilio
+
+
+@pytest.mark.parametrize("duration", ["NaN", "Infinity", "1e400"])
+async def test_a_call_duration_json_cannot_hold_is_dropped(hooks: Harness, duration: str) -> None:
+    call = fixture_json("callcenter/disposition.json") | {"duration_seconds": "DURATION"}
+    body = json.dumps(call).replace('"DURATION"', duration).encode()
+    headers = signing.standard(
+        body, hooks.clock.now(), msg_id="call-1", secret=signing.CALLCENTER_SECRET
+    )
+    response = await hooks.client.post("/webhooks/callcenter", content=body, headers=headers)
+    assert response.status_code == 200, response.text
