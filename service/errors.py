@@ -81,6 +81,18 @@ class Forbidden(NurtureError):
     status_code = 403
 
 
+class Unavailable(NurtureError):
+    """Something the request needs (the database) cannot be reached right now; retrying
+    after `retry_after` seconds may succeed, so clients are told to."""
+
+    code = "unavailable"
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class WebhookRefused(NurtureError):
     """A verified provider request we could not complete (an SNS subscription that cannot be
     confirmed); the status is the one that provider's retry logic expects."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import (
@@ -11,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -25,6 +29,16 @@ EVENT_TYPE = r"^[a-z][a-z0-9_]*\.[a-z0-9_.-]+$"
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_ATTRIBUTE_TEXT = 2000
+# Limits on the free-form JSON of one event or contact (README, "Limits").
+MAX_PROPERTIES_DEPTH = 8  # levels of objects and arrays, the properties object being the first
+MAX_JSON_ITEMS = 1000  # keys and array items in one properties object, all levels together
+MAX_JSON_BYTES = 65_536  # one properties or attributes object, serialized
+MAX_ATTRIBUTES = 200
+TIMEZONE_LENGTH = 64
+# Sources nurture records its own events under (its links: "nurture.links"); nobody else may
+# use them, or a crafted event could pre-empt one of ours as its duplicate.
+RESERVED_SOURCE = "nurture"
+_INTERNAL = "nurture_internal"
 AttributeValue = str | int | float | bool | None
 EVENT_EXAMPLE: dict[str, Any] = {
     "id": "evt-1",
@@ -42,7 +56,7 @@ def normalized_email(value: str | None) -> str | None:
     if value is None:
         return None
     value = value.strip().lower()
-    if len(value) > 320 or not _EMAIL.match(value):
+    if len(value) > 320 or not value.isprintable() or not _EMAIL.match(value):
         raise PydanticCustomError("email", "not a valid email address")
     return value
 
@@ -57,46 +71,165 @@ def checked_phone(value: str | None) -> str | None:
 
 
 def _event_type(value: str) -> str:
-    problem = event_type_problem(value)
+    problem = event_type_problem(value) if value.isprintable() else "bad event type"
     if problem:
         raise PydanticCustomError("event_type", problem)
     return value
 
 
 def _timezone(value: str | None) -> str | None:
-    if value is not None and not is_valid_zone(value):
-        raise PydanticCustomError("timezone", "unknown IANA timezone {zone}", {"zone": value})
+    if value is not None and not (len(value) <= TIMEZONE_LENGTH and is_valid_zone(value)):
+        raise PydanticCustomError(
+            "timezone", "unknown IANA timezone {zone}", {"zone": repr(value[:TIMEZONE_LENGTH])}
+        )
+    return value
+
+
+def is_reserved_source(source: str) -> bool:
+    """Whether a source is nurture's own: `nurture` or `nurture.*`, in any case."""
+    return source.lower().partition(".")[0] == RESERVED_SOURCE
+
+
+def _source(value: str, info: ValidationInfo) -> str:
+    if is_reserved_source(value) and not (info.context or {}).get(_INTERNAL):
+        raise PydanticCustomError(
+            "reserved_source", "sources 'nurture' and 'nurture.*' are reserved for nurture itself"
+        )
+    return value
+
+
+def _utc_time(value: datetime | None) -> datetime | None:
+    """Times are kept in UTC; one that has no UTC equivalent (year 1 at +01:00) is refused."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "time_range", "time is out of range once converted to UTC"
+        ) from None
+
+
+def _text_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "text must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text must be valid Unicode (no lone surrogates)"
+    return None
+
+
+def json_problem(value: Any, *, max_depth: int | None = None) -> tuple[str, str] | None:
+    """(path, reason) of the first part of a JSON value nurture could not store or send back
+    the same on every database: NUL or broken text, NaN or infinite numbers, deep nesting."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, str):
+            problem = _text_problem(item)
+            if problem:
+                return path, problem
+        elif isinstance(item, float) and not math.isfinite(item):
+            return path, "numbers must be finite (no NaN or Infinity)"
+        elif isinstance(item, dict | list):
+            if max_depth is not None and depth > max_depth:
+                return path, f"nested deeper than {max_depth} levels"
+            pairs = list(item.items() if isinstance(item, dict) else enumerate(item))
+            for key, _child in pairs:
+                problem = _text_problem(key) if isinstance(key, str) else None
+                if problem:
+                    return path, f"key {key[:50]!r}: {problem}"
+            # Reversed onto the stack, so the first bad item (the lowest batch index) is named.
+            for key, child in reversed(pairs):
+                stack.append((child, f"{path}.{key}" if path else str(key), depth + 1))
+    return None
+
+
+def _json_error(path: str, reason: str) -> PydanticCustomError:
+    """An error whose `path` the API appends to the field it names (service.api.errors)."""
+    return PydanticCustomError("json_value", "{reason}", {"reason": reason, "path": path})
+
+
+def _count_items(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_count_items(v) for v in value.values())
+    if isinstance(value, list):
+        return len(value) + sum(_count_items(v) for v in value)
+    return 0
+
+
+def _size_problem(value: dict[str, Any], *, what: str) -> str | None:
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_JSON_BYTES:
+        return f"{what} are {size} bytes as JSON; the limit is {MAX_JSON_BYTES}"
+    return None
+
+
+def _properties(value: dict[str, Any]) -> dict[str, Any]:
+    """Free-form JSON, bounded so that every timeline and template can still show it."""
+    found = json_problem(value, max_depth=MAX_PROPERTIES_DEPTH)
+    if found:
+        raise _json_error(*found)
+    if _count_items(value) > MAX_JSON_ITEMS:
+        raise PydanticCustomError(
+            "json_size",
+            "properties hold more than {limit} keys and items",
+            {"limit": MAX_JSON_ITEMS},
+        )
+    problem = _size_problem(value, what="properties")
+    if problem:
+        raise PydanticCustomError("json_size", "{reason}", {"reason": problem})
     return value
 
 
 def _attributes(value: dict[str, Any]) -> dict[str, AttributeValue]:
     """Flat JSON only: attribute names are identifiers, values are scalars or null."""
+    if len(value) > MAX_ATTRIBUTES:
+        raise PydanticCustomError(
+            "json_size", "more than {limit} attributes", {"limit": MAX_ATTRIBUTES}
+        )
     for key, item in value.items():
         if not _ATTRIBUTE.match(key):
             raise PydanticCustomError(
                 "attribute_name",
-                "attribute name {name!r} must be letters, digits and '_' (max 64)",
-                {"name": key},
+                "attribute name {name} must be letters, digits and '_' (max 64)",
+                {"name": repr(key[:70])},
             )
         if isinstance(item, dict | list):
             raise PydanticCustomError(
                 "attribute_value",
-                "attribute {name!r} must be a string, number, boolean or null",
-                {"name": key},
+                "attribute {name} must be a string, number, boolean or null",
+                {"name": repr(key)},
             )
         if isinstance(item, str) and len(item) > MAX_ATTRIBUTE_TEXT:
             raise PydanticCustomError(
                 "attribute_value",
-                "attribute {name!r} is longer than {limit} characters",
-                {"name": key, "limit": MAX_ATTRIBUTE_TEXT},
+                "attribute {name} is longer than {limit} characters",
+                {"name": repr(key), "limit": MAX_ATTRIBUTE_TEXT},
             )
+    found = json_problem(value, max_depth=1)
+    if found:
+        raise _json_error(*found)
+    problem = _size_problem(value, what="attributes")
+    if problem:
+        raise PydanticCustomError("json_size", "{reason}", {"reason": problem})
     return value
 
 
 class StrictBody(BaseModel):
-    """Unknown fields are rejected so that a typo never passes silently."""
+    """Unknown fields are rejected so that a typo never passes silently, and text or numbers
+    no database stores alike (NUL, lone surrogates, NaN) before any field is read."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        found = json_problem(data) if isinstance(data, dict) else None
+        if found:
+            raise _json_error(*found)
+        return data
 
 
 class ProfileBody(StrictBody):
@@ -104,10 +237,13 @@ class ProfileBody(StrictBody):
     attributes too, and are lifted out of them."""
 
     persona: str | None = Field(default=None, max_length=100)
-    timezone: str | None = Field(default=None, examples=["America/New_York"])
+    timezone: str | None = Field(
+        default=None, max_length=TIMEZONE_LENGTH, examples=["America/New_York"]
+    )
     attributes: dict[str, Any] = Field(
         default_factory=dict,
-        description="Flat attributes to merge; a null value removes the attribute.",
+        description=f"Flat attributes to merge (at most {MAX_ATTRIBUTES}, "
+        f"{MAX_JSON_BYTES} bytes as JSON); a null value removes the attribute.",
         examples=[{"first_name": "Ava", "wedding_date": "2027-09-18"}],
     )
 
@@ -164,14 +300,32 @@ class EventIn(ProfileBody):
         description="source.action: email.*, sms.*, call.*, order.completed, contact.updated, "
         "or your own web.* and custom.* events",
     )
-    source: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:/-]+$")
+    source: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:/-]+$",
+        description="Who reports the event; `nurture` and `nurture.*` are reserved.",
+    )
     time: AwareDatetime | None = Field(
         default=None, description="RFC 3339 with offset; defaults to the receipt time."
     )
     contact: ContactRef
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"Free-form JSON: at most {MAX_PROPERTIES_DEPTH} levels deep, "
+        f"{MAX_JSON_ITEMS} keys and items, {MAX_JSON_BYTES} bytes as JSON.",
+    )
 
     _type = field_validator("type")(_event_type)
+    _source = field_validator("source")(_source)
+    _time = field_validator("time")(_utc_time)
+    _properties = field_validator("properties")(_properties)
+
+    @classmethod
+    def internal(cls, **fields: Any) -> EventIn:
+        """An event nurture records itself (its links), the one kind that may use a reserved
+        source."""
+        return cls.model_validate(fields, context={_INTERNAL: True})
 
 
 class EventsIn(StrictBody):
@@ -227,6 +381,7 @@ class TrackIn(StrictBody):
 
     _email = field_validator("email")(normalized_email)
     _flat = field_validator("attributes")(_attributes)
+    _properties = field_validator("properties")(_properties)
 
 
 class TrackResult(BaseModel):

@@ -66,3 +66,15 @@ def test_serve_refuses_the_development_link_key_for_a_public_address(tmp_path: P
     assert "Traceback" not in output
     [stop] = [line for line in output.splitlines() if "cannot start:" in line]
     assert "NURTURE_SECRET_KEY must be set" in stop
+
+
+@pytest.mark.parametrize("zone", ["America", "Europe/", "A" * 300, "Mars/Olympus"])
+@pytest.mark.parametrize("command", ["serve", "db"])
+def test_an_unknown_default_timezone_is_one_line(tmp_path: Path, command: str, zone: str) -> None:
+    args = [command, "upgrade"] if command == "db" else [command, "--port", "0"]
+    result = _run(tmp_path, *args, NURTURE_DEFAULT_TIMEZONE=zone)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("nurture: invalid settings: NURTURE_DEFAULT_TIMEZONE: ")
+    assert "unknown IANA timezone" in line

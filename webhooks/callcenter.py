@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from webhooks import dispositions
 from webhooks.common import check_size, e164, email, from_iso, json_object, load_json, text
 from webhooks.errors import MalformedPayload
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
 from webhooks.standard import TOLERANCE, StandardSignedAdapter
+
+
+def _finite(value: Any) -> TypeGuard[int | float]:
+    """A JSON number that is a real amount (JSON from some senders carries NaN or Infinity)."""
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 class CallCenterAdapter(StandardSignedAdapter):
@@ -47,6 +53,7 @@ class CallCenterAdapter(StandardSignedAdapter):
             raise MalformedPayload(f"unknown outcome {call.get('outcome')!r}")
         raw_disposition = text(call.get("disposition"))
         duration = call.get("duration_seconds")
+        seconds = int(duration) if _finite(duration) else None
         return CanonicalEvent(
             id=call_id,
             source=self.source,
@@ -59,7 +66,7 @@ class CallCenterAdapter(StandardSignedAdapter):
                 "outcome": result,
                 "disposition": dispositions.disposition(raw_disposition),
                 "disposition_code": raw_disposition,
-                "duration": int(duration) if isinstance(duration, int | float) else None,
+                "duration": seconds,
                 "agent": text(call.get("agent")),
                 "call_id": call_id,
             },

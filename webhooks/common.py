@@ -70,7 +70,10 @@ def from_iso(value: Any) -> datetime:
         raise MalformedPayload(f"not an ISO 8601 time: {value!r}") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:00-05:00 has no UTC equivalent
+        raise MalformedPayload(f"not a time nurture can hold: {value!r}") from exc
 
 
 def from_rfc2822(value: str) -> datetime:

@@ -78,9 +78,11 @@ class ConfirmSubscription:
 
 @dataclass(frozen=True)
 class WebhookResult:
-    """Parsed events plus the reply the provider's retry logic expects."""
+    """Parsed events plus the reply the provider's retry logic expects; `skipped` says why
+    items of a batch that could not be read were left out (a retry would not help them)."""
 
     events: list[CanonicalEvent] = field(default_factory=list)
+    skipped: tuple[str, ...] = ()
     status_code: int = 200
     body: str = ""
     content_type: str = "text/plain"

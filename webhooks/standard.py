@@ -125,11 +125,21 @@ class StandardWebhooksAdapter(StandardSignedAdapter):
     def parse(
         self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
     ) -> WebhookResult:
-        """One event or {"events": [...]} in our POST /events shape."""
+        """One event or {"events": [...]} in our POST /events shape; an unreadable event of a
+        batch is skipped, not the batch, so the sender's retries cannot stall on it."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         payload = json_object(load_json(raw_body), "body")
         items = payload.get("events", [payload])
         if not isinstance(items, list):
             raise MalformedPayload("events must be a list")
-        events = [canonical_event(i, default_source=self.source, now=now) for i in items]
-        return WebhookResult(events=events)
+        if "events" not in payload:
+            return WebhookResult(
+                events=[canonical_event(payload, default_source=self.source, now=now)]
+            )
+        events, skipped = [], []
+        for index, item in enumerate(items):
+            try:
+                events.append(canonical_event(item, default_source=self.source, now=now))
+            except MalformedPayload as exc:
+                skipped.append(f"events.{index}: {exc}")
+        return WebhookResult(events=events, skipped=tuple(skipped))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from service.schemas import ProfileBody, checked_phone, normalized_email
@@ -50,3 +50,32 @@ class ContactPatch(ProfileBody):
         extra="forbid",
         json_schema_extra={"examples": [{"attributes": {"wedding_date": "2027-10-02"}}]},
     )
+
+
+class ContactWritten(BaseModel):
+    """What a profile write answers a key without the `read` scope: which contact, and what
+    the request set, never the rest of her profile."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"id": "1b4e28ba-…", "created": False, "changed": ["attributes.vip"]}]
+        }
+    )
+
+    id: str
+    created: bool
+    changed: list[str] = Field(
+        description="The fields this request set (email, phone, external_id, persona, "
+        "timezone, attributes.<name>), whether or not they held that value already: "
+        "telling those apart would reveal the stored profile"
+    )
+
+
+def written_fields(body: ProfileBody) -> list[str]:
+    """The profile fields a write sets, named as ContactWritten names them."""
+    names = [
+        name
+        for name in ("email", "phone", "external_id", "persona", "timezone")
+        if getattr(body, name, None) is not None
+    ]
+    return names + [f"attributes.{key}" for key in sorted(body.attributes)]

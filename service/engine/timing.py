@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -44,13 +45,15 @@ def zone(name: str | None, default: str) -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
+@cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def is_valid_zone(name: str) -> bool:
-    """True for an IANA zone name this machine knows."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    """True for an IANA zone name this machine knows; probing ZoneInfo instead would take a
+    tzdata folder (`America`) or an over-long name for an OS error."""
+    return name in _known_zones()
 
 
 def _local(day: date, at: time, tz: ZoneInfo) -> datetime:

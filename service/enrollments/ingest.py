@@ -26,7 +26,7 @@ from service.enrollments.unit import (
     fire_due_timer,
     start_enrollment,
 )
-from service.errors import InvalidInput
+from service.errors import Conflict, InvalidInput
 from service.runtime import Runtime
 from service.schemas import EventIn
 from service.store.models import Contact
@@ -35,8 +35,9 @@ logger = logging.getLogger(__name__)
 
 
 def check_events(runtime: Runtime, events: list[EventIn]) -> None:
-    """Reject a batch naming an unknown contact id, or a date attribute that is no date,
-    before any event takes effect."""
+    """Reject a batch naming an unknown contact id, reusing an event id for another type, or
+    with a date attribute that is no date, before any event takes effect."""
+    types: dict[tuple[str, str], str] = {}
     with runtime.db.session() as session:
         for index, event in enumerate(events):
             contact_id = event.contact.id
@@ -47,6 +48,14 @@ def check_events(runtime: Runtime, events: list[EventIn]) -> None:
                 raise InvalidInput(
                     f"unknown contact id {contact_id!r}", field=f"events.{index}.contact.id"
                 )
+            key = (event.source, event.id)
+            if key not in types:
+                earlier = enrollments_repo.find_event(
+                    session, source=event.source, event_id=event.id
+                )
+                types[key] = earlier.type if earlier is not None else event.type
+            if types[key] != event.type:
+                raise _conflict(event, where=f"events.{index}: ")
     dated = runtime.journeys.date_attributes
     for index, event in enumerate(events):
         check_date_attributes(dated, event.attributes, field_prefix=f"events.{index}.attributes")
@@ -62,6 +71,15 @@ def ingest_event(
     )
 
 
+def _conflict(event: EventIn, *, where: str = "") -> Conflict:
+    """An id names one event: the same id with another type is no redelivery, and taking it
+    for one would swallow the event silently."""
+    return Conflict(
+        f"{where}event id {event.id!r} from source {event.source!r} was already used for an "
+        "event of another type"
+    )
+
+
 def _duplicate(event: EventIn, contact_id: str) -> EventResult:
     return EventResult(id=event.id, source=event.source, status="duplicate", contact_id=contact_id)
 
@@ -72,6 +90,8 @@ def _ingest(
     now = runtime.clock.now()
     earlier = enrollments_repo.find_event(session, source=event.source, event_id=event.id)
     if earlier is not None:
+        if earlier.type != event.type:
+            raise _conflict(event)
         return _duplicate(event, earlier.contact_id)
     identifiers = event.contact.identifiers()
     try:
@@ -93,6 +113,9 @@ def _ingest(
         message=message,
     )
     if row_id is None:  # a concurrent delivery of the same event got there first
+        earlier = enrollments_repo.find_event(session, source=event.source, event_id=event.id)
+        if earlier is not None and earlier.type != event.type:
+            raise _conflict(event)
         return _duplicate(event, contact.id)
     if message is not None:
         message_status.record_feedback(message, event_type=event.type, properties=event.properties)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from service.contacts.profile import without_bad_dates
 from service.enrollments.ingest import ingest_event
-from service.errors import InvalidInput, NotFound
+from service.errors import NotFound, NurtureError
 from service.inbound import registry
 from service.inbound.registry import Endpoint
 from service.inbound.settings import InboundSettings
@@ -96,13 +96,15 @@ def process(
     except WebhookError as exc:
         logger.info("%s webhook refused: %s", adapter.source, exc)
         raise
+    for reason in result.skipped:
+        logger.warning("%s webhook item skipped: %s", adapter.source, reason)
     for event in result.events:
         body = _event_in(event)
         if body is None:
             continue
         try:
             ingest_event(runtime, without_bad_dates(runtime.journeys.date_attributes, body))
-        except InvalidInput as exc:
+        except NurtureError as exc:  # this event is refused (e.g. a conflict); the rest count
             logger.warning("%s event %s skipped: %s", event.source, event.id, exc.message)
     return result
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from sqlmodel import Session
 
 from service.contacts import repository as contacts_repo
@@ -15,10 +18,28 @@ from service.reads.schemas import (
     MessageOut,
     TimelineEntry,
 )
+from service.schemas import MAX_PROPERTIES_DEPTH
 from service.store.models import Contact, Message
 
 # Same-moment entries read naturally in this order: what happened, what it did, what it sent.
 _KIND_ORDER = {"event": 0, "transition": 1, "note": 2, "message": 3}
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+CUT = "…"
+
+
+def shown(value: Any, *, depth: int = 1) -> Any:
+    """Stored JSON as an answer can carry it, whenever it was stored: nesting below the
+    limit new events are held to is cut, and broken text gets U+FFFD, so no old history
+    can make a contact unreadable."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict | list):
+        if depth > MAX_PROPERTIES_DEPTH:
+            return CUT
+        if isinstance(value, list):
+            return [shown(item, depth=depth + 1) for item in value]
+        return {shown(k): shown(v, depth=depth + 1) for k, v in value.items()}
+    return value
 
 
 def require_contact(session: Session, contact_id: str) -> Contact:
@@ -56,7 +77,7 @@ def contact_out(session: Session, contact: Contact) -> ContactOut:
         external_id=contact.external_id,
         persona=contact.persona,
         timezone=contact.timezone,
-        attributes=dict(contact.attributes),
+        attributes=shown(dict(contact.attributes)),
         created_at=contact.created_at,
         updated_at=contact.updated_at,
         consents=[
@@ -130,7 +151,7 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
         data = {
             "id": event.event_id,
             "source": event.source,
-            "properties": event.properties,
+            "properties": shown(event.properties),
             "message_id": event.message_id,
             "journey": event.journey_id,
             "stage": event.stage,

@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from service.api.deps import ReadScope, RuntimeDep, SessionDep
+from service.api.errors import error_responses
+from service.api.params import ContactId
 from service.reads import agent, next_content
 from service.reads.agent import AgentCard
 from service.reads.next_content import NextContent, VisitorContent, VisitorContentIn
@@ -22,7 +24,7 @@ OriginHeader = Annotated[str | None, Header(include_in_schema=False)]
     response_model=AgentCard,
     dependencies=[ReadScope],
     summary="The agent card of whoever holds a phone number",
-    responses={404: {"description": "No contact holds this number"}},
+    responses=error_responses(401, 403, 404, 422, 503, e404="No contact holds this number"),
 )
 def lookup(
     runtime: RuntimeDep,
@@ -46,8 +48,11 @@ def lookup(
     response_model=NextContent,
     dependencies=[ReadScope],
     summary="What each of her current stages recommends",
+    responses=error_responses(401, 403, 404, 422, 503),
 )
-def contact_next_content(contact_id: str, runtime: RuntimeDep, session: SessionDep) -> NextContent:
+def contact_next_content(
+    contact_id: ContactId, runtime: RuntimeDep, session: SessionDep
+) -> NextContent:
     """Per active journey: the stage, since when, and its `recommend` list."""
     return next_content.for_contact(session, runtime.journeys, contact_id=contact_id)
 
@@ -64,6 +69,7 @@ def next_content_preflight(runtime: RuntimeDep, origin: OriginHeader = None) -> 
     response_model=VisitorContent,
     tags=["website"],
     summary="Recommendations for the visitor of a page (publishable key)",
+    responses=error_responses(400, 401, 403, 404, 413, 422, 503),
 )
 def visitor_next_content(
     body: VisitorContentIn,

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.api.deps import ReadScope, RuntimeDep, SessionDep
+from service.api.errors import RETRY_AFTER_SECONDS, error_responses
 from service.catalog.metrics import metrics_text
 from service.schemas import Health
 
@@ -23,7 +24,17 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+@router.get(
+    "/readyz",
+    response_model=Health,
+    responses={
+        503: {
+            "model": Health,
+            "description": "Not ready; retry after Retry-After seconds",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        }
+    },
+)
 def readyz(runtime: RuntimeDep) -> Health | JSONResponse:
     """The database answers and journeys are loaded; 503 otherwise."""
     checks: dict[str, object] = {"journeys": len(runtime.journeys.current)}
@@ -35,7 +46,9 @@ def readyz(runtime: RuntimeDep) -> Health | JSONResponse:
         logger.warning("readiness: database unreachable (%s)", type(exc).__name__)
         checks["database"] = "unreachable"
         return JSONResponse(
-            Health(status="unavailable", checks=checks).model_dump(), status_code=503
+            Health(status="unavailable", checks=checks).model_dump(),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     return Health(status="ok", checks=checks)
 
@@ -44,7 +57,7 @@ def readyz(runtime: RuntimeDep) -> Health | JSONResponse:
     "/metrics",
     response_class=PlainTextResponse,
     dependencies=[ReadScope],
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={200: {"content": {"text/plain": {}}}, **error_responses(401, 403, 503)},
 )
 def metrics(runtime: RuntimeDep, session: SessionDep) -> PlainTextResponse:
     """Prometheus metrics: enrollments, messages and events by label, and overdue work."""

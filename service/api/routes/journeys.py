@@ -8,22 +8,30 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from service.api.deps import ReadScope, RuntimeDep, SessionDep, WriteScope
+from service.api.errors import error_responses
+from service.api.params import JourneyId
 from service.catalog import views
 from service.catalog.schemas import JourneyListItem, JourneyOut, StuckEnrollment
 from service.enrollments.migration import migrate_journey
 from service.enrollments.schemas import MigrateIn, MigrationReport
 
 router = APIRouter(prefix="/journeys", tags=["journeys"])
+_READ = error_responses(401, 403, 404, 422, 503)
 
 
-@router.get("", response_model=list[JourneyListItem], dependencies=[ReadScope])
+@router.get(
+    "",
+    response_model=list[JourneyListItem],
+    dependencies=[ReadScope],
+    responses=error_responses(401, 403, 503),
+)
 def list_journeys(runtime: RuntimeDep, session: SessionDep) -> list[JourneyListItem]:
     """Loaded journeys with their version and active contacts per stage."""
     return views.journeys_list(session, runtime.journeys)
 
 
-@router.get("/{journey_id}", response_model=JourneyOut, dependencies=[ReadScope])
-def get_journey(journey_id: str, runtime: RuntimeDep, session: SessionDep) -> JourneyOut:
+@router.get("/{journey_id}", response_model=JourneyOut, dependencies=[ReadScope], responses=_READ)
+def get_journey(journey_id: JourneyId, runtime: RuntimeDep, session: SessionDep) -> JourneyOut:
     """Stages, transitions, stored versions and live counts of one journey."""
     return views.journey_detail(session, runtime.journeys, journey_id)
 
@@ -32,16 +40,21 @@ def get_journey(journey_id: str, runtime: RuntimeDep, session: SessionDep) -> Jo
     "/{journey_id}/diagram",
     response_class=PlainTextResponse,
     dependencies=[ReadScope],
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={200: {"content": {"text/plain": {}}}, **_READ},
 )
-def journey_diagram(journey_id: str, runtime: RuntimeDep, session: SessionDep) -> str:
+def journey_diagram(journey_id: JourneyId, runtime: RuntimeDep, session: SessionDep) -> str:
     """A Mermaid flowchart of the current version with live stage and move counts."""
     return views.journey_diagram(session, runtime.journeys, journey_id)
 
 
-@router.get("/{journey_id}/stuck", response_model=list[StuckEnrollment], dependencies=[ReadScope])
+@router.get(
+    "/{journey_id}/stuck",
+    response_model=list[StuckEnrollment],
+    dependencies=[ReadScope],
+    responses=_READ,
+)
 def stuck_contacts(
-    journey_id: str,
+    journey_id: JourneyId,
     runtime: RuntimeDep,
     session: SessionDep,
     idle_days: Annotated[int, Query(ge=1, le=3650)] = 30,
@@ -52,7 +65,12 @@ def stuck_contacts(
     )
 
 
-@router.post("/{journey_id}/migrate", response_model=MigrationReport, dependencies=[WriteScope])
-def migrate(journey_id: str, body: MigrateIn, runtime: RuntimeDep) -> MigrationReport:
+@router.post(
+    "/{journey_id}/migrate",
+    response_model=MigrationReport,
+    dependencies=[WriteScope],
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503),
+)
+def migrate(journey_id: JourneyId, body: MigrateIn, runtime: RuntimeDep) -> MigrationReport:
     """Move contacts on older versions onto the current one; `dry_run` (default) only counts."""
     return migrate_journey(runtime, journey_id=journey_id, body=body)

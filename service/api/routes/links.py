@@ -16,11 +16,12 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service.api.deps import RuntimeDep
+from service.api.errors import error_responses
 from service.delivery import outbox
 from service.enrollments.ingest import ingest_event
 from service.errors import Forbidden, NotFound
 from service.runtime import Runtime
-from service.schemas import ContactRef, EventIn
+from service.schemas import EventIn
 from service.tracking.links import CLICK, OPEN, UNSUBSCRIBE, link_secret, read_token
 from service.tracking.site import landing_url
 
@@ -29,6 +30,8 @@ Token = Annotated[str, Path(max_length=4096, description="A signed link token")]
 SOURCE = "nurture.links"
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
+_HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}}}
+_REFUSED = error_responses(403, 422, 503, e403="Not a link we signed, or not one for this action")
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>
@@ -61,11 +64,11 @@ def _record(
         return None
     ingest_event(
         runtime,
-        EventIn(
+        EventIn.internal(
             id=id[:200],
             type=type,
             source=SOURCE,
-            contact=ContactRef(id=message.contact_id),
+            contact={"id": message.contact_id},
             properties={"message_id": message.id, "journey": message.journey_id, **properties},
         ),
     )
@@ -76,7 +79,12 @@ def _page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(PAGE.format(title=title, body=body), headers=NO_CACHE)
 
 
-@router.get("/u/{token}", response_class=HTMLResponse, summary="Unsubscribe confirmation page")
+@router.get(
+    "/u/{token}",
+    response_class=HTMLResponse,
+    summary="Unsubscribe confirmation page",
+    responses={**_HTML, **_REFUSED},
+)
 def confirm_unsubscribe(token: Token, _link: Unsubscribe) -> HTMLResponse:
     """Only asks: mail scanners fetch links, so a GET must never unsubscribe anyone."""
     form = (
@@ -88,14 +96,32 @@ def confirm_unsubscribe(token: Token, _link: Unsubscribe) -> HTMLResponse:
     return _page("Unsubscribe", form)
 
 
-@router.post("/u/{token}", response_class=HTMLResponse, summary="One-click unsubscribe")
+@router.post(
+    "/u/{token}",
+    response_class=HTMLResponse,
+    summary="One-click unsubscribe",
+    responses={**_HTML, **_REFUSED},
+)
 def unsubscribe(link: Unsubscribe, runtime: RuntimeDep) -> HTMLResponse:
     """RFC 8058 one-click: records email.unsubscribed, which withdraws email consent."""
     _record(runtime, link, type="email.unsubscribed", id=f"unsubscribe:{link['m']}")
     return _page("Unsubscribed", "<h1>You are unsubscribed</h1><p>Sorry to see you go.</p>")
 
 
-@router.get("/c/{token}", status_code=302, summary="Tracked link: record the click, redirect")
+@router.get(
+    "/c/{token}",
+    status_code=302,
+    summary="Tracked link: record the click, redirect",
+    response_class=RedirectResponse,
+    responses={
+        302: {
+            "description": "To the link's target",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+        **_REFUSED,
+        **error_responses(404, e404="The link's message no longer exists"),
+    },
+)
 def click(link: Click, runtime: RuntimeDep) -> RedirectResponse:
     """Records email.clicked with the link's name, then sends the reader on to the target;
     never redirects for a message that is gone or to anything but an http(s) address."""
@@ -111,7 +137,12 @@ def click(link: Click, runtime: RuntimeDep) -> RedirectResponse:
     return RedirectResponse(url, status_code=302, headers=NO_CACHE)
 
 
-@router.get("/o/{token}", summary="Open-tracking pixel")
+@router.get(
+    "/o/{token}",
+    summary="Open-tracking pixel",
+    response_class=Response,
+    responses={200: {"content": {"image/gif": {}}}, **_REFUSED},
+)
 def opened(link: Open, runtime: RuntimeDep) -> Response:
     """Records email.opened once per message and answers with a transparent 1x1 GIF."""
     _record(runtime, link, type="email.opened", id=f"open:{link['m']}")

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from service.api.deps import RuntimeDep
+from service.api.errors import error_responses
 from service.inbound.website import track_event
 from service.schemas import TrackIn, TrackResult
 from service.tracking.site import cors_headers
@@ -17,7 +18,12 @@ SNIPPET = (files("service.tracking") / "static" / "nurture.js").read_text(encodi
 OriginHeader = Annotated[str | None, Header(include_in_schema=False)]
 
 
-@router.get("/js/nurture.js", summary="The tracking snippet", response_class=Response)
+@router.get(
+    "/js/nurture.js",
+    summary="The tracking snippet",
+    response_class=Response,
+    responses={200: {"content": {"application/javascript": {}}}},
+)
 def snippet() -> Response:
     """Small and dependency-free; cached by browsers for an hour."""
     return Response(
@@ -39,6 +45,19 @@ def track_preflight(runtime: RuntimeDep, origin: OriginHeader = None) -> Respons
     status_code=202,
     response_model=TrackResult,
     summary="Record a web.* event from the browser (publishable key)",
+    responses=error_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        422,
+        503,
+        e401="Missing or unknown publishable key",
+        e403="Not a web.* event, an origin not allowed, or an expired visitor token",
+        e404="Website tracking is not configured",
+    ),
 )
 def track(
     body: TrackIn,

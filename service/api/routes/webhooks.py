@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from service.api.deps import InboundDep, RuntimeDep
-from service.api.errors import read_body
+from service.api.errors import ErrorBody, error_responses, read_body
 from service.inbound.receive import public_url
 from service.inbound.registry import PROVIDERS
 
@@ -19,9 +19,24 @@ router = APIRouter(tags=["webhooks"])
         f"`provider` is one of: {', '.join(PROVIDERS.names())}. Unconfigured providers answer 404."
     ),
     responses={
-        401: {"description": "Bad signature, stale timestamp or replayed token; nothing stored"},
-        404: {"description": "Unknown provider, or its secret is not configured"},
-        413: {"description": "Body over the provider's cap"},
+        200: {
+            "description": "Received; events that cannot be used are skipped (and logged), "
+            "since the provider's retries would not help",
+            "content": {"text/plain": {}, "text/xml": {}},
+        },
+        **error_responses(
+            400,
+            401,
+            404,
+            413,
+            422,
+            503,
+            e400="Not the provider's documented payload shape",
+            e401="Bad signature, stale timestamp or replayed token; nothing stored",
+            e404="Unknown provider, or its secret is not configured",
+            e413="Body over the provider's cap",
+        ),
+        502: {"model": ErrorBody, "description": "Confirming an SNS subscription failed"},
     },
 )
 async def receive_webhook(
