@@ -35,10 +35,10 @@ from service.delivery.providers.registry import Provider, ProviderContext
 from service.errors import ConfigError
 from service.hosts import is_loopback
 from service.settings_base import required, secret_text
+from webhooks.events import MESSAGE_ID_HEADER
 
 logger = logging.getLogger(__name__)
 NAME = "smtp"
-MESSAGE_ID_HEADER = "X-Nurture-Message-Id"
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 # Replies that blame our login: authentication required, mechanism too weak, invalid
 # credentials, encryption required for the mechanism.
