@@ -29,7 +29,7 @@ from service.errors import ConfigError
 from service.runtime import build_runtime
 from service.scheduler.loop import Scheduler
 from tests.delivery.providers.fakes import NOW, outgoing
-from tests.factories import FakeClock, Harness, make_settings, running_app, signup
+from tests.factories import FakeClock, Harness, event, make_settings, running_app, signup
 
 USER, PASSWORD = "nurture", "s3cret-pass"
 DROP_AFTER_DATA = "drop the connection after taking the message"
@@ -541,6 +541,10 @@ async def test_chosen_by_settings_it_sends_due_mail_with_our_id(
             try:
                 await app.post_events(signup())
                 assert (await app.run_scheduler()).sent == 1
+                # The way back for a bounce the MTA logged: our id in an event.
+                [sent] = await _messages(app)
+                bounce = event("email.bounced", properties={"message_id": sent["id"]})
+                assert (await app.post_events(bounce)).status_code == 200
                 [message] = await _messages(app)
             finally:
                 await channel.aclose()
@@ -549,6 +553,7 @@ async def test_chosen_by_settings_it_sends_due_mail_with_our_id(
     assert mail["Message-ID"] == f"<{message['id']}@shop.example>"
     assert mail["X-Nurture-Message-Id"] == message["id"]
     assert (message["status"], message["provider_message_id"]) == ("sent", mail["Message-ID"])
+    assert message["delivery_status"] == "bounced"
     assert mail["Subject"] == "Welcome, Ava!" and received.login == USER
     assert app.outbox_lines() == []
 
