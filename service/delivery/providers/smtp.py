@@ -157,17 +157,20 @@ def _reason(code: int, text: str) -> str:
     return f"SMTP {code} {WHITESPACE.sub(' ', text).strip()}"[:REASON_LIMIT]
 
 
-class _Refused(Exception):
+@dataclass(frozen=True)
+class _Refused:
     """A refusal of our set-up rather than of the message, so no attempt counts."""
 
-    def __init__(self, reason: str, *, credentials: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.credentials = credentials
+    reason: str
+    credentials: bool = False
 
 
 class _PoolBusy(Exception):
     """Every connection stayed busy for the whole timeout."""
+
+
+class _Dropped(Exception):
+    """A pooled connection the server had closed before this message began."""
 
 
 @dataclass
@@ -175,7 +178,7 @@ class _Connection:
     """A connection with what decides whether it may carry one more message."""
 
     smtp: aiosmtplib.SMTP
-    sent: int = 0
+    transactions: int = 0
     idle_since: float = 0.0
 
     def reusable(self, now: float) -> bool:
@@ -183,7 +186,7 @@ class _Connection:
         return (
             self.smtp.is_connected
             and now - self.idle_since < IDLE_SECONDS
-            and self.sent < MESSAGES_PER_CONNECTION
+            and self.transactions < MESSAGES_PER_CONNECTION
         )
 
 
@@ -230,6 +233,7 @@ class SmtpPool:
             await self._quit(connection)
 
     async def _open(self) -> aiosmtplib.SMTP:
+        """Connect, secure and log in, or raise what went wrong for the caller to classify."""
         server = self.server
         smtp = aiosmtplib.SMTP(
             hostname=server.host,
@@ -283,7 +287,9 @@ def _connect_failure(exc: Exception) -> DeliveryResult | _Refused:
         return DeliveryResult(ok=False, error="SMTP server timed out")
     tls = _tls_failure(exc)
     if tls is not None:
-        return _Refused(f"TLS failed: {getattr(tls, 'reason', None) or tls}"[:REASON_LIMIT])
+        detail = [getattr(tls, "reason", None), getattr(tls, "verify_message", None)]
+        reason = ": ".join(str(part) for part in detail if part) or str(tls)
+        return _Refused(f"TLS failed: {reason}"[:REASON_LIMIT])
     if isinstance(exc, ConnectionError | OSError):
         return DeliveryResult(ok=False, error=f"network error: {type(exc).__name__}")
     # STARTTLS or AUTH not offered by the server, and the like: nothing a retry soon fixes.
@@ -358,7 +364,7 @@ class SmtpChannel:
             except BaseException:
                 connection.smtp.close()  # mid-transaction: its state is unknown
                 raise
-            connection.sent += 1
+            connection.transactions += 1
             self.pool.give_back(connection)
             if isinstance(result, _Refused):
                 return self._refused(result)
@@ -433,10 +439,6 @@ class SmtpChannel:
                 refusal.reason,
             )
         return DeliveryResult(ok=False, error=refusal.reason, counts_as_attempt=False)
-
-
-class _Dropped(Exception):
-    """A pooled connection the server had closed before this message began."""
 
 
 def build(settings: SmtpSettings, context: ProviderContext) -> SmtpChannel:
