@@ -24,7 +24,7 @@ class DeliverySettings(ProviderSettings):
     """Outgoing messages (README, "Delivery"): `log` needs no account, others credentials."""
 
     max_send_attempts: int = Field(default=5, ge=1, le=100)
-    email_provider: str = "log"  # log, sendgrid, postmark, mailgun (any registered name)
+    email_provider: str = "log"  # log, sendgrid, postmark, mailgun, smtp (any registered name)
     sms_provider: str = "log"  # log, twilio
     # Outgoing webhook stages (log or http); NURTURE_WEBHOOK_DELIVERY is the older name.
     outgoing_webhook_delivery: str = Field(

@@ -5,7 +5,7 @@
 # the answer (see `http`). Adding one: a module with its settings class (credential checks
 # included), its channel and its `PROVIDER`, plus its registration and settings class here.
 
-from service.delivery.providers import log, mailgun, postmark, sendgrid, twilio, webhook
+from service.delivery.providers import log, mailgun, postmark, sendgrid, smtp, twilio, webhook
 from service.delivery.providers.http import HttpSettings, http_client
 from service.delivery.providers.registry import Provider, ProviderContext, ProviderRegistry
 
@@ -15,6 +15,7 @@ class ProviderSettings(
     sendgrid.SendGridSettings,
     postmark.PostmarkSettings,
     mailgun.MailgunSettings,
+    smtp.SmtpSettings,
     twilio.TwilioSettings,
     webhook.OutgoingWebhookSettings,
     HttpSettings,
@@ -28,6 +29,7 @@ for provider in (
     sendgrid.PROVIDER,
     postmark.PROVIDER,
     mailgun.PROVIDER,
+    smtp.PROVIDER,
     twilio.PROVIDER,
     webhook.PROVIDER,
 ):
