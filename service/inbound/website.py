@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from service.contacts import repository as contacts_repo
 from service.contacts.profile import check_date_attributes
 from service.enrollments.ingest import ingest_event
@@ -50,14 +52,19 @@ def track_event(runtime: Runtime, body: TrackIn, *, key: str | None) -> TrackRes
     for name in ("email", "attributes"):
         if getattr(body, name) and body.type != FORM_SUBMITTED:
             raise InvalidInput(f"{name} is accepted on {FORM_SUBMITTED} only", field=name)
-    event = EventIn(
-        id=body.id,
-        type=body.type,
-        source=SOURCE,
-        contact=_contact(runtime, body),
-        properties=body.properties,
-        attributes=body.attributes,
-    )
+    try:
+        event = EventIn(
+            id=body.id,
+            type=body.type,
+            source=SOURCE,
+            contact=_contact(runtime, body),
+            properties=body.properties,
+            attributes=body.attributes,
+        )
+    except ValidationError as exc:  # e.g. a timezone in the form's attributes that is none
+        problem = exc.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"]) or "attributes"
+        raise InvalidInput(problem["msg"], field=field) from None
     # Anyone can type an address into a form: by email alone, only fill in what is missing.
     check_date_attributes(
         runtime.journeys.date_attributes, body.attributes, field_prefix="attributes"

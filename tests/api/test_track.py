@@ -171,3 +171,16 @@ async def test_snippet_strips_the_visitor_token_from_the_address(hooks: Harness)
     assert view["properties"]["url"] == "https://shop.example/favors?a=1#top"
     assert view["properties"]["referrer"] == "https://shop.example/"
     assert "nt=" not in json.dumps(view["properties"])
+
+
+async def test_a_form_naming_no_real_timezone_is_refused_naming_the_field(
+    hooks: Harness,
+) -> None:
+    body = web("web.form_submitted", email="ava@example.com", attributes={"timezone": "Ava"})
+    response = await hooks.client.post("/track", json=body, headers=ORIGIN)
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["field"] == "attributes"
+    assert "unknown IANA timezone" in problem["message"]
+    lookup = await hooks.client.get("/contacts", params={"email": "ava@example.com"})
+    assert lookup.status_code == 404
