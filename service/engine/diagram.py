@@ -28,7 +28,7 @@ def mermaid(
     for name, stage in journey.stages.items():
         count = f"<br/>{active.get(name, 0)} active" if active else ""
         send = f"<br/>{stage.send.channel}: {stage.send.template}" if stage.send else ""
-        shape = ("([", "])") if stage.final else ("[", "]")
+        shape = ("([", "])") if stage.final else ("{{", "}}") if stage.split else ("[", "]")
         lines.append(f'  {_node(name)}{shape[0]}"{name}{send}{count}"{shape[1]}')
     for name, stage in journey.stages.items():
         for transition in stage.on:
@@ -36,4 +36,12 @@ def mermaid(
             label = transition.describe() + (f" ({taken}x)" if taken else "")
             label = label.replace('"', "'")
             lines.append(f'  {_node(name)} -->|"{label}"| {_node(transition.to)}')
+        split = stage.split or {}
+        total = sum(branch.weight for branch in split.values())
+        for branch, arm in split.items():
+            taken = sum(
+                n for (f, t, k), n in moves.items() if f == name and k.endswith(f":{branch}")
+            )
+            label = f"{branch} {arm.weight / total:.0%}" + (f" ({taken}x)" if taken else "")
+            lines.append(f'  {_node(name)} -.->|"{label}"| {_node(arm.to)}')
     return "\n".join(lines) + "\n"
