@@ -1,8 +1,9 @@
-"""The `nurture` command: serve, worker, db upgrade, validate, simulate."""
+"""The `nurture` command: serve, worker, db upgrade, validate, simulate, reload."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -41,6 +42,18 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--until", help="run timers this long after the start, e.g. 180d")
     simulate.add_argument("--journeys", type=Path, help="journeys folder (default: settings)")
     simulate.add_argument("--content", type=Path, help="content folder (default: settings)")
+
+    reload = commands.add_parser("reload", help="reload journeys in the running service")
+    reload.add_argument(
+        "--url",
+        default=os.environ.get("NURTURE_URL", "http://127.0.0.1:8000"),
+        help="the service (default: NURTURE_URL or http://127.0.0.1:8000)",
+    )
+    reload.add_argument(
+        "--api-key",
+        default=os.environ.get("NURTURE_API_KEY"),
+        help="a key with the write scope (default: NURTURE_API_KEY)",
+    )
     return parser
 
 
@@ -84,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             content_dir=args.content or settings.content_dir,
             out=sys.stdout,
         )
+    if args.command == "reload":
+        from service.catalog.remote import run_reload
+
+        return run_reload(url=args.url, api_key=args.api_key, out=sys.stdout)
     if args.command == "serve":
         from service.main import serve
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
+from service.catalog.settings import CatalogSettings
 from service.engine.timing import is_valid_zone
 from service.inbound.settings import InboundSettings
 from service.settings_base import CommaList, SettingsGroup
@@ -110,6 +111,7 @@ class DeliverySettings(SettingsGroup):
 
 class Settings(
     CoreSettings,
+    CatalogSettings,
     SchedulerSettings,
     LinkSettings,
     TrackingSettings,

@@ -34,7 +34,13 @@ def build_runtime(settings: Settings, clock: Clock) -> Runtime:
     db = Database(settings.database_url)
     try:
         journeys = JourneyRegistry.load(
-            settings.journeys_dir, db=db, default_tz=settings.default_timezone, now=clock.now()
+            settings.journeys_dir,
+            db=db,
+            default_tz=settings.default_timezone,
+            now=clock.now(),
+            clock=clock.now,
+            check_seconds=settings.catalog_check_seconds,
+            experiment_seconds=settings.experiment_check_seconds,
         )
     except Exception:
         db.dispose()

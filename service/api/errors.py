@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import InvalidInput, NurtureError
+from service.errors import InvalidInput, JourneyErrors, NurtureError
 from webhooks.errors import PayloadTooLarge, WebhookError
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ def _nurture_error(_request: Request, exc: Exception) -> JSONResponse:
     detail: Any = exc.message
     if isinstance(exc, InvalidInput):
         detail = [{"field": exc.field or "body", "message": exc.message}]
+    elif isinstance(exc, JourneyErrors):  # every problem, each as file:line: message
+        detail = [error.message for error in exc.errors]
     return JSONResponse(error_body(exc.code, detail), status_code=exc.status_code)
 
 

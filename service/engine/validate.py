@@ -22,6 +22,7 @@ class JourneyReport:
     """What validate learned about one valid journey, for the summary table."""
 
     journey: CompiledJourney
+    source: JourneySource
     sms_segments: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
@@ -51,7 +52,7 @@ def check_templates(
 ) -> tuple[list[JourneyError], JourneyReport]:
     """Every stage's template exists and renders against the sample contact."""
     errors: list[JourneyError] = []
-    report = JourneyReport(journey)
+    report = JourneyReport(journey, source)
     contact = sample_contact(journey)
     tz = journey.journey.sample_contact.timezone
     if tz and not is_valid_zone(tz):

@@ -9,7 +9,8 @@ from fastapi.responses import PlainTextResponse
 
 from service.api.deps import ReadScope, RuntimeDep, SessionDep, WriteScope
 from service.catalog import views
-from service.catalog.schemas import JourneyListItem, JourneyOut, StuckEnrollment
+from service.catalog.reload import reload_journeys
+from service.catalog.schemas import JourneyListItem, JourneyOut, ReloadReport, StuckEnrollment
 from service.enrollments.migration import migrate_journey
 from service.enrollments.schemas import MigrateIn, MigrationReport
 
@@ -20,6 +21,18 @@ router = APIRouter(prefix="/journeys", tags=["journeys"])
 def list_journeys(runtime: RuntimeDep, session: SessionDep) -> list[JourneyListItem]:
     """Loaded journeys with their version and active contacts per stage."""
     return views.journeys_list(session, runtime.journeys)
+
+
+@router.post(
+    "/reload",
+    response_model=ReloadReport,
+    dependencies=[WriteScope],
+    responses={422: {"description": "A journey or template is invalid; nothing changed"}},
+)
+def reload(runtime: RuntimeDep) -> ReloadReport:
+    """Validate every journey and template, then make the files the current versions for new
+    entries; enrolled contacts stay on their version. Any problem changes nothing (422)."""
+    return reload_journeys(runtime)
 
 
 @router.get("/{journey_id}", response_model=JourneyOut, dependencies=[ReadScope])
