@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--html", type=Path, help="where to write the HTML (default: ./NAME.html)")
     render.add_argument("--today", type=date.fromisoformat, help="render as of this date")
 
+    load = commands.add_parser("import", help="import contacts from a CSV file")
+    load.add_argument("file", type=Path, help="CSV with a header row (README, Audiences)")
+    load.add_argument("--journey", help="enrol each imported contact in this journey")
+    load.add_argument("--dry-run", action="store_true", help="check and count, change nothing")
+
     schema = commands.add_parser("schema", help="print the JSON Schema of a journey file")
     schema.add_argument("--output", type=Path, help="write it to this file instead")
     return parser
@@ -137,6 +142,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             today=args.today or date.today(),
             out=sys.stdout,
         )
+    if args.command == "import":
+        from service.clock import SystemClock
+        from service.enrollments.imports import run_import
+        from service.errors import NurtureError
+        from service.runtime import build_runtime
+
+        try:
+            runtime = build_runtime(settings, SystemClock(), publish=False)
+        except NurtureError as exc:
+            print(f"nurture: {exc.message}", file=sys.stderr)
+            return 2
+        try:
+            return run_import(
+                runtime,
+                args.file,
+                journey_id=args.journey,
+                dry_run=args.dry_run,
+                out=sys.stdout,
+                err=sys.stderr,
+            )
+        finally:
+            runtime.close()
     if args.command == "schema":
         from service.engine.schema import schema_text
 

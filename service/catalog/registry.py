@@ -65,9 +65,10 @@ class JourneyRegistry:
         clock: Callable[[], datetime] | None = None,
         check_seconds: float = 1.0,
         experiment_seconds: float = 60.0,
+        publish: bool = True,
     ) -> JourneyRegistry:
-        """Load the journey files and publish them as the current versions; refuses a
-        rewritten version."""
+        """Load the journey files and publish them as the current versions (refusing a
+        rewritten version), or (`publish` off) follow the versions already published."""
         if not journeys_dir.is_dir():
             raise ConfigError(f"journeys folder not found: {journeys_dir}")
         registry = cls(
@@ -78,7 +79,10 @@ class JourneyRegistry:
             check_seconds=check_seconds,
             experiment_seconds=experiment_seconds,
         )
-        registry.register(now=now)
+        if publish:
+            registry.register(now=now)
+        else:
+            registry.refresh(force=True)
         return registry
 
     def register(self, *, now: datetime) -> ReloadReport:

@@ -11,8 +11,9 @@ from service.api.deps import ReadScope, RuntimeDep, SessionDep, WriteScope
 from service.catalog import views
 from service.catalog.reload import reload_journeys
 from service.catalog.schemas import JourneyListItem, JourneyOut, ReloadReport, StuckEnrollment
+from service.enrollments.audience import enrol_audience
 from service.enrollments.migration import migrate_journey
-from service.enrollments.schemas import MigrateIn, MigrationReport
+from service.enrollments.schemas import AudienceIn, AudienceReport, MigrateIn, MigrationReport
 
 router = APIRouter(prefix="/journeys", tags=["journeys"])
 
@@ -69,3 +70,10 @@ def stuck_contacts(
 def migrate(journey_id: str, body: MigrateIn, runtime: RuntimeDep) -> MigrationReport:
     """Move contacts on older versions onto the current one; `dry_run` (default) only counts."""
     return migrate_journey(runtime, journey_id=journey_id, body=body)
+
+
+@router.post("/{journey_id}/enroll", response_model=AudienceReport, dependencies=[WriteScope])
+def enroll_audience(journey_id: str, body: AudienceIn, runtime: RuntimeDep) -> AudienceReport:
+    """Enrol every existing contact the `where` guard matches, as the journey's re-entry
+    policy allows (never ending an active enrollment); `dry_run` (default) only counts."""
+    return enrol_audience(runtime, journey_id=journey_id, body=body)
