@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class StageSummary(BaseModel):
@@ -41,6 +41,9 @@ class JourneyOut(BaseModel):
     initial: str
     stages: list[StageSummary]
     versions: list[dict[str, Any]]
+    winners: dict[str, str] = Field(
+        default_factory=dict, description="split stage -> the branch its winner rule named"
+    )
 
 
 class StuckEnrollment(BaseModel):

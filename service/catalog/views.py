@@ -93,6 +93,7 @@ def journey_detail(session: Session, registry: JourneyRegistry, journey_id: str)
             for name, stage in journey.stages.items()
         ],
         versions=versions,
+        winners=dict(compiled.winners),
     )
 
 

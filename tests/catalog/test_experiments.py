@@ -15,6 +15,7 @@ from service.catalog.experiments import (
     p_value,
     winner_of,
 )
+from service.catalog.views import journey_detail
 from service.engine.model import Winner
 from service.runtime import Runtime
 from service.store.models import TransitionRecord
@@ -131,6 +132,9 @@ def test_the_winner_switches_traffic_only_after_significance(
         clock.advance(days=1)
         runtime.journeys.refresh_winners(clock.now())
         assert runtime.journeys.current_of("offer-test").winners == {"offer": "a"}
+        with runtime.db.session() as session:
+            detail = journey_detail(session, runtime.journeys, "offer-test")
+        assert detail.winners == {"offer": "a"}
         assert set(_enrol(runtime, 20, first=2000).values()) == {"winner:a"}
         rows = stored(runtime, TransitionRecord, journey_id="offer-test", trigger="winner:a")
         assert len(rows) == 20

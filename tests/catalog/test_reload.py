@@ -270,3 +270,34 @@ async def test_a_running_worker_fires_timers_of_a_version_published_after_it_sta
             worker.send_signal(signal.SIGTERM)
             _, errors = worker.communicate(timeout=30)
         assert worker.returncode == 0, errors
+
+
+async def test_watching_reloads_when_a_file_changes(
+    database_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    import asyncio
+
+    from service.catalog import repository as catalog_repo
+
+    folder = journeys_copy(tmp_path)
+    settings = make_settings(database_url, tmp_path, journeys_dir=folder, watch_journeys=True)
+    async with running_app(settings, clock) as app:
+        runtime = app.app.state.runtime
+
+        def generation() -> int:
+            with runtime.db.session() as session:
+                return catalog_repo.catalog_generation(session)
+
+        before = generation()
+        await asyncio.sleep(0.5)  # the watcher started with the app is looking now
+        release_story(folder, "2", after="1h")
+        for _ in range(100):
+            if generation() > before:
+                break
+            await asyncio.sleep(0.1)
+        assert generation() == before + 1
+        assert runtime.journeys.current_of(STORY).version == "2"
+        broken = folder / "promo-always.yaml"
+        broken.write_text("journey: [")
+        await asyncio.sleep(2.5)  # an invalid edit is logged and changes nothing
+        assert generation() == before + 1
