@@ -1,8 +1,10 @@
-"""The `nurture` command: serve, worker, db upgrade, validate, simulate."""
+"""The `nurture` command: serve, worker, db upgrade, validate, simulate, reload, and the
+journey tools."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -41,6 +43,40 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--until", help="run timers this long after the start, e.g. 180d")
     simulate.add_argument("--journeys", type=Path, help="journeys folder (default: settings)")
     simulate.add_argument("--content", type=Path, help="content folder (default: settings)")
+
+    reload = commands.add_parser("reload", help="reload journeys in the running service")
+    reload.add_argument(
+        "--url",
+        default=os.environ.get("NURTURE_URL", "http://127.0.0.1:8000"),
+        help="the service (default: NURTURE_URL or http://127.0.0.1:8000)",
+    )
+    reload.add_argument(
+        "--api-key",
+        default=os.environ.get("NURTURE_API_KEY"),
+        help="a key with the write scope (default: NURTURE_API_KEY)",
+    )
+
+    diagram = commands.add_parser("diagram", help="print a journey's map")
+    diagram.add_argument("journey", help="journey id (from the journeys folder) or file")
+    diagram.add_argument("--format", choices=["mermaid", "svg"], default="mermaid")
+    diagram.add_argument("--journeys", type=Path, help="journeys folder (default: settings)")
+
+    render = commands.add_parser("render", help="render one message for a contact")
+    render.add_argument("template", help="e.g. bride/welcome (or bride/welcome.email)")
+    who = render.add_mutually_exclusive_group()
+    who.add_argument("--contact", type=Path, help="a YAML file: email, timezone, attributes...")
+    who.add_argument("--contact-id", help="a stored contact (default: the sample contact)")
+    render.add_argument("--stage", help="the stage that sends it (default: the first that does)")
+    render.add_argument("--html", type=Path, help="where to write the HTML (default: ./NAME.html)")
+    render.add_argument("--today", type=date.fromisoformat, help="render as of this date")
+
+    load = commands.add_parser("import", help="import contacts from a CSV file")
+    load.add_argument("file", type=Path, help="CSV with a header row (README, Audiences)")
+    load.add_argument("--journey", help="enrol each imported contact in this journey")
+    load.add_argument("--dry-run", action="store_true", help="check and count, change nothing")
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of a journey file")
+    schema.add_argument("--output", type=Path, help="write it to this file instead")
     return parser
 
 
@@ -84,6 +120,62 @@ def main(argv: Sequence[str] | None = None) -> int:
             content_dir=args.content or settings.content_dir,
             out=sys.stdout,
         )
+    if args.command == "diagram":
+        from service.engine.diagram import run_diagram
+
+        return run_diagram(
+            args.journey,
+            journeys_dir=args.journeys or settings.journeys_dir,
+            fmt=args.format,
+            out=sys.stdout,
+        )
+    if args.command == "render":
+        from service.catalog.preview import run_render
+
+        return run_render(
+            args.template,
+            settings=settings,
+            contact_file=args.contact,
+            contact_id=args.contact_id,
+            stage=args.stage,
+            html_out=args.html,
+            today=args.today or date.today(),
+            out=sys.stdout,
+        )
+    if args.command == "import":
+        from service.clock import SystemClock
+        from service.enrollments.imports import run_import
+        from service.errors import NurtureError
+        from service.runtime import build_runtime
+
+        try:
+            runtime = build_runtime(settings, SystemClock(), publish=False)
+        except NurtureError as exc:
+            print(f"nurture: {exc.message}", file=sys.stderr)
+            return 2
+        try:
+            return run_import(
+                runtime,
+                args.file,
+                journey_id=args.journey,
+                dry_run=args.dry_run,
+                out=sys.stdout,
+                err=sys.stderr,
+            )
+        finally:
+            runtime.close()
+    if args.command == "schema":
+        from service.engine.schema import schema_text
+
+        if args.output:
+            args.output.write_text(schema_text(), encoding="utf-8")
+        else:
+            sys.stdout.write(schema_text())
+        return 0
+    if args.command == "reload":
+        from service.catalog.remote import run_reload
+
+        return run_reload(url=args.url, api_key=args.api_key, out=sys.stdout)
     if args.command == "serve":
         from service.main import serve
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from service.catalog.settings import CatalogSettings
 from service.contacts.settings import ContactSettings
 from service.delivery.settings import DeliverySettings
 from service.engine.timing import is_valid_zone
@@ -58,6 +59,7 @@ class SchedulerSettings(SettingsGroup):
 
 class Settings(
     CoreSettings,
+    CatalogSettings,
     SchedulerSettings,
     LinkSettings,
     TrackingSettings,

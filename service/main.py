@@ -25,6 +25,7 @@ from service.api.routes import (
     track,
     webhooks,
 )
+from service.catalog.watch import watch_journeys
 from service.clock import Clock, SystemClock
 from service.config import Settings, get_settings
 from service.delivery.providers import http_client
@@ -77,9 +78,18 @@ def create_app(
             if settings.run_scheduler
             else None
         )
+        stop_watching = asyncio.Event()
+        watcher = (
+            asyncio.create_task(watch_journeys(runtime, stop_watching))
+            if settings.watch_journeys
+            else None
+        )
         try:
             yield
         finally:
+            stop_watching.set()
+            if watcher is not None:
+                await watcher
             if aps is not None:
                 await stop_interval_job(aps, scheduler)
             await client.aclose()

@@ -27,14 +27,23 @@ class Runtime:
         self.db.dispose()
 
 
-def build_runtime(settings: Settings, clock: Clock) -> Runtime:
-    """Open the database (migrating an embedded SQLite file), load and register journeys."""
+def build_runtime(settings: Settings, clock: Clock, *, publish: bool = True) -> Runtime:
+    """Open the database (migrating an embedded SQLite file) and load the journeys; a process
+    that serves (`publish`) makes its files the current versions, a tool (an import) uses
+    the versions the service runs."""
     if is_sqlite(settings.database_url):
         upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
         journeys = JourneyRegistry.load(
-            settings.journeys_dir, db=db, default_tz=settings.default_timezone, now=clock.now()
+            settings.journeys_dir,
+            db=db,
+            default_tz=settings.default_timezone,
+            now=clock.now(),
+            clock=clock.now,
+            check_seconds=settings.catalog_check_seconds,
+            experiment_seconds=settings.experiment_check_seconds,
+            publish=publish,
         )
     except Exception:
         db.dispose()

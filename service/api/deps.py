@@ -20,8 +20,9 @@ LOOPBACK_KEY = ApiKey(key="", scopes=SCOPES, label="loopback")
 
 
 def get_runtime(request: Request) -> Runtime:
-    """The process runtime built in the lifespan."""
+    """The process runtime built in the lifespan, following reloads made by any process."""
     runtime: Runtime = request.app.state.runtime
+    runtime.journeys.refresh()
     return runtime
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import InvalidInput, NurtureError, Unavailable, error_body
+from service.errors import InvalidInput, JourneyErrors, NurtureError, Unavailable, error_body
 from service.logs import redact_url
 from webhooks.errors import PayloadTooLarge, WebhookError
 
@@ -106,7 +106,9 @@ def _field(loc: tuple[int | str, ...], ctx: dict[str, Any] | None) -> str:
 def _nurture_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NurtureError)
     detail: Any = exc.message
-    if isinstance(exc, InvalidInput) or exc.status_code == 422:
+    if isinstance(exc, JourneyErrors):  # every problem, each as file:line: message
+        detail = [error.message for error in exc.errors]
+    elif isinstance(exc, InvalidInput) or exc.status_code == 422:
         detail = [{"field": getattr(exc, "field", None) or "body", "message": exc.message}]
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
     return JSONResponse(error_body(exc.code, detail), status_code=exc.status_code, headers=headers)

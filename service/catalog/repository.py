@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from service.store.db import insert_ignoring_conflicts
 from service.store.models import (
     Enrollment,
     Event,
+    JourneyCatalog,
     JourneyVersion,
     Message,
     MessageStatus,
@@ -44,6 +45,7 @@ def add_journey_version(
             "source": source,
             "path": path,
             "created_at": now,
+            "current": False,
         },
     )
 
@@ -56,6 +58,46 @@ def journey_versions(session: Session, *, journey_id: str) -> Sequence[JourneyVe
         .order_by(col(JourneyVersion.created_at))
     )
     return session.exec(statement).all()
+
+
+def catalog_generation(session: Session) -> int:
+    """How many times the set of current versions has changed (0 before the first publish)."""
+    row = session.get(JourneyCatalog, 1)
+    return row.generation if row is not None else 0
+
+
+def lock_catalog(session: Session, *, now: datetime) -> JourneyCatalog:
+    """The catalog row, locked for this transaction, so publishes happen one at a time."""
+    insert_ignoring_conflicts(
+        session, JourneyCatalog, {"id": 1, "generation": 0, "updated_at": now}
+    )
+    statement = select(JourneyCatalog).where(JourneyCatalog.id == 1).with_for_update()
+    return session.exec(statement).one()
+
+
+def current_versions(session: Session) -> Sequence[JourneyVersion]:
+    """The version of each journey that new entries use."""
+    statement = select(JourneyVersion).where(col(JourneyVersion.current).is_(True))
+    return session.exec(statement.order_by(col(JourneyVersion.journey_id))).all()
+
+
+def set_current(session: Session, *, journey_id: str, version: str | None) -> None:
+    """Make `version` the journey's current one; None stops new entries into the journey."""
+    session.execute(
+        update(JourneyVersion)
+        .where(col(JourneyVersion.journey_id) == journey_id)
+        .values(current=col(JourneyVersion.version) == version if version else False)
+    )
+
+
+def active_counts(session: Session, *, journey_id: str) -> dict[str, int]:
+    """Active enrollments of one journey per version."""
+    statement = (
+        select(Enrollment.version, func.count())
+        .where(Enrollment.journey_id == journey_id, Enrollment.status == "active")
+        .group_by(col(Enrollment.version))
+    )
+    return {version: n for version, n in session.exec(statement).all()}
 
 
 def active_stage_counts(session: Session) -> dict[tuple[str, str, str], int]:

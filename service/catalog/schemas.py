@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class StageSummary(BaseModel):
@@ -41,6 +41,9 @@ class JourneyOut(BaseModel):
     initial: str
     stages: list[StageSummary]
     versions: list[dict[str, Any]]
+    winners: dict[str, str] = Field(
+        default_factory=dict, description="split stage -> the branch its winner rule named"
+    )
 
 
 class StuckEnrollment(BaseModel):
@@ -53,3 +56,33 @@ class StuckEnrollment(BaseModel):
     entered_at: datetime
     next_due_at: datetime | None
     reason: str
+
+
+class VersionRef(BaseModel):
+    """One journey version, as a reload reports it."""
+
+    journey: str
+    version: str
+
+
+class NewVersion(VersionRef):
+    """A journey whose file became a new current version (`previous` None: a new journey)."""
+
+    previous: str | None
+    path: str
+
+
+class RemovedJourney(VersionRef):
+    """A journey whose file is gone: no new entries; its enrolled contacts finish."""
+
+    active: int
+
+
+class ReloadReport(BaseModel):
+    """What a reload (or a start-up) changed in the set of current journey versions."""
+
+    generation: int
+    changed: bool
+    new_versions: list[NewVersion]
+    unchanged: list[VersionRef]
+    removed: list[RemovedJourney]

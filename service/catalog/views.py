@@ -12,7 +12,8 @@ from service.catalog.registry import JourneyRegistry
 from service.catalog.schemas import JourneyListItem, JourneyOut, StageSummary, StuckEnrollment
 from service.engine.core import CompiledJourney
 from service.engine.diagram import mermaid
-from service.engine.model import EventMatch
+from service.engine.durations import format_duration
+from service.engine.model import EventMatch, Stage
 
 OVERDUE_AFTER = timedelta(minutes=5)  # more than a few scheduler passes late
 STUCK_LIMIT = 500
@@ -20,6 +21,19 @@ STUCK_LIMIT = 500
 
 def _match(match: EventMatch) -> dict[str, Any]:
     return {"event": match.event, "when": match.when}
+
+
+def _branches(stage: Stage) -> list[dict[str, Any]]:
+    """A split stage's branches, shown beside transitions as where she may go."""
+    winner = (
+        {"after": format_duration(stage.winner.after), "metric": stage.winner.metric}
+        if stage.winner
+        else None
+    )
+    return [
+        {"to": arm.to, "split": name, "weight": arm.weight, "winner": winner}
+        for name, arm in (stage.split or {}).items()
+    ]
 
 
 def journeys_list(session: Session, registry: JourneyRegistry) -> list[JourneyListItem]:
@@ -66,19 +80,20 @@ def journey_detail(session: Session, registry: JourneyRegistry, journey_id: str)
         description=journey.description,
         entry={**_match(journey.entry), "reenter": journey.entry.reenter},
         exit=[_match(rule) for rule in journey.exit.events],
-        goal=_match(journey.goal) if journey.goal else None,
+        goal={**_match(journey.goal), "ends": journey.goal.ends} if journey.goal else None,
         initial=journey.initial,
         stages=[
             StageSummary(
                 name=name,
                 final=stage.final,
                 send=stage.send.model_dump(exclude_none=True) if stage.send else None,
-                transitions=[t.summary() for t in stage.on],
+                transitions=[t.summary() for t in stage.on] + _branches(stage),
                 active=counts.get((journey_id, compiled.version, name), 0),
             )
             for name, stage in journey.stages.items()
         ],
         versions=versions,
+        winners=dict(compiled.winners),
     )
 
 

@@ -56,3 +56,24 @@ def apply_consent_effects(
             reason=suppression,
             now=now,
         )
+
+
+def record_consent(
+    session: Session,
+    *,
+    contact_id: str,
+    channel: str,
+    status: ConsentStatus,
+    reason: str,
+    now: datetime,
+) -> bool:
+    """Consent given or withdrawn outside an event (an imported list); whether it changed.
+    No row means allowed, so granting consent nobody withdrew writes nothing."""
+    consents = contacts_repo.contact_consents(session, contact_id=contact_id)
+    existing = next((c.status for c in consents if c.channel == channel), None)
+    if existing == status or (existing is None and status == ConsentStatus.GRANTED):
+        return False
+    contacts_repo.set_consent(
+        session, contact_id=contact_id, channel=channel, status=status, reason=reason, now=now
+    )
+    return True

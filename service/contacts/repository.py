@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.store.db import insert_ignoring_conflicts
 from service.store.models import (
@@ -54,6 +54,13 @@ def ensure_contact(session: Session, *, field: str, value: str, now: datetime) -
     contact = lock_contact(session, contact_id=found.id)
     assert contact is not None
     return contact
+
+
+def contacts_after(session: Session, *, after_id: str, limit: int) -> Sequence[Contact]:
+    """The next `limit` contacts in id order after `after_id`, for walking every contact in
+    batches without one long transaction."""
+    statement = select(Contact).where(col(Contact.id) > after_id).order_by(col(Contact.id))
+    return session.exec(statement.limit(limit)).all()
 
 
 def identifier_owner(session: Session, *, field: str, value: str) -> str | None:

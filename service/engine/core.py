@@ -6,6 +6,7 @@ drive the same code, and the same inputs always give the same decision.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
@@ -55,6 +56,17 @@ def _move_trigger(stage: str) -> str:
     return f"move_to:{stage}"
 
 
+def _split_trigger(stage: str, branch: str) -> str:
+    return f"{stage}#split:{branch}"
+
+
+def split_point(contact_id: str, journey_id: str, stage: str) -> float:
+    """Where a contact falls in [0, 1) for one split: the same for her every time, and spread
+    evenly over contacts, so branch shares follow the weights."""
+    digest = hashlib.sha256(f"{contact_id}:{journey_id}:{stage}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 class CompiledJourney:
     """One version of a journey, compiled once and shared by all its enrollments."""
 
@@ -68,6 +80,8 @@ class CompiledJourney:
         for match in self._all_guarded():
             if match.when is not None and match.when not in self._guards:
                 self._guards[match.when] = Guard(match.when)
+        # Winning branch per split stage, named by the service from its experiment results.
+        self.winners: Mapping[str, str] = {}
         self._models = threading.local()
         self.machine = Machine(
             model=None,
@@ -79,6 +93,8 @@ class CompiledJourney:
         for name, stage in journey.stages.items():
             for index, transition in enumerate(stage.on):
                 self.machine.add_transition(_trigger_name(name, index), name, transition.to)
+            for branch, arm in (stage.split or {}).items():
+                self.machine.add_transition(_split_trigger(name, branch), name, arm.to)
         for name in journey.stages:
             self.machine.add_transition(_move_trigger(name), "*", name)
 
@@ -156,18 +172,28 @@ class CompiledJourney:
         notes: list[str] = []
         context = self._context(contact, event, state.stage)
         goal = self.journey.goal
+        done: list[StageChange] = []  # a goal that does not end her is recorded, then she goes on
         if goal and self._matches(goal, event, context, notes):
-            return self._finish(state, Status.CONVERTED, f"goal:{event.type}", now, notes)
+            label = f"goal:{event.type}"
+            if goal.ends:
+                return self._finish(state, Status.CONVERTED, label, now, notes)
+            done.append(StageChange(state.stage, state.stage, label, now))
         for rule in self.journey.exit.events:
             if self._matches(rule, event, context, notes):
-                return self._finish(state, Status.EXITED, f"exit:{event.type}", now, notes)
+                return self._finish(state, Status.EXITED, f"exit:{event.type}", now, notes, done)
         stage = self.journey.stages[state.stage]
         for index, transition in enumerate(stage.on):
             if transition.trigger.fires_on(event) and self._guard(transition.when, context, notes):
                 trigger = _trigger_name(state.stage, index)
-                return self._move(state, contact, now, trigger, transition.key(), notes, event)
+                new_state, change = self._step(state, now, trigger, transition.key())
+                return self._settle(new_state, contact, now, [*done, change], notes, event)
         # Attributes may have changed (e.g. a new wedding date): recompute the clock.
-        return Decision(state=state, next_due_at=self.next_due(state, contact), notes=tuple(notes))
+        return Decision(
+            state=state,
+            changes=tuple(done),
+            next_due_at=self.next_due(state, contact),
+            notes=tuple(notes),
+        )
 
     # ----- clock ----------------------------------------------------------------------------
 
@@ -177,6 +203,8 @@ class CompiledJourney:
         """Fire time, transition index and label of each live timer in the current stage."""
         tz = zone(contact.timezone, self.default_tz)
         moments: list[tuple[datetime, int, str]] = []
+        if self.journey.stages[state.stage].split:  # routes the moment she stands in it
+            moments.append((state.entered_at, -1, "split"))
         for index, transition in enumerate(self.journey.stages[state.stage].on):
             fire = transition.trigger.moment(state.entered_at, contact, tz)
             if fire is not None:
@@ -214,8 +242,11 @@ class CompiledJourney:
     def _due_step(
         self, state: EnrollmentState, contact: ContactView, now: datetime, notes: list[str]
     ) -> tuple[EnrollmentState, StageChange] | None:
-        """The one timer move due now, if any, without settling the stage it leads to."""
+        """The one timer (or split) move due now, if any, without settling where it leads."""
         stage = self.journey.stages[state.stage]
+        if stage.split:
+            branch, label = self.branch_for(state.stage, contact)
+            return self._step(state, now, _split_trigger(state.stage, branch), label)
         context = self._context(contact, None, state.stage)
         for fire, index, label in self.timer_moments(state, contact):
             if fire > now:
@@ -223,6 +254,21 @@ class CompiledJourney:
             if self._guard(stage.on[index].when, context, notes):
                 return self._step(state, now, _trigger_name(state.stage, index), label)
         return None
+
+    def branch_for(self, stage: str, contact: ContactView) -> tuple[str, str]:
+        """The branch of a split she takes and its history label: the winner once one is
+        named (`winner:a`), otherwise her stable share of the weights (`split:a`)."""
+        split = self.journey.stages[stage].split or {}
+        winner = self.winners.get(stage)
+        if winner in split:
+            return winner, f"winner:{winner}"
+        point = split_point(contact.id, self.id, stage) * sum(b.weight for b in split.values())
+        for name, branch in split.items():
+            point -= branch.weight
+            if point < 0:
+                return name, f"split:{name}"
+        name = list(split)[-1]  # rounding at the very top of the range
+        return name, f"split:{name}"
 
     # ----- operator actions -----------------------------------------------------------------
 
@@ -340,6 +386,7 @@ class CompiledJourney:
         for _ in range(MAX_CHAINED_MOVES):
             if self.journey.stages[state.stage].final:
                 break
+            notes.extend(self._skipped(state, contact))
             step = self._due_step(state, contact, now, notes)
             if step is None:
                 break
@@ -358,13 +405,27 @@ class CompiledJourney:
             notes=tuple(notes),
         )
 
+    def _skipped(self, state: EnrollmentState, contact: ContactView) -> list[str]:
+        """Notes on the stage's timers that will not fire for her (a window already over)."""
+        tz = zone(contact.timezone, self.default_tz)
+        reasons = (
+            t.trigger.skip_reason(state.entered_at, contact, tz) for t in self.stage(state.stage).on
+        )
+        return [f"stage '{state.stage}': {reason}" for reason in reasons if reason]
+
     def _finish(
-        self, state: EnrollmentState, status: Status, label: str, now: datetime, notes: list[str]
+        self,
+        state: EnrollmentState,
+        status: Status,
+        label: str,
+        now: datetime,
+        notes: list[str],
+        before: list[StageChange] | None = None,
     ) -> Decision:
         done = replace(state, status=status)
         return Decision(
             state=done,
-            changes=(StageChange(state.stage, state.stage, label, now),),
+            changes=(*(before or []), StageChange(state.stage, state.stage, label, now)),
             notes=tuple(notes),
         )
 

@@ -1,11 +1,18 @@
-"""A journey as a Mermaid flowchart, with live counts, for operators' dashboards and docs."""
+"""A journey as a Mermaid flowchart, with live counts, for operators' dashboards and docs;
+`nurture diagram` prints it (or the SVG drawing)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
 
+from service.engine.loader import parse_source
 from service.engine.model import Journey
+from service.engine.simulate import find_journey
+from service.engine.svg import svg
+from service.errors import JourneyError, JourneyErrors
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
@@ -28,7 +35,7 @@ def mermaid(
     for name, stage in journey.stages.items():
         count = f"<br/>{active.get(name, 0)} active" if active else ""
         send = f"<br/>{stage.send.channel}: {stage.send.template}" if stage.send else ""
-        shape = ("([", "])") if stage.final else ("[", "]")
+        shape = ("([", "])") if stage.final else ("{{", "}}") if stage.split else ("[", "]")
         lines.append(f'  {_node(name)}{shape[0]}"{name}{send}{count}"{shape[1]}')
     for name, stage in journey.stages.items():
         for transition in stage.on:
@@ -36,4 +43,27 @@ def mermaid(
             label = transition.describe() + (f" ({taken}x)" if taken else "")
             label = label.replace('"', "'")
             lines.append(f'  {_node(name)} -->|"{label}"| {_node(transition.to)}')
+        split = stage.split or {}
+        total = sum(branch.weight for branch in split.values())
+        for branch, arm in split.items():
+            taken = sum(
+                n for (f, t, k), n in moves.items() if f == name and k.endswith(f":{branch}")
+            )
+            label = f"{branch} {arm.weight / total:.0%}" + (f" ({taken}x)" if taken else "")
+            lines.append(f'  {_node(name)} -.->|"{label}"| {_node(arm.to)}')
     return "\n".join(lines) + "\n"
+
+
+def run_diagram(name: str, *, journeys_dir: Path, fmt: str, out: TextIO) -> int:
+    """CLI body: print a journey (id or file) as Mermaid or SVG; exit 1 with file:line."""
+    try:
+        file = find_journey(name, journeys_dir)
+        journey = parse_source(file.read_text(encoding="utf-8"), path=str(file)).journey
+    except (JourneyError, JourneyErrors) as exc:
+        out.write(f"{exc.message}\n")
+        return 1
+    except OSError as exc:
+        out.write(f"cannot read: {exc}\n")
+        return 1
+    out.write(svg(journey) if fmt == "svg" else mermaid(journey))
+    return 0

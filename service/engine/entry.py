@@ -51,3 +51,20 @@ def decide_entry(
     return EntryDecision(
         notes=notes, restarts=restarts, start=journey.start(contact, now=now, event=event)
     )
+
+
+def decide_enrolment(
+    journey: CompiledJourney,
+    contact: ContactView,
+    *,
+    active: Sequence[EnrollmentState],
+    enrolled_before: bool,
+    now: datetime,
+) -> Decision | None:
+    """An enrolment no event caused (an imported list, an audience): the re-entry policy
+    applies, but it never ends an active enrollment, so enrolling a list twice changes
+    nothing the second time. None when she is not enrolled."""
+    reenter = journey.journey.entry.reenter
+    if active or not entry_allowed(reenter, has_active=False, has_any=enrolled_before):
+        return None
+    return journey.start(contact, now=now)

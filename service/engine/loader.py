@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from service.engine.core import CompiledJourney
 from service.engine.durations import format_duration
 from service.engine.guards import Guard, GuardSyntaxError
-from service.engine.model import Journey, Transition
+from service.engine.model import Journey, Stage, Transition
 from service.errors import JourneyError, JourneyErrors
 
 Path_ = tuple[str | int, ...]
@@ -77,6 +77,18 @@ def _construct_sequence(loader: LineLoader, node: yaml.SequenceNode) -> LineList
     return data
 
 
+def _construct_timestamp(loader: LineLoader, node: yaml.ScalarNode) -> Any:
+    """A date YAML recognises by its shape but that does not exist (2027-02-30) is an error
+    at its line, not a crash."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            problem=f"bad date {node.value!r}: {exc}", problem_mark=node.start_mark
+        ) from None
+
+
+LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
@@ -189,7 +201,15 @@ def check_graph(source: JourneySource) -> list[JourneyError]:
                         *where,
                     )
                 )
-        if not stage.final and not stage.on:
+        for branch, arm in (stage.split or {}).items():
+            if arm.to not in stages:
+                errors.append(
+                    source.error(
+                        f"stage '{name}' splits to unknown stage '{arm.to}'",
+                        *("stages", name, "split", branch, "to"),
+                    )
+                )
+        if not stage.final and not stage.on and not stage.split:
             errors.append(
                 source.error(
                     f"stage '{name}' has no way out: add an 'on' transition or mark it final: true",
@@ -276,19 +296,24 @@ def _reachable(journey: Journey) -> set[str]:
     seen = {journey.initial}
     queue = deque([journey.initial])
     while queue:
-        for transition in journey.stages[queue.popleft()].on:
-            if transition.to not in seen:
-                seen.add(transition.to)
-                queue.append(transition.to)
+        for target in _targets(journey.stages[queue.popleft()]):
+            if target not in seen:
+                seen.add(target)
+                queue.append(target)
     return seen
 
 
+def _targets(stage: Stage, *, at_once: bool = False) -> list[str]:
+    """Where a stage leads: every way out and split branch, or (`at_once`) only those that
+    can be taken the moment she enters it."""
+    ways = [t.to for t in stage.on if not at_once or t.trigger.fires_on_entry()]
+    return ways + [arm.to for arm in (stage.split or {}).values()]
+
+
 def _zero_delay_cycle(journey: Journey) -> list[str] | None:
-    """A cycle of moves that can all fire on entry: `after: 0s`, or a past `at` (if_past: now)."""
-    edges = {
-        name: [t.to for t in stage.on if t.trigger.fires_on_entry()]
-        for name, stage in journey.stages.items()
-    }
+    """A cycle of moves that can all fire on entry: `after: 0s`, a past `at` (if_past: now),
+    or a split."""
+    edges = {name: _targets(stage, at_once=True) for name, stage in journey.stages.items()}
     state: dict[str, int] = {}
     stack: list[str] = []
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import time, timedelta
 from typing import Any, Literal
 
 from pydantic import (
@@ -17,8 +17,14 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from service.engine.fields import Strict, check_event_type, error_details, parse_time
-from service.engine.timing import WEEKDAYS
+from service.engine.durations import parse_duration
+from service.engine.fields import (
+    Strict,
+    check_event_type,
+    error_details,
+    parse_time,
+    parse_weekdays,
+)
 from service.engine.triggers import Trigger, parse_trigger, trigger_keys
 
 Channel = Literal["email", "sms", "webhook"]
@@ -33,6 +39,13 @@ class EventMatch(Strict):
     when: str | None = None
 
     _check_type = field_validator("event")(check_event_type)
+
+
+class Goal(EventMatch):
+    """The conversion: counted, and by default the end of the enrollment; with `ends: false`
+    she converts and goes on (post-purchase onboarding in the same journey)."""
+
+    ends: bool = True
 
 
 class Entry(EventMatch):
@@ -66,18 +79,10 @@ class SendWindow(Strict):
     def _time(cls, value: Any) -> time:
         return parse_time(value)
 
-    @field_validator("weekdays")
+    @field_validator("weekdays", mode="before")
     @classmethod
-    def _days(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        days = [d.lower()[:3] for d in value]
-        bad = [d for d, short in zip(value, days, strict=True) if short not in WEEKDAYS]
-        if bad:
-            raise ValueError(f"unknown weekday {bad[0]!r}: use mon, tue, wed, thu, fri, sat, sun")
-        if not days:
-            raise ValueError("weekdays must name at least one day")
-        return days
+    def _days(cls, value: Any) -> list[str] | None:
+        return None if value is None else parse_weekdays(value)
 
     @model_validator(mode="after")
     def _not_empty(self) -> SendWindow:
@@ -164,20 +169,70 @@ def _outside(error: InitErrorDetails) -> InitErrorDetails:
     return {**error, "loc": loc[1:]} if loc[:1] == ("trigger",) else error
 
 
+class Branch(Strict):
+    """One arm of a split: its share of the contacts and the stage it leads to."""
+
+    weight: float
+    to: str
+
+    @field_validator("weight", mode="before")
+    @classmethod
+    def _positive(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ValueError(f"weight must be a positive number, not {value!r}")
+        return value
+
+
+class Winner(Strict):
+    """When a split's experiment may name a winning branch that every later contact takes."""
+
+    after: timedelta
+    metric: Literal["conversion"] = "conversion"
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _after(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+
 class Stage(Strict):
-    """A step of the journey: what it sends on entry and how a contact leaves it."""
+    """A step of the journey: what it sends on entry and how a contact leaves it, or (a
+    split) which branch she is routed down at once."""
 
     description: str | None = None
     send: Send | None = None
     on: list[Transition] = Field(default_factory=list)
+    split: dict[str, Branch] | None = None
+    winner: Winner | None = None
     final: bool = False
     recommend: list[dict[str, Any]] = Field(default_factory=list)
     agent_note: str | None = None  # what a call-center agent should do for her at this stage
+
+    @field_validator("split")
+    @classmethod
+    def _branches(cls, value: dict[str, Branch] | None) -> dict[str, Branch] | None:
+        if value is None:
+            return None
+        if len(value) < 2:
+            raise ValueError("a split needs at least two branches")
+        bad = [name for name in value if not _NAME.match(str(name))]
+        if bad:
+            raise ValueError(
+                f"bad branch name {bad[0]!r}: use lower-case letters, digits, '-', '_'"
+            )
+        return value
 
     @model_validator(mode="after")
     def _final_has_no_exits(self) -> Stage:
         if self.final and self.on:
             raise ValueError("a final stage cannot have 'on' transitions")
+        if self.split is not None:
+            clash = [name for name, used in (("send", self.send), ("on", self.on)) if used]
+            clash += ["final"] if self.final else []
+            if clash:
+                raise ValueError(f"a split stage routes at once: it cannot have '{clash[0]}'")
+        if self.winner is not None and self.split is None:
+            raise ValueError("'winner' applies to a split stage only")
         return self
 
 
@@ -200,7 +255,7 @@ class Journey(Strict):
     version: str | None = None
     entry: Entry
     exit: Exit = Field(default_factory=Exit)
-    goal: EventMatch | None = None
+    goal: Goal | None = None
     send_window: SendWindow | None = None
     sample_contact: SampleContact = Field(default_factory=SampleContact)
     initial: str

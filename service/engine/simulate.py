@@ -60,6 +60,7 @@ class Scenario:
     events: list[ScenarioEvent]
     until: datetime | None = None
     journey: str | None = None
+    winners: dict[str, str] = field(default_factory=dict)  # split stage -> branch, as if named
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def parse_scenario(text: str, *, path: str) -> Scenario:
         ) from None
     if not isinstance(raw, dict):
         raise JourneyError("a scenario must be a YAML mapping", path=path, line=1)
-    unknown = set(raw) - {"journey", "start", "contact", "events", "until"}
+    unknown = set(raw) - {"journey", "start", "contact", "events", "until", "winners"}
     if unknown:
         name = sorted(map(str, unknown))[0]
         raise JourneyError(f"unknown field '{name}'", path=path, line=line_of(raw, (name,)))
@@ -125,8 +126,18 @@ def parse_scenario(text: str, *, path: str) -> Scenario:
     if raw.get("until") is not None:
         until = _until(raw["until"], start, path=path, line=line_of(raw, ("until",)))
     events.sort(key=lambda e: e.at)
+    winners = raw.get("winners") or {}
+    if not isinstance(winners, dict):
+        raise JourneyError(
+            "winners must map split stages to branches", path=path, line=line_of(raw, ("winners",))
+        )
     return Scenario(
-        start=start, contact=contact, events=events, until=until, journey=raw.get("journey")
+        start=start,
+        contact=contact,
+        events=events,
+        until=until,
+        journey=raw.get("journey"),
+        winners={str(k): str(v) for k, v in winners.items()},
     )
 
 
@@ -171,6 +182,7 @@ class Simulation:
     def run(self, scenario: Scenario) -> list[TimelineEntry]:
         """Run events and timers up to `until` (or every event, then stop); returns the timeline."""
         contact = scenario.contact
+        self.journey.winners = scenario.winners
         state: EnrollmentState | None = None
         horizon = scenario.until or datetime.max.replace(tzinfo=UTC)
         for event in (e for e in scenario.events if e.at <= horizon):
@@ -223,6 +235,10 @@ class Simulation:
                 self._log(
                     change.at, "enter", f"{change.to_stage} ({change.trigger})", change.to_stage
                 )
+            elif change.trigger.startswith("goal:") and (
+                state.status is Status.ACTIVE or change is not decision.changes[-1]
+            ):
+                self._log(change.at, "goal", f"in {change.from_stage} ({change.trigger}), goes on")
             elif change.trigger.startswith(("goal:", "exit:")):
                 self._log(
                     change.at, state.status.value, f"in {change.from_stage} ({change.trigger})"

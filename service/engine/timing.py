@@ -56,9 +56,25 @@ def is_valid_zone(name: str) -> bool:
     return name in _known_zones()
 
 
-def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
-    """A local wall-clock time as UTC; a time skipped by DST moves forward by the gap."""
+def local_moment(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """A local wall-clock time as UTC; a time skipped by DST moves forward by the gap, and a
+    time that occurs twice (clocks going back) is its first occurrence."""
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
+def next_weekday(
+    moment: datetime, weekdays: list[str], at: time, tz: ZoneInfo, *, inclusive: bool = False
+) -> datetime:
+    """The first local `at` on one of `weekdays` after `moment` (or at it, if `inclusive`)."""
+    day = moment.astimezone(tz).date()
+    for offset in range(8):
+        candidate = day + timedelta(days=offset)
+        if WEEKDAYS[candidate.weekday()] not in weekdays:
+            continue
+        fire = local_moment(candidate, at, tz)
+        if fire > moment or (inclusive and fire == moment):
+            return fire
+    raise AssertionError("a weekday comes round within eight days")
 
 
 def in_window(moment: datetime, window: Window, tz: ZoneInfo) -> bool:
@@ -80,7 +96,7 @@ def next_allowed(moment: datetime, window: Window | None, tz: ZoneInfo) -> datet
         return moment
     local_day = moment.astimezone(tz).date()
     for offset in range(-1, 9):
-        start = _local(local_day + timedelta(days=offset), window.start, tz)
+        start = local_moment(local_day + timedelta(days=offset), window.start, tz)
         if start >= moment and in_window(start, window, tz):
             return start
     raise ValueError("send window admits no time in the coming week")
@@ -104,10 +120,15 @@ def parse_date_value(value: object) -> date | datetime | None:
 
 
 def at_moment(spec: Offset, value: object, tz: ZoneInfo) -> datetime | None:
-    """When an `at` trigger fires for this attribute value, or None if it is no date.
+    """When an `at` trigger fires for this attribute value, or None if it is no date."""
+    return count_from(value, spec.offset, spec.time, tz)
+
+
+def count_from(value: object, offset: timedelta, at: time | None, tz: ZoneInfo) -> datetime | None:
+    """A moment counted from a date or datetime value, or None if it is no date.
 
     A date counts from local midnight; the offset is wall-clock (so 30 days before stays at
-    the same local hour across DST); `time` then sets the local time of day.
+    the same local hour across DST); `at` then sets the local time of day.
     """
     parsed = parse_date_value(value)
     if parsed is None:
@@ -117,7 +138,7 @@ def at_moment(spec: Offset, value: object, tz: ZoneInfo) -> datetime | None:
             base = parsed.astimezone(tz) if parsed.tzinfo else parsed.replace(tzinfo=tz)
         else:
             base = datetime.combine(parsed, time(0, 0), tzinfo=tz)
-        local = base + spec.offset
-        return _local(local.date(), spec.time or local.time(), tz)
+        local = base + offset
+        return local_moment(local.date(), at or local.time(), tz)
     except OverflowError:  # a date like 0001-01-01 with a negative offset: no such moment
         return None

@@ -16,9 +16,8 @@ from pydantic import ValidationError, field_validator
 from pydantic_core import InitErrorDetails
 
 from service.engine.durations import format_duration, parse_duration
-from service.engine.fields import Strict, check_event_type, error_details, parse_time
+from service.engine.fields import Strict, check_event_type, error_details
 from service.engine.state import ContactView, EventView
-from service.engine.timing import at_moment
 
 IfPast = Literal["now", "skip"]
 T = TypeVar("T", bound="Trigger")
@@ -29,6 +28,9 @@ class Trigger(Strict):
 
     kind: ClassVar[str]  # the YAML key that selects this kind, e.g. `after`
     options: ClassVar[tuple[str, ...]] = ()  # further YAML keys only this kind takes
+    # A kind written in several forms (`at: {attribute: ...}`, `at: {weekday: ...}`) has one
+    # class per form, chosen by the key its mapping holds.
+    form: ClassVar[str | None] = None
     is_timer: ClassVar[bool] = True  # fires from the clock rather than from behaviour
 
     @abstractmethod
@@ -66,9 +68,15 @@ class Trigger(Strict):
         """Contact attributes it reads as dates, so they must hold dates."""
         return frozenset()
 
+    def skip_reason(self, entered_at: datetime, contact: ContactView, tz: ZoneInfo) -> str | None:
+        """Why a timer that would fire will not, for a note (e.g. its window is over)."""
+        return None
+
 
 # Every kind journey files may use, by its `kind` key, in the order errors list them.
 TRIGGERS: dict[str, type[Trigger]] = {}
+# The forms of each kind that has several, by the key that selects them.
+FORMS: dict[str, dict[str, type[Trigger]]] = {}
 
 
 def trigger_keys() -> set[str]:
@@ -77,12 +85,34 @@ def trigger_keys() -> set[str]:
 
 
 def register(cls: type[T]) -> type[T]:
-    """Make a trigger kind available to journey files; its keys must be its own."""
+    """Make a trigger kind (or another form of a kind) available to journey files; a kind's
+    keys must be its own, and the forms of one kind take the same options."""
+    forms = FORMS.get(cls.kind)
+    if forms is not None:
+        if cls.form is None or cls.form in forms:
+            raise ValueError(f"trigger '{cls.kind}' already has a form {cls.form!r}")
+        if cls.options != TRIGGERS[cls.kind].options:
+            raise ValueError(f"the forms of trigger '{cls.kind}' must take the same options")
+        forms[cls.form] = cls
+        return cls
     clash = sorted(trigger_keys() & {cls.kind, *cls.options})
     if clash:
         raise ValueError(f"trigger key {clash[0]!r} is already taken")
     TRIGGERS[cls.kind] = cls
+    if cls.form is not None:
+        FORMS[cls.kind] = {cls.form: cls}
     return cls
+
+
+def _form_of(name: str, value: Any) -> type[Trigger]:
+    """The class that reads this value of a kind's key: the form its mapping names."""
+    forms = FORMS.get(name)
+    if not forms or not isinstance(value, dict):
+        return TRIGGERS[name]
+    chosen = [key for key in forms if key in value]
+    if len(chosen) > 1:
+        raise ValueError(f"'{name}' takes one of {', '.join(forms)} (found {', '.join(chosen)})")
+    return forms[chosen[0]] if chosen else TRIGGERS[name]
 
 
 def parse_trigger(data: dict[str, Any], *, context: Any = None) -> Trigger:
@@ -99,7 +129,7 @@ def parse_trigger(data: dict[str, Any], *, context: Any = None) -> Trigger:
     errors: list[InitErrorDetails] = []
     found: list[Trigger] = []
     for name in present:
-        kind = TRIGGERS[name]
+        kind = _form_of(name, data[name])
         try:
             found.append(kind.model_validate(_pick(data, name, *kind.options), context=context))
         except ValidationError as exc:
@@ -184,65 +214,5 @@ class AfterTrigger(Trigger):
         return self.after
 
 
-class At(Strict):
-    """A point in time relative to a date held in a contact attribute."""
-
-    attribute: str
-    offset: timedelta = timedelta(0)
-    time: Any = None
-
-    @field_validator("offset", mode="before")
-    @classmethod
-    def _offset(cls, value: Any) -> timedelta:
-        return parse_duration(value, allow_negative=True)
-
-    @field_validator("time", mode="before")
-    @classmethod
-    def _time(cls, value: Any) -> Any:
-        return None if value is None else parse_time(value)
-
-
-@register
-class AtTrigger(Trigger):
-    """A moment relative to a contact's date: `at: {attribute: wedding_date, offset: -30d}`;
-    `if_past` says whether a moment already past on entry fires at once or never."""
-
-    kind: ClassVar[str] = "at"
-    options: ClassVar[tuple[str, ...]] = ("if_past",)
-
-    at: At
-    if_past: IfPast = "now"
-
-    def key(self) -> str:
-        """`at:ATTRIBUTE`, with its offset: at:wedding_date-30d."""
-        offset = self.at.offset
-        shown = format_duration(offset) if offset else ""
-        return f"at:{self.at.attribute}{'+' if offset > timedelta(0) else ''}{shown}"
-
-    def summary(self, when: str | None) -> dict[str, Any]:
-        """The attribute, offset and time of day, and the past-moment policy."""
-        return {
-            "at": {
-                "attribute": self.at.attribute,
-                "offset": format_duration(self.at.offset),
-                "time": self.at.time.strftime("%H:%M") if self.at.time else None,
-            },
-            "if_past": self.if_past,
-        }
-
-    def moment(self, entered_at: datetime, contact: ContactView, tz: ZoneInfo) -> datetime | None:
-        """The moment from her date; one already past fires on entry, or never (skip)."""
-        fire = at_moment(self.at, contact.attributes.get(self.at.attribute), tz)
-        if fire is None:
-            return None
-        if self.if_past == "skip" and fire <= entered_at:
-            return None  # past on entry (or the very moment that led back here)
-        return max(fire, entered_at)
-
-    def fires_on_entry(self) -> bool:
-        """A date already past fires at once unless the policy is skip."""
-        return self.if_past == "now"
-
-    def date_attributes(self) -> frozenset[str]:
-        """The attribute it counts from."""
-        return frozenset({self.at.attribute})
+# The calendar kind `at` lives in its own module; importing it registers it after these.
+from service.engine import moments as _moments  # noqa: E402, F401

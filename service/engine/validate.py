@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import TextIO
 
 from service.engine.core import CompiledJourney
+from service.engine.durations import format_duration
 from service.engine.loader import JourneySource, load_files
+from service.engine.model import Stage
 from service.engine.render import ContentLibrary, PreviewLinks, message_context, sms_segments
 from service.engine.state import ContactView
 from service.engine.timing import is_valid_zone
@@ -20,6 +22,7 @@ class JourneyReport:
     """What validate learned about one valid journey, for the summary table."""
 
     journey: CompiledJourney
+    source: JourneySource
     sms_segments: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
@@ -49,7 +52,7 @@ def check_templates(
 ) -> tuple[list[JourneyError], JourneyReport]:
     """Every stage's template exists and renders against the sample contact."""
     errors: list[JourneyError] = []
-    report = JourneyReport(journey)
+    report = JourneyReport(journey, source)
     contact = sample_contact(journey)
     tz = journey.journey.sample_contact.timezone
     if tz and not is_valid_zone(tz):
@@ -129,23 +132,31 @@ def _summary(report: JourneyReport) -> list[str]:
         f"{events} event and {timers} timer transitions, "
         f"sends: {', '.join(f'{n} {ch}' for ch, n in by_channel.items() if n) or 'none'}"
     ]
+    splits = sum(1 for s in stages.values() if s.split)
+    if splits:
+        lines[0] = lines[0].replace(" transitions, ", f" transitions, {splits} split(s), ", 1)
     rows = [("stage", "sends", "ways out")]
     for name, stage in stages.items():
         send = f"{stage.send.channel} {stage.send.template}" if stage.send else "-"
-        rows.append(
-            (
-                name,
-                send,
-                "final"
-                if stage.final
-                else ", ".join(f"{t.describe()} -> {t.to}" for t in stage.on),
-            )
-        )
+        rows.append((name, send, ways_out(stage)))
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     lines.extend(f"  {a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows)
     for template, (encoding, segments) in sorted(report.sms_segments.items()):
         lines.append(f"  sms {template}: {segments} segment(s), {encoding}")
     return lines
+
+
+def ways_out(stage: Stage) -> str:
+    """A stage's ways out in a few words: its transitions, its split, or final."""
+    if stage.final:
+        return "final"
+    if stage.split:
+        total = sum(b.weight for b in stage.split.values())
+        arms = [f"split {n} {b.weight / total:.0%} -> {b.to}" for n, b in stage.split.items()]
+        if stage.winner:
+            arms.append(f"winner after {format_duration(stage.winner.after)}")
+        return ", ".join(arms)
+    return ", ".join(f"{t.describe()} -> {t.to}" for t in stage.on)
 
 
 def run_validate(paths: list[Path], *, content_dir: Path, today: date, out: TextIO) -> int:

@@ -25,6 +25,7 @@ from service.store.models import Contact, Enrollment
 
 def run_timer(runtime: Runtime, *, enrollment_id: str, contact_id: str, now: datetime) -> Outcome:
     """Fire a claimed enrollment's due timer, if it is still due, and release the claim."""
+    runtime.journeys.refresh()  # every scheduler follows reloads and experiment winners
 
     def work(session: Session) -> Outcome:
         outcome = Outcome()

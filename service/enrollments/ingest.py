@@ -66,6 +66,7 @@ def ingest_event(
 ) -> EventResult:
     """Record one event and apply it to the contact's journeys, exactly once; an unproven
     sender (`add_attributes_only`) may add attributes but never change or remove one."""
+    runtime.journeys.refresh()  # a reload by any process reaches new entries
     return runtime.db.write_retrying(
         lambda session: _ingest(runtime, session, event, add_attributes_only)
     )

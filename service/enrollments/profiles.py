@@ -19,10 +19,15 @@ def upsert_contact(runtime: Runtime, body: ContactIn) -> tuple[Contact, bool]:
     check_date_attributes(
         runtime.journeys.date_attributes, body.attributes, field_prefix="attributes"
     )
-    return runtime.db.write_retrying(lambda session: _upsert(runtime, session, body))
+    contact, created, _ = runtime.db.write_retrying(
+        lambda session: upsert_in(session, runtime=runtime, body=body)
+    )
+    return contact, created
 
 
-def _upsert(runtime: Runtime, session: Session, body: ContactIn) -> tuple[Contact, bool]:
+def upsert_in(session: Session, *, runtime: Runtime, body: ContactIn) -> tuple[Contact, bool, bool]:
+    """The upsert inside the caller's transaction (an import runs many); the contact, whether
+    it was created, and whether anything about it changed."""
     now = runtime.clock.now()
     identifiers = [
         (name, getattr(body, name))
@@ -51,10 +56,12 @@ def _upsert(runtime: Runtime, session: Session, body: ContactIn) -> tuple[Contac
     else:
         name, value = identifiers[0]
         contact = contacts_repo.ensure_contact(session, field=name, value=value, now=now)
+    identified = False
     for name, value in identifiers:
         if name != "id" and getattr(contact, name) != value:
             setattr(contact, name, value)
             contact.updated_at = now
+            identified = True
     changed = merge_profile(
         contact, attributes=body.attributes, persona=body.persona, timezone=body.timezone, now=now
     )
@@ -62,7 +69,7 @@ def _upsert(runtime: Runtime, session: Session, body: ContactIn) -> tuple[Contac
     session.flush()
     if changed:
         reschedule(session, journeys=runtime.journeys, contact=contact)
-    return contact, created
+    return contact, created, changed or identified
 
 
 def patch_contact(runtime: Runtime, contact_id: str, body: ContactPatch) -> Contact:

@@ -97,3 +97,37 @@ class MigrationReport(BaseModel):
     unmapped: dict[str, int] = Field(
         description="'version:stage' with no stage in the current version -> enrollments left"
     )
+
+
+class AudienceIn(StrictBody):
+    """Enrol every existing contact a guard matches; a dry run (the default) only counts."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "where": "contact.attributes.wedding_date > '2027-06-01'",
+                    "dry_run": True,
+                }
+            ]
+        },
+    )
+
+    where: str = Field(min_length=1, max_length=2000, description="a guard over `contact`")
+    dry_run: bool = True
+
+
+class AudienceReport(BaseModel):
+    """What an audience enrolment did (or, in a dry run, would do)."""
+
+    journey: str
+    version: str
+    dry_run: bool
+    contacts: int = Field(description="contacts looked at")
+    matched: int
+    enrolled: int
+    skipped_reentry: int = Field(description="matched, but the re-entry policy keeps them out")
+    not_matched: int
+    guard_errors: int = Field(description="contacts for whom the guard failed (not matched)")
+    first_guard_error: str | None = None

@@ -105,6 +105,18 @@ class JourneyVersion(SQLModel, table=True):
     source: str = Field(sa_column=Column(Text, nullable=False))
     path: str = Field(max_length=500)
     created_at: datetime = _time()
+    current: bool = False  # new entries use it; at most one per journey (journey_catalog)
+
+
+class JourneyCatalog(SQLModel, table=True):
+    """One row: bumped whenever the set of current versions changes, so every process sees
+    a reload with one cheap read."""
+
+    __tablename__ = "journey_catalog"
+
+    id: int = Field(default=1, primary_key=True)
+    generation: int = 0
+    updated_at: datetime = _time()
 
 
 class Enrollment(SQLModel, table=True):

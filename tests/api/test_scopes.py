@@ -92,6 +92,14 @@ TABLE: dict[tuple[str, str], tuple[dict[str, Any], dict[str, int]]] = {
         {"url": "/journeys/wedding-story/migrate", "json": {"dry_run": True}},
         _by_scope({"write": 200, "all": 200}),
     ),
+    ("POST", "/journeys/{journey_id}/enroll"): (
+        {
+            "url": "/journeys/wedding-story/enroll",
+            "json": {"where": "contact.persona == 'bride'", "dry_run": True},
+        },
+        _by_scope({"write": 200, "all": 200}),
+    ),
+    ("POST", "/journeys/reload"): ({}, _by_scope({"write": 200, "all": 200})),
     ("GET", "/metrics"): ({}, _by_scope({"read": 200, "all": 200})),
     ("GET", "/healthz"): ({}, _everyone(200)),
     ("GET", "/readyz"): ({}, _everyone(200)),

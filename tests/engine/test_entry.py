@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from service.engine.core import CompiledJourney, ContactView, EventView, Status
-from service.engine.entry import decide_entry, entry_allowed
+from service.engine.entry import decide_enrolment, decide_entry, entry_allowed
 from service.engine.loader import compile_text
 from service.engine.simulate import Simulation, parse_scenario
 from tests.engine.conftest import utc
@@ -136,3 +136,16 @@ events:
         ("restarted", utc(2027, 1, 4, 16)),
         ("enter", utc(2027, 1, 4, 16)),
     ]
+
+
+@pytest.mark.parametrize("policy", ["never", "after_exit", "always"])
+def test_an_enrolment_without_an_event_follows_the_policy_but_never_restarts(
+    mini_text: str, bride: ContactView, policy: str
+) -> None:
+    journey = _with_policy(mini_text, policy)
+    start = decide_enrolment(journey, bride, active=[], enrolled_before=False, now=LATER)
+    assert start is not None and start.changes[0].trigger == "entry"
+    active = [start.state]
+    assert decide_enrolment(journey, bride, active=active, enrolled_before=True, now=LATER) is None
+    again = decide_enrolment(journey, bride, active=[], enrolled_before=True, now=LATER)
+    assert (again is None) == (policy == "never")

@@ -83,3 +83,35 @@ def test_every_sample_scenario_reaches_its_goal(journey: str) -> None:
     assert not any(kind == "note" for _, kind, _ in timeline), [
         t for t in timeline if t[1] == "note"
     ]
+
+
+def test_bride_signing_up_late_skips_the_seasons_that_are_over() -> None:
+    compiled = compile_text(
+        (REPO / "journeys" / "bride-wedding-timeline.yaml").read_text(), path="timeline"
+    )
+    scenario = parse_scenario(
+        """
+start: "2027-08-09T15:00:00Z"
+contact:
+  timezone: America/New_York
+  attributes: {first_name: Ava, wedding_date: "2027-09-18"}
+events:
+  - "+0d web.form_submitted {form: wedding-signup}"
+until: 20d
+""",
+        path="late.yaml",
+    )
+    timeline = Simulation(compiled, content=ContentLibrary(REPO / "content")).run(scenario)
+    moves = [e.text.split(" (")[0] for e in timeline if e.kind == "move"]
+    assert moves[:4] == [
+        "welcome -> wait_save_the_dates",
+        "wait_save_the_dates -> wait_invitations",
+        "wait_invitations -> wait_favors",
+        "wait_favors -> favors",
+    ]
+    notes = [e.text for e in timeline if e.kind == "note"]
+    assert any("stage 'wait_save_the_dates': 'at wedding_date-270d' skipped" in n for n in notes)
+    assert any("stage 'wait_invitations': 'at wedding_date-150d' skipped" in n for n in notes)
+    sends = [e.text.split(" at ")[0] for e in timeline if e.kind == "send"]
+    assert "email bride/save-the-dates" not in sends
+    assert "email bride/favors" in sends

@@ -9,8 +9,8 @@ import pytest
 
 from service.engine.durations import format_duration, parse_duration
 from service.engine.model import SendWindow
+from service.engine.moments import At
 from service.engine.timing import at_moment, in_window, next_allowed, zone
-from service.engine.triggers import At
 from tests.engine.conftest import utc
 
 NY = ZoneInfo("America/New_York")

@@ -17,10 +17,10 @@ from service.engine.core import CompiledJourney, ContactView, EventView, Status
 from service.engine.fields import parse_time
 from service.engine.loader import compile_text
 from service.engine.model import Transition
+from service.engine.moments import AtTrigger
 from service.engine.triggers import (
     TRIGGERS,
     AfterTrigger,
-    AtTrigger,
     EventTrigger,
     Trigger,
     register,
