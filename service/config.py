@@ -8,6 +8,7 @@ that belong to one package live there (service/inbound/settings.py, service/trac
 from __future__ import annotations
 
 import logging
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,7 @@ from pydantic import Field, field_validator
 
 from service.contacts.settings import ContactSettings
 from service.delivery.settings import DeliverySettings
+from service.engine.limits import TemplateLimits
 from service.engine.timing import is_valid_zone
 from service.errors import ConfigError
 from service.hosts import is_loopback
@@ -56,9 +58,29 @@ class SchedulerSettings(SettingsGroup):
     claim_lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
 
+class TemplateSettings(SettingsGroup):
+    """How much one message's template may take, so a runaway one fails only its message."""
+
+    template_timeout_seconds: float = Field(default=2.0, gt=0, le=300)
+    template_max_output_bytes: int = Field(default=1_000_000, ge=1024, le=100_000_000)
+    template_max_range: int = Field(default=10_000, ge=1, le=10_000_000)
+    template_max_depth: int = Field(default=50, ge=1, le=200)
+
+    def template_limits(self) -> TemplateLimits:
+        """The limits, timed by the monotonic clock, for rendering and for validate."""
+        return TemplateLimits(
+            timeout_seconds=self.template_timeout_seconds,
+            max_output_bytes=self.template_max_output_bytes,
+            max_range=self.template_max_range,
+            max_depth=self.template_max_depth,
+            clock=time.monotonic,
+        )
+
+
 class Settings(
     CoreSettings,
     SchedulerSettings,
+    TemplateSettings,
     LinkSettings,
     TrackingSettings,
     InboundSettings,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from service.engine.core import CompiledJourney
+from service.engine.limits import TemplateLimits
 from service.engine.loader import JourneySource, load_files
 from service.engine.render import ContentLibrary, PreviewLinks, message_context, sms_segments
 from service.engine.state import ContactView
@@ -93,10 +94,13 @@ def check_templates(
     return errors, report
 
 
-def validate(paths: list[Path], *, content_dir: Path, today: date) -> ValidationResult:
-    """Check journey files and their templates; collects every problem rather than the first."""
+def validate(
+    paths: list[Path], *, content_dir: Path, today: date, limits: TemplateLimits | None = None
+) -> ValidationResult:
+    """Check journey files and their templates (within the limits they are sent with);
+    collects every problem rather than the first."""
     result = ValidationResult()
-    content = ContentLibrary(content_dir)
+    content = ContentLibrary(content_dir, limits=limits)
     found = False
     for loaded in load_files(paths):
         found = True
@@ -148,9 +152,16 @@ def _summary(report: JourneyReport) -> list[str]:
     return lines
 
 
-def run_validate(paths: list[Path], *, content_dir: Path, today: date, out: TextIO) -> int:
+def run_validate(
+    paths: list[Path],
+    *,
+    content_dir: Path,
+    today: date,
+    out: TextIO,
+    limits: TemplateLimits | None = None,
+) -> int:
     """CLI body: print errors (file:line: message) or a summary; exit code 1 on any error."""
-    result = validate(paths, content_dir=content_dir, today=today)
+    result = validate(paths, content_dir=content_dir, today=today, limits=limits)
     for error in result.errors:
         out.write(f"{error.message}\n")
     if result.errors:
