@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -45,7 +46,12 @@ class DeliveryResult:
 
 
 class Channel(Protocol):
-    """Sends one message through one provider, behind which any provider can sit."""
+    """Sends one message through one provider, behind which any provider can sit.
+
+    A channel may say how many messages it takes at once (`concurrency`, an int); otherwise
+    NURTURE_SEND_CONCURRENCY applies. Messages wait for that gate before they are marked
+    sending, so `send` must not wait for anything but the provider itself.
+    """
 
     async def ready(self) -> None:
         """Wait until the provider may take one more message (rate limits)."""
@@ -56,11 +62,14 @@ class Channel(Protocol):
 
 
 class LogChannel:
-    """Appends each message as a JSON line to a file (the outbox log)."""
+    """Appends each message as a JSON line to a file (the outbox log), one at a time."""
+
+    concurrency = 1  # one writer, with its own thread, so a handed-over line never waits
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = asyncio.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-log")
 
     async def ready(self) -> None:
         """A local file has no rate limit."""
@@ -70,7 +79,7 @@ class LogChannel:
         line = json.dumps(asdict(message), ensure_ascii=False, sort_keys=True) + "\n"
         try:
             async with self._lock:
-                await asyncio.to_thread(self._append, line)
+                await asyncio.get_running_loop().run_in_executor(self._writer, self._append, line)
         except OSError as exc:
             return DeliveryResult(ok=False, error=f"cannot write {self.path}: {exc.strerror}")
         return DeliveryResult(ok=True, provider_message_id=f"log:{message.id}")
