@@ -56,6 +56,8 @@ class SchedulerSettings(SettingsGroup):
     scheduler_interval: float = Field(default=1.0, gt=0, le=3600)
     scheduler_batch: int = Field(default=100, ge=1, le=10_000)
     claim_lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    # On SIGTERM, how long messages already handed to a provider may take to finish.
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
 
 
 class TemplateSettings(SettingsGroup):
