@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,14 +63,17 @@ class Channel(Protocol):
 
 
 class LogChannel:
-    """Appends each message as a JSON line to a file (the outbox log), one at a time."""
+    """Appends each message as a JSON line to a file (the outbox log)."""
 
-    concurrency = 1  # one writer, with its own thread, so a handed-over line never waits
+    # As many writer threads as messages it takes at once, so none waits once handed over.
+    concurrency = 4
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = asyncio.Lock()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-log")
+        self._lock = threading.Lock()  # whole lines, never interleaved
+        self._writers = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="outbox-log"
+        )
 
     async def ready(self) -> None:
         """A local file has no rate limit."""
@@ -78,16 +82,16 @@ class LogChannel:
         """Write the line; a write error is transient, so the message is retried."""
         line = json.dumps(asdict(message), ensure_ascii=False, sort_keys=True) + "\n"
         try:
-            async with self._lock:
-                await asyncio.get_running_loop().run_in_executor(self._writer, self._append, line)
+            await asyncio.get_running_loop().run_in_executor(self._writers, self._append, line)
         except OSError as exc:
             return DeliveryResult(ok=False, error=f"cannot write {self.path}: {exc.strerror}")
         return DeliveryResult(ok=True, provider_message_id=f"log:{message.id}")
 
     def _append(self, line: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as file:
-            file.write(line)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as file:
+                file.write(line)
 
 
 def default_channels(outbox_path: Path) -> dict[str, Channel]:
