@@ -47,12 +47,11 @@ class DeliveryResult:
 
 
 class Channel(Protocol):
-    """Sends one message through one provider, behind which any provider can sit.
+    """Sends one message through one provider, behind which any provider can sit."""
 
-    A channel may say how many messages it takes at once (`concurrency`, an int); otherwise
-    NURTURE_SEND_CONCURRENCY applies. Messages wait for that gate before they are marked
-    sending, so `send` must not wait for anything but the provider itself.
-    """
+    # A channel may say how many messages it takes at once (`concurrency`, an int); otherwise
+    # NURTURE_SEND_CONCURRENCY applies. Messages wait for that gate before they are marked
+    # sending, so `send` must wait for nothing but the provider itself.
 
     async def ready(self) -> None:
         """Wait until the provider may take one more message (rate limits)."""

@@ -175,8 +175,7 @@ class Dispatcher:
             return Outcome.CRASHED
 
     def _prepare(self, message_id: str, now: datetime, lease: datetime) -> Draft | Outcome:
-        """Check the send-time rules under the claim, as anything may have changed since
-        queueing, and read what the template needs; the render comes after the commit."""
+        """Check the rules and read the template's needs under the claim; render after commit."""
         with self.runtime.db.write() as session:
             found = outbox.get_message(session, message_id=message_id)
             if found is None:

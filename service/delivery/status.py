@@ -98,15 +98,13 @@ def refuse(message: Message, *, status: MessageStatus, reason: str) -> Outcome:
 
 
 def fail_unrenderable(message: Message, *, reason: str) -> Outcome:
-    """Fail for good a message whose template cannot render (errors, limits): a retry would
-    only fail again, so it is never retried."""
+    """Fail for good a message its template cannot render: a retry would only fail again."""
     _end_turn(message, status=MessageStatus.FAILED, error=reason)
     return Outcome.FAILED
 
 
 def hand_back(session: Session, *, message_ids: list[str], lease: datetime) -> int:
-    """Release claimed messages not yet handed to a channel, as the worker stops: pending
-    again for any worker at once, with no attempt counted; how many."""
+    """Release unsent claims at a stop, for any worker at once and untried; how many."""
     if not message_ids:
         return 0
     result = session.execute(

@@ -156,8 +156,7 @@ _NUMBER = re.compile(r"\d+")
 
 
 def _check_format(limits: TemplateLimits, fmt: str, args: Iterable[Any], *, percent: bool) -> None:
-    """Widths and precisions in a format string, and those it takes from the values (`*` or
-    a nested field), stay within the output limit."""
+    """Format widths, written or taken from the values, stay within the output limit."""
     from_values = False
     for spec in (_PERCENT if percent else _FIELD).findall(fmt):
         from_values = from_values or ("*" in spec if percent else spec.count("{") > 1)
@@ -192,8 +191,8 @@ def _check_binop(limits: TemplateLimits, operator: str, left: Any, right: Any) -
 def _check_text_call(
     limits: TemplateLimits, name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[Any, ...]:
-    """The size a string method or filter that pads, repeats or joins would make; the
-    arguments back (a joined iterable read into a tuple, so it is read once)."""
+    """Refuse padding, repeating or joining past the limit before it is done; the arguments."""
+    # A joined iterable comes back read into a tuple, so it is read only once.
     first = args[0] if args else None
     if name in ("center", "ljust", "rjust", "zfill"):
         _check_size(
@@ -233,8 +232,7 @@ COUNT_FILTERS = {"batch": "linecount", "slice": "slices"}
 def _check_filter(
     limits: TemplateLimits, name: str, value: Any, rest: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[Any, tuple[Any, ...]]:
-    """Refuse a filter's result over the limits before it is made; the value and arguments
-    back (an iterable to join read into a tuple, so it is read once)."""
+    """Refuse a filter's result over the limits before it is made; the value and arguments."""
     if name in TEXT_FILTERS:
         rest = _check_text_call(limits, name, str(value), rest, kwargs)
     elif name == "format":
@@ -344,8 +342,7 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
         filename: str | None,
         defer_init: bool = False,
     ) -> str:
-        """Generate code with no render running: the guards then refuse Jinja2's compile-time
-        constant folding, so they run when the template does."""
+        """Compile with no render running, so the guards refuse compile-time constant folding."""
         token = ACTIVE.set(None)
         try:
             return super()._generate(source, name, filename, defer_init=defer_init)

@@ -159,8 +159,7 @@ class ContentLibrary:
         return (self.root / template_file(template, channel)).is_file()
 
     def render(self, channel: str, template: str, context: Mapping[str, Any]) -> Rendered:
-        """Render every part within the limits; raises JourneyError with the template's file
-        and line (TemplateOverLimits when a limit stopped it)."""
+        """Render every part within the limits; JourneyError names the template's file:line."""
         name = template_file(template, channel)
         token = ACTIVE.set(Budget(self.limits))
         try:

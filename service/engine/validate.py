@@ -97,8 +97,7 @@ def check_templates(
 def validate(
     paths: list[Path], *, content_dir: Path, today: date, limits: TemplateLimits | None = None
 ) -> ValidationResult:
-    """Check journey files and their templates (within the limits they are sent with);
-    collects every problem rather than the first."""
+    """Check journeys and templates (within the sending limits); every problem, not the first."""
     result = ValidationResult()
     content = ContentLibrary(content_dir, limits=limits)
     found = False

@@ -73,20 +73,17 @@ class Scheduler:
         self._pass: asyncio.Task[RunReport] | None = None
 
     async def tick(self) -> None:
-        """The interval job: start a pass unless one is running in this process.
-
-        The pass runs as its own task: the job never waits for it (so the interval never
-        finds the job still running), and stopping the job never cancels it; only `stop`
-        may, once its grace period is over.
-        """
+        """The interval job: start a pass unless one runs; stopping the job never cuts it."""
+        # The pass is its own task: the job never waits for it, so the interval never finds
+        # the job still running, and only `stop` may cancel it, once its grace period is over.
         if self.closed or self.running.locked() or (self._pass and not self._pass.done()):
             return
         self._pass = asyncio.ensure_future(self.run_once())
         self._pass.add_done_callback(_log_pass)
 
     async def stop(self, grace: float) -> None:
-        """Start no more passes; let the one in progress hand back what no channel holds yet
-        and finish the rest within `grace` seconds, then cut it short."""
+        """End the pass in progress losing nothing: hand back the unsent, let the rest finish."""
+        # Those still with a provider after `grace` seconds are cut short: outcome unknown.
         self.closed = True
         self.dispatcher.request_stop()
         task = self._pass

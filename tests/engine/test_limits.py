@@ -21,7 +21,6 @@ from service.engine.render import (
     message_context,
 )
 
-REPO = Path(__file__).parents[2]
 DATA = {"n": 10**9, "fmt": "%999999999d", "items": list(range(1000))}
 # Each runs away one way; the second part is what the error must say.
 RUNAWAY = {

@@ -37,8 +37,7 @@ class HttpSettings(SettingsGroup):
 
 
 def http_client(settings: HttpSettings) -> httpx.AsyncClient:
-    """The one client every provider shares (pooled connections), with bounded timeouts; the
-    pool holds every channel's concurrency, so a message handed over never waits for it."""
+    """The one pooled client of every provider, sized so a handed-over message never waits."""
     connections = CHANNEL_KINDS * settings.send_concurrency
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.http_timeout),
