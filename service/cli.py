@@ -108,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             content_dir=args.content or settings.content_dir,
             today=args.today or date.today(),
             out=sys.stdout,
+            limits=settings.template_limits(),
         )
     if args.command == "simulate":
         from service.engine.simulate import run_simulate

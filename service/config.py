@@ -8,6 +8,7 @@ that belong to one package live there (service/inbound/settings.py, service/trac
 from __future__ import annotations
 
 import logging
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,7 @@ from pydantic import Field, field_validator, model_validator
 from service.catalog.settings import CatalogSettings
 from service.contacts.settings import ContactSettings
 from service.delivery.settings import DeliverySettings
+from service.engine.limits import TemplateLimits
 from service.engine.timing import is_valid_zone
 from service.errors import ConfigError
 from service.hosts import is_loopback
@@ -55,12 +57,34 @@ class SchedulerSettings(SettingsGroup):
     scheduler_interval: float = Field(default=1.0, gt=0, le=3600)
     scheduler_batch: int = Field(default=100, ge=1, le=10_000)
     claim_lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    # On SIGTERM, how long messages already handed to a provider may take to finish.
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
+
+
+class TemplateSettings(SettingsGroup):
+    """How much one message's template may take, so a runaway one fails only its message."""
+
+    template_timeout_seconds: float = Field(default=2.0, gt=0, le=300)
+    template_max_output_bytes: int = Field(default=1_000_000, ge=1024, le=100_000_000)
+    template_max_range: int = Field(default=10_000, ge=1, le=10_000_000)
+    template_max_depth: int = Field(default=50, ge=1, le=200)
+
+    def template_limits(self) -> TemplateLimits:
+        """The limits, timed by the monotonic clock, for rendering and for validate."""
+        return TemplateLimits(
+            timeout_seconds=self.template_timeout_seconds,
+            max_output_bytes=self.template_max_output_bytes,
+            max_range=self.template_max_range,
+            max_depth=self.template_max_depth,
+            clock=time.monotonic,
+        )
 
 
 class Settings(
     CoreSettings,
     CatalogSettings,
     SchedulerSettings,
+    TemplateSettings,
     LinkSettings,
     TrackingSettings,
     InboundSettings,

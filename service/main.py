@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -91,7 +92,8 @@ def create_app(
             if watcher is not None:
                 await watcher
             if aps is not None:
-                await stop_interval_job(aps, scheduler)
+                grace = settings.shutdown_grace_seconds
+                await stop_interval_job(aps, scheduler, grace=grace)
             await client.aclose()
             await inbound.aclose()
             runtime.close()
@@ -135,5 +137,15 @@ def serve(host: str, port: int) -> int:
             type(exc).__name__,
         )
         return 2
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+    # uvicorn raises the stop signal again once it has shut down gracefully; these handlers
+    # take it, so a SIGTERM (a deploy) or Ctrl-C ends the process with 0 rather than killed.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda _signal, _frame: None)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=max(int(settings.shutdown_grace_seconds), 1),
+    )
     return 0

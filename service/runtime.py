@@ -53,5 +53,5 @@ def build_runtime(settings: Settings, clock: Clock, *, publish: bool = True) -> 
         clock=clock,
         db=db,
         journeys=journeys,
-        content=ContentLibrary(settings.content_dir),
+        content=ContentLibrary(settings.content_dir, limits=settings.template_limits()),
     )

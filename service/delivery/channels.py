@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -47,6 +49,10 @@ class DeliveryResult:
 class Channel(Protocol):
     """Sends one message through one provider, behind which any provider can sit."""
 
+    # A channel may say how many messages it takes at once (`concurrency`, an int); otherwise
+    # NURTURE_SEND_CONCURRENCY applies. Messages wait for that gate before they are marked
+    # sending, so `send` must wait for nothing but the provider itself.
+
     async def ready(self) -> None:
         """Wait until the provider may take one more message (rate limits)."""
 
@@ -58,9 +64,15 @@ class Channel(Protocol):
 class LogChannel:
     """Appends each message as a JSON line to a file (the outbox log)."""
 
+    # As many writer threads as messages it takes at once, so none waits once handed over.
+    concurrency = 4
+
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = asyncio.Lock()
+        self._lock = threading.Lock()  # whole lines, never interleaved
+        self._writers = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="outbox-log"
+        )
 
     async def ready(self) -> None:
         """A local file has no rate limit."""
@@ -69,16 +81,16 @@ class LogChannel:
         """Write the line; a write error is transient, so the message is retried."""
         line = json.dumps(asdict(message), ensure_ascii=False, sort_keys=True) + "\n"
         try:
-            async with self._lock:
-                await asyncio.to_thread(self._append, line)
+            await asyncio.get_running_loop().run_in_executor(self._writers, self._append, line)
         except OSError as exc:
             return DeliveryResult(ok=False, error=f"cannot write {self.path}: {exc.strerror}")
         return DeliveryResult(ok=True, provider_message_id=f"log:{message.id}")
 
     def _append(self, line: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as file:
-            file.write(line)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as file:
+                file.write(line)
 
 
 def default_channels(outbox_path: Path) -> dict[str, Channel]:

@@ -1,9 +1,14 @@
 """Composing: her template with signed links, the open pixel and a first text's STOP hint."""
 
+# Composing is two steps, so a template never renders inside a transaction: `draft` reads
+# what the template needs under the claim, `finish` renders it afterwards with no session.
+
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
@@ -12,7 +17,7 @@ from service.delivery import outbox
 from service.delivery.channels import OutgoingMessage
 from service.delivery.rules import CHANNEL_ADDRESS
 from service.engine.core import EventView
-from service.engine.render import message_context
+from service.engine.render import ContentLibrary, message_context
 from service.engine.timing import zone
 from service.runtime import Runtime
 from service.store.models import Contact, Event, Message
@@ -47,7 +52,26 @@ def _event(session: Session, message: Message) -> EventView | None:
     )
 
 
-def compose(
+@dataclass(frozen=True)
+class Draft:
+    """Everything a message's render needs, read under the claim, so no session is held."""
+
+    message_id: str
+    idempotency_key: str
+    contact_id: str
+    journey: str
+    stage: str
+    channel: str
+    template: str
+    to: str | None
+    url: str | None
+    context: dict[str, Any]
+    unsubscribe_url: str
+    open_pixel: str | None  # the open-tracking image of an email, when opens are tracked
+    first_text: bool  # a journey's first text, which says how to opt out
+
+
+def draft(
     session: Session,
     runtime: Runtime,
     *,
@@ -55,8 +79,8 @@ def compose(
     contact: Contact,
     secret: str,
     now: datetime,
-) -> OutgoingMessage:
-    """Render her message as of her local date; JourneyError when the template cannot."""
+) -> Draft:
+    """Read what her message needs, as of her local date, for rendering outside the session."""
     settings = runtime.settings
     compiled = runtime.journeys.get(message.journey_id, message.version)
     event = _event(session, message)
@@ -80,19 +104,12 @@ def compose(
         links=links,
         today=local_today,
     )
-    rendered = runtime.content.render(message.channel, message.template, context)
-    page = rendered.html
-    if message.channel == "email" and settings.open_tracking:
-        page = with_pixel(page, links.open_pixel())
-    body = rendered.body
-    if message.channel == "sms":
-        first_text = not outbox.has_sent(
-            session, enrollment_id=message.enrollment_id, channel="sms"
-        )
-        body = with_opt_out_hint(body, first_text=first_text)
+    first_text = message.channel == "sms" and not outbox.has_sent(
+        session, enrollment_id=message.enrollment_id, channel="sms"
+    )
     address = CHANNEL_ADDRESS.get(message.channel)
-    return OutgoingMessage(
-        id=message.id,
+    return Draft(
+        message_id=message.id,
         idempotency_key=message.idempotency_key,
         contact_id=message.contact_id,
         journey=message.journey_id,
@@ -100,11 +117,51 @@ def compose(
         channel=message.channel,
         template=message.template,
         to=getattr(contact, address) if address else message.url,
+        url=message.url,
+        context=context,
+        unsubscribe_url=links.unsubscribe_url(),
+        open_pixel=(
+            links.open_pixel() if message.channel == "email" and settings.open_tracking else None
+        ),
+        first_text=first_text,
+    )
+
+
+def finish(content: ContentLibrary, draft: Draft) -> OutgoingMessage:
+    """Render a draft, within the template limits; JourneyError when the template cannot."""
+    rendered = content.render(draft.channel, draft.template, draft.context)
+    page = with_pixel(rendered.html, draft.open_pixel) if draft.open_pixel else rendered.html
+    body = rendered.body
+    if draft.channel == "sms":
+        body = with_opt_out_hint(body, first_text=draft.first_text)
+    return OutgoingMessage(
+        id=draft.message_id,
+        idempotency_key=draft.idempotency_key,
+        contact_id=draft.contact_id,
+        journey=draft.journey,
+        stage=draft.stage,
+        channel=draft.channel,
+        template=draft.template,
+        to=draft.to,
         subject=rendered.subject,
         preheader=rendered.preheader,
         html=page,
         text=rendered.text,
         body=body,
-        url=message.url,
-        unsubscribe_url=links.unsubscribe_url(),
+        url=draft.url,
+        unsubscribe_url=draft.unsubscribe_url,
     )
+
+
+def compose(
+    session: Session,
+    runtime: Runtime,
+    *,
+    message: Message,
+    contact: Contact,
+    secret: str,
+    now: datetime,
+) -> OutgoingMessage:
+    """Draft and render her message in one go, where holding the session does no harm."""
+    prepared = draft(session, runtime, message=message, contact=contact, secret=secret, now=now)
+    return finish(runtime.content, prepared)

@@ -2,9 +2,9 @@
 
 # The attempts rule: every turn a worker takes with a claimed message that ends in a verdict
 # (sent, failed, refused, retried, or cut short by a crash or a stopped worker) counts one
-# attempt, written where that turn ends; a deferral (send window, frequency cap) and a
-# provider answer that blames our own settings (`counts_as_attempt=False`) count none.
-# Claiming a message only leases it.
+# attempt, written where that turn ends; a deferral (send window, frequency cap), a provider
+# answer that blames our own settings (`counts_as_attempt=False`) and a message handed back
+# unsent at a stop count none. Claiming a message only leases it.
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ class Outcome(StrEnum):
     GONE = "gone"  # deleted, or no longer pending, before this turn began
     CLAIMED_ELSEWHERE = "claimed elsewhere"  # the lease ran out and another worker took it
     CRASHED = "crashed"  # an internal error; the message is retried or failed visibly
+    HANDED_BACK = "handed back"  # pending again, unsent and untried, as the worker stops
 
 
 def retry_delay_seconds(
@@ -94,6 +95,28 @@ def refuse(message: Message, *, status: MessageStatus, reason: str) -> Outcome:
     """End a message that must never go out, keeping the reason for the timeline."""
     _end_turn(message, status=status, error=reason)
     return Outcome(status)
+
+
+def fail_unrenderable(message: Message, *, reason: str) -> Outcome:
+    """Fail for good a message its template cannot render: a retry would only fail again."""
+    _end_turn(message, status=MessageStatus.FAILED, error=reason)
+    return Outcome.FAILED
+
+
+def hand_back(session: Session, *, message_ids: list[str], lease: datetime) -> int:
+    """Release unsent claims at a stop, for any worker at once and untried; how many."""
+    if not message_ids:
+        return 0
+    result = session.execute(
+        update(Message)
+        .where(
+            col(Message.id).in_(message_ids),
+            col(Message.status) == MessageStatus.PENDING,
+            col(Message.claimed_until) == lease,
+        )
+        .values(claimed_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def defer(message: Message, *, until: datetime, note: str | None = None) -> Outcome:

@@ -31,6 +31,8 @@ from service.engine.timing import next_allowed, zone
 
 # Zero-delay moves (timers already due on entry) are chained, but never without bound.
 MAX_CHAINED_MOVES = 50
+# State-machine models kept bound between steps; more are bound only while steps overlap.
+MAX_IDLE_MODELS = 8
 
 # Ended before the journey ran its course: unsent messages are canceled, never sent.
 ENDED_EARLY = frozenset({Status.EXITED, Status.CONVERTED, Status.RESTARTED})
@@ -82,7 +84,8 @@ class CompiledJourney:
                 self._guards[match.when] = Guard(match.when)
         # Winning branch per split stage, named by the service from its experiment results.
         self.winners: Mapping[str, str] = {}
-        self._models = threading.local()
+        self._idle_models: list[_Model] = []
+        self._models_lock = threading.Lock()
         self.machine = Machine(
             model=None,
             states=list(journey.stages),
@@ -353,20 +356,31 @@ class CompiledJourney:
 
     def _run_machine(self, stage: str, trigger: str) -> str:
         """Fire one trigger for an enrollment standing in `stage`; MachineError if invalid."""
-        model = self._model()
-        self.machine.set_state(stage, model=model)
-        model.entered.clear()
-        model.trigger(trigger)  # type: ignore[attr-defined]
-        return model.entered[-1]
+        model = self._checkout_model()
+        try:
+            self.machine.set_state(stage, model=model)
+            model.entered.clear()
+            model.trigger(trigger)  # type: ignore[attr-defined]
+            return model.entered[-1]
+        finally:
+            self._checkin_model(model)
 
-    def _model(self) -> _Model:
-        """One model per thread, bound to the machine once (binding costs more than a step)."""
-        model: _Model | None = getattr(self._models, "model", None)
-        if model is None:
+    def _checkout_model(self) -> _Model:
+        """An idle bound model, or a new one: binding costs more than a step, so they are kept."""
+        with self._models_lock:
+            if self._idle_models:
+                return self._idle_models.pop()
             model = _Model()
             self.machine.add_model(model, initial=self.journey.initial)
-            self._models.model = model
-        return model
+            return model
+
+    def _checkin_model(self, model: _Model) -> None:
+        """Keep a few models for the next steps and unbind the rest, so threads leak none."""
+        with self._models_lock:
+            if len(self._idle_models) < MAX_IDLE_MODELS:
+                self._idle_models.append(model)
+            else:
+                self.machine.remove_model(model)
 
     def _settle(
         self,

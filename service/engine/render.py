@@ -14,8 +14,14 @@ from urllib.parse import urlencode
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from service.engine.limits import (
+    ACTIVE,
+    Budget,
+    LimitedEnvironment,
+    TemplateLimitError,
+    TemplateLimits,
+)
 from service.engine.timing import parse_date_value
 from service.errors import JourneyError
 
@@ -115,8 +121,13 @@ def message_context(
     }
 
 
-def _environment(root: Path, *, autoescape: bool) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
+class TemplateOverLimits(JourneyError):
+    """A template went over its limits: its message fails for good, it is never retried."""
+
+
+def _environment(root: Path, *, autoescape: bool, limits: TemplateLimits) -> LimitedEnvironment:
+    return LimitedEnvironment(
+        limits,
         loader=FileSystemLoader(str(root)),
         undefined=StrictUndefined,
         autoescape=autoescape,
@@ -127,38 +138,32 @@ def _environment(root: Path, *, autoescape: bool) -> ImmutableSandboxedEnvironme
 
 
 def _join(block: Callable[[Context], Iterator[str]], ctx: Context) -> str:
+    budget = ACTIVE.get()
+    if budget is not None:
+        budget.produced = 0  # each part is held to the output limit on its own
     return "".join(block(ctx))
 
 
 class ContentLibrary:
     """The content/ folder: finds, checks and renders message templates."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, limits: TemplateLimits | None = None) -> None:
         self.root = root
+        self.limits = limits or TemplateLimits()
         # The same file is compiled twice: HTML parts autoescaped, plain parts not.
-        self._html = _environment(root, autoescape=True)
-        self._plain = _environment(root, autoescape=False)
+        self._html = _environment(root, autoescape=True, limits=self.limits)
+        self._plain = _environment(root, autoescape=False, limits=self.limits)
 
     def exists(self, template: str, channel: str) -> bool:
         """Whether the template file for this channel is present."""
         return (self.root / template_file(template, channel)).is_file()
 
     def render(self, channel: str, template: str, context: Mapping[str, Any]) -> Rendered:
-        """Render every part; raises JourneyError with the template's file and line."""
+        """Render every part within the limits; JourneyError names the template's file:line."""
         name = template_file(template, channel)
-        parts: dict[str, str] = {}
+        token = ACTIVE.set(Budget(self.limits))
         try:
-            plain = self._resolved_blocks(self._plain, name, context)
-            html = self._resolved_blocks(self._html, name, context) if channel == "email" else plain
-            for block in REQUIRED_BLOCKS[channel] + OPTIONAL_BLOCKS[channel]:
-                render_block = (html if block == "html" else plain).get(block)
-                if render_block is None:
-                    if block in REQUIRED_BLOCKS[channel]:
-                        raise JourneyError(
-                            f"template defines no '{block}' block", path=self._display(name)
-                        )
-                    continue
-                parts[block] = render_block().strip()
+            parts = self._render_parts(channel, name, context)
         except TemplateNotFound as exc:
             raise JourneyError(
                 f"template '{exc.name}' not found", path=self._display(name)
@@ -168,14 +173,56 @@ class ContentLibrary:
             raise JourneyError(
                 f"template syntax: {exc.message}", path=where, line=exc.lineno
             ) from None
-        except (TemplateError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except TemplateLimitError as exc:
+            where, line = self._locate(exc, name)
+            reason = f"template over its limits: {exc}"
+            raise TemplateOverLimits(reason, path=where, line=line) from None
+        except RecursionError as exc:
+            where, line = self._locate(exc, name)
+            reason = "template over its limits: templates or calls nested too deep"
+            raise TemplateOverLimits(reason, path=where, line=line) from None
+        except MemoryError:
+            reason = "template over its limits: out of memory"
+            raise TemplateOverLimits(reason, path=self._display(name)) from None
+        except (
+            TemplateError,
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            ArithmeticError,
+        ) as exc:
             where, line = self._locate(exc, name)
             raise JourneyError(f"render failed: {exc}", path=where, line=line) from None
+        finally:
+            ACTIVE.reset(token)
+        size = sum(len(part.encode()) for part in parts.values())
+        if size > self.limits.max_output_bytes:
+            reason = (
+                f"template over its limits: message of {size:,} bytes is over the limit of "
+                f"{self.limits.max_output_bytes:,} (NURTURE_TEMPLATE_MAX_OUTPUT_BYTES)"
+            )
+            raise TemplateOverLimits(reason, path=self._display(name))
         return Rendered(channel=channel, template=template, **parts)
+
+    def _render_parts(self, channel: str, name: str, context: Mapping[str, Any]) -> dict[str, str]:
+        parts: dict[str, str] = {}
+        plain = self._resolved_blocks(self._plain, name, context)
+        html = self._resolved_blocks(self._html, name, context) if channel == "email" else plain
+        for block in REQUIRED_BLOCKS[channel] + OPTIONAL_BLOCKS[channel]:
+            render_block = (html if block == "html" else plain).get(block)
+            if render_block is None:
+                if block in REQUIRED_BLOCKS[channel]:
+                    raise JourneyError(
+                        f"template defines no '{block}' block", path=self._display(name)
+                    )
+                continue
+            parts[block] = render_block().strip()
+        return parts
 
     @staticmethod
     def _resolved_blocks(
-        env: ImmutableSandboxedEnvironment, name: str, context: Mapping[str, Any]
+        env: LimitedEnvironment, name: str, context: Mapping[str, Any]
     ) -> dict[str, Callable[[], str]]:
         """Each block as the most derived template defines it, layouts included.
 
@@ -184,8 +231,7 @@ class ContentLibrary:
         """
         template = env.get_template(name)
         ctx = template.new_context(dict(context))
-        for _ in template.root_render_func(ctx):
-            pass
+        _join(template.root_render_func, ctx)
         return {block: partial(_join, stack[0], ctx) for block, stack in ctx.blocks.items()}
 
     def _display(self, name: str) -> str:

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from service.engine.core import CompiledJourney
 from service.engine.durations import format_duration
+from service.engine.limits import TemplateLimits
 from service.engine.loader import JourneySource, load_files
 from service.engine.model import Stage
 from service.engine.render import ContentLibrary, PreviewLinks, message_context, sms_segments
@@ -96,10 +97,12 @@ def check_templates(
     return errors, report
 
 
-def validate(paths: list[Path], *, content_dir: Path, today: date) -> ValidationResult:
-    """Check journey files and their templates; collects every problem rather than the first."""
+def validate(
+    paths: list[Path], *, content_dir: Path, today: date, limits: TemplateLimits | None = None
+) -> ValidationResult:
+    """Check journeys and templates (within the sending limits); every problem, not the first."""
     result = ValidationResult()
-    content = ContentLibrary(content_dir)
+    content = ContentLibrary(content_dir, limits=limits)
     found = False
     for loaded in load_files(paths):
         found = True
@@ -159,9 +162,16 @@ def ways_out(stage: Stage) -> str:
     return ", ".join(f"{t.describe()} -> {t.to}" for t in stage.on)
 
 
-def run_validate(paths: list[Path], *, content_dir: Path, today: date, out: TextIO) -> int:
+def run_validate(
+    paths: list[Path],
+    *,
+    content_dir: Path,
+    today: date,
+    out: TextIO,
+    limits: TemplateLimits | None = None,
+) -> int:
     """CLI body: print errors (file:line: message) or a summary; exit code 1 on any error."""
-    result = validate(paths, content_dir=content_dir, today=today)
+    result = validate(paths, content_dir=content_dir, today=today, limits=limits)
     for error in result.errors:
         out.write(f"{error.message}\n")
     if result.errors:

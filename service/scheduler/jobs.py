@@ -27,8 +27,7 @@ def start_interval_job(scheduler: Scheduler, *, interval: float) -> AsyncIOSched
     return aps
 
 
-async def stop_interval_job(aps: AsyncIOScheduler, scheduler: Scheduler) -> None:
-    """Stop scheduling and wait for a pass in progress to finish."""
-    aps.shutdown(wait=False)
-    async with scheduler.running:
-        pass
+async def stop_interval_job(aps: AsyncIOScheduler, scheduler: Scheduler, *, grace: float) -> None:
+    """Stop scheduling, then stop the pass in progress gracefully (see `Scheduler.stop`)."""
+    aps.shutdown(wait=False)  # the job only starts passes, so this cancels none
+    await scheduler.stop(grace)

@@ -21,6 +21,8 @@ from service.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 MAX_BATCHES_PER_RUN = 50
+# After the grace period a pass is cut short; its hand-back then gets this long to land.
+HAND_BACK_SECONDS = 10.0
 
 
 @dataclass
@@ -31,6 +33,25 @@ class RunReport:
     sent: int = 0
     failed: int = 0
     skipped: int = 0
+
+
+def _log_pass(task: asyncio.Task[RunReport]) -> None:
+    """Say what a pass did, or why it failed; its due work stays queued either way."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        logger.error("scheduler pass failed; due work stays queued for the next", exc_info=error)
+        return
+    report = task.result()
+    if report.timers or report.sent or report.failed:
+        logger.info(
+            "scheduler pass: %d timers, %d sent, %d failed, %d skipped",
+            report.timers,
+            report.sent,
+            report.failed,
+            report.skipped,
+        )
 
 
 class Scheduler:
@@ -48,30 +69,44 @@ class Scheduler:
             runtime, channels or default_channels(runtime.settings.outbox_path), jitter
         )
         self.running = asyncio.Lock()
+        self.closed = False
+        self._pass: asyncio.Task[RunReport] | None = None
 
     async def tick(self) -> None:
-        """The interval job: one pass now, never two at once in this process."""
-        if self.running.locked():
+        """The interval job: start a pass unless one runs; stopping the job never cuts it."""
+        # The pass is its own task: the job never waits for it, so the interval never finds
+        # the job still running, and only `stop` may cancel it, once its grace period is over.
+        if self.closed or self.running.locked() or (self._pass and not self._pass.done()):
             return
-        try:
-            report = await self.run_once()
-        except Exception:
-            logger.exception("scheduler pass failed; due work stays queued for the next one")
+        self._pass = asyncio.ensure_future(self.run_once())
+        self._pass.add_done_callback(_log_pass)
+
+    async def stop(self, grace: float) -> None:
+        """End the pass in progress losing nothing: hand back the unsent, let the rest finish."""
+        # Those still with a provider after `grace` seconds are cut short: outcome unknown.
+        self.closed = True
+        self.dispatcher.request_stop()
+        task = self._pass
+        if task is None or task.done():
             return
-        if report.timers or report.sent or report.failed:
-            logger.info(
-                "scheduler pass: %d timers, %d sent, %d failed, %d skipped",
-                report.timers,
-                report.sent,
-                report.failed,
-                report.skipped,
-            )
+        done, _ = await asyncio.wait({task}, timeout=grace)
+        if done:
+            return
+        logger.warning(
+            "messages still with their provider after %ss: stopping without their answers; "
+            "they will be marked failed (outcome unknown)",
+            grace,
+        )
+        task.cancel()
+        await asyncio.wait({task}, timeout=HAND_BACK_SECONDS)
 
     async def run_once(self, now: datetime | None = None) -> RunReport:
         """Fire every due timer, then send every due message, as of `now` (default: clock)."""
         async with self.running:
             moment = now or self.runtime.clock.now()
             report = RunReport(timers=await asyncio.to_thread(self._run_timers, moment))
+            if self.dispatcher.stopping:
+                return report
             for outcome in await self.dispatcher.send_due(moment):
                 if outcome == Outcome.SENT:
                     report.sent += 1
@@ -85,11 +120,15 @@ class Scheduler:
         fired = 0
         batch = self.runtime.settings.scheduler_batch
         for _ in range(MAX_BATCHES_PER_RUN):
+            if self.dispatcher.stopping:
+                break
             with self.runtime.db.write() as session:
                 claimed = enrollments_repo.claim_due_enrollments(
                     session, now=now, lease_until=self.dispatcher.lease(now), limit=batch
                 )
             for enrollment_id, contact_id in claimed:
+                if self.dispatcher.stopping:
+                    break  # the rest of the claims run out and are fired by the next pass
                 try:
                     outcome = run_timer(
                         self.runtime, enrollment_id=enrollment_id, contact_id=contact_id, now=now

@@ -39,8 +39,12 @@ async def _serve(runtime: Runtime, scheduler: Scheduler) -> None:
     logger.info("worker started: a pass every %ss", settings.scheduler_interval)
     try:
         await stop.wait()
+        logger.info(
+            "stopping: handing back unsent messages, up to %ss for those with a provider",
+            settings.shutdown_grace_seconds,
+        )
     finally:
-        await stop_interval_job(aps, scheduler)
+        await stop_interval_job(aps, scheduler, grace=settings.shutdown_grace_seconds)
         runtime.close()
         logger.info("worker stopped")
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from service.scheduler.loop import Scheduler
 
 from service.catalog.remote import run_reload
 from service.runtime import build_runtime
+from service.scheduler.loop import Scheduler
 from service.store.models import Enrollment, JourneyCatalog, TransitionRecord
 from tests.factories import (
     FIXTURES,

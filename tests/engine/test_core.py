@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from service.engine.core import (
+    MAX_IDLE_MODELS,
     CompiledJourney,
     ContactView,
     EnrollmentState,
@@ -385,3 +387,27 @@ def test_adopting_onto_a_final_stage_completes(mini: CompiledJourney, bride: Con
     assert (decision.state.version, decision.state.status) == (mini.version, Status.COMPLETED)
     assert decision.changes[0].trigger == f"migrate:0->{mini.version}"
     assert not decision.messages and decision.next_due_at is None
+
+
+def test_steps_from_many_short_lived_threads_keep_few_models_bound(
+    mini: CompiledJourney, bride: ContactView
+) -> None:
+    """Worker threads come and go; the state-machine models they used must not pile up."""
+    state = mini.start(bride, now=SIGNUP.time).state
+    later = SIGNUP.time + timedelta(hours=2)
+    click = _event("email.clicked", later, link="favors")
+    stages: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def step() -> None:
+        barrier.wait(timeout=10)  # four steps at once, so several models are in use together
+        stages.append(mini.on_event(state, bride, click, now=later).state.stage)
+
+    for _ in range(50):  # 200 threads in all, four alive at a time
+        threads = [threading.Thread(target=step) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert len(mini.machine.models) <= MAX_IDLE_MODELS
+    assert len(stages) == 200 and set(stages) == {"favors"}

@@ -25,18 +25,23 @@ logger = logging.getLogger(__name__)
 REASON_LIMIT = 300  # provider reasons are kept short: they land in the timeline and logs
 MAX_RETRY_AFTER = 3600.0  # a provider asking for a longer pause must not park mail for days
 CREDENTIAL_ERRORS = (401, 403)
+CHANNEL_KINDS = 3  # email, SMS and webhooks, each with its own provider
 
 
 class HttpSettings(SettingsGroup):
-    """How long any provider request may take."""
+    """How long any provider request may take, and how many one channel has open at once."""
 
     http_timeout: float = Field(default=10.0, gt=0, le=120)
+    # Per channel: also the most messages a crash can leave with an unknown outcome.
+    send_concurrency: int = Field(default=8, ge=1, le=100)
 
 
 def http_client(settings: HttpSettings) -> httpx.AsyncClient:
-    """The one client every provider shares (pooled connections), with bounded timeouts."""
+    """The one pooled client of every provider, sized so a handed-over message never waits."""
+    connections = CHANNEL_KINDS * settings.send_concurrency
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.http_timeout),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         headers={"User-Agent": "nurture"},
         follow_redirects=False,
     )
