@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--stage", help="the stage that sends it (default: the first that does)")
     render.add_argument("--html", type=Path, help="where to write the HTML (default: ./NAME.html)")
     render.add_argument("--today", type=date.fromisoformat, help="render as of this date")
+    render.add_argument(
+        "--send-to",
+        help="also send it once, marked as a test, to this address through the configured provider",
+    )
 
     load = commands.add_parser("import", help="import contacts from a CSV file")
     load.add_argument("file", type=Path, help="CSV with a header row (README, Audiences)")
@@ -142,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             html_out=args.html,
             today=args.today or date.today(),
             out=sys.stdout,
+            send_to=args.send_to,
         )
     if args.command == "import":
         from service.clock import SystemClock

@@ -10,15 +10,16 @@ from typing import Any, TextIO
 
 import yaml
 
+from service.catalog.send_test import as_test_message, send_test
 from service.config import Settings
 from service.contacts import repository as contacts_repo
+from service.contacts.profile import contact_view
 from service.engine.core import CompiledJourney
 from service.engine.loader import compile_text, journey_files
 from service.engine.model import Stage
 from service.engine.render import ContentLibrary, PreviewLinks, message_context
 from service.engine.state import ContactView
 from service.engine.validate import sample_contact
-from service.enrollments.unit import contact_view
 from service.errors import JourneyError, JourneyErrors, NurtureError
 from service.store.db import Database
 
@@ -102,9 +103,11 @@ def run_render(
     html_out: Path | None,
     today: date,
     out: TextIO,
+    send_to: str | None = None,
 ) -> int:
     """CLI body: render `template` (e.g. bride/welcome, or bride/welcome.email) for a contact
-    from a file, from the database, or the sending journey's sample contact."""
+    from a file, from the database, or the sending journey's sample contact; with `send_to`,
+    also send it once as a test through the configured provider."""
     content = ContentLibrary(settings.content_dir)
     name, _, channel = template.partition(".")
     try:
@@ -137,6 +140,12 @@ def run_render(
             today=today,
         )
         rendered = content.render(channels[0], name, context)
+        result = None
+        if send_to is not None:
+            message = as_test_message(
+                rendered, journey=journey.id, stage=stage_name, template=name, to=send_to
+            )
+            result = send_test(settings, message)
     except NurtureError as exc:
         out.write(f"{exc.message}\n")
         return 1
@@ -144,4 +153,10 @@ def run_render(
         out.write(f"cannot read: {exc}\n")
         return 1
     _show(rendered, html_out or Path(f"{name.replace('/', '-')}.html"), out)
-    return 0
+    if result is None:
+        return 0
+    if result.ok:
+        out.write(f"\nSent as a test to {send_to} ({result.provider_message_id}).\n")
+        return 0
+    out.write(f"\nNot sent: {result.error}\n")
+    return 1

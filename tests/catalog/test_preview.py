@@ -4,6 +4,7 @@ file or a stored contact."""
 from __future__ import annotations
 
 import io
+import json
 from datetime import date
 from pathlib import Path
 
@@ -82,3 +83,27 @@ def test_unknown_templates_and_stages_are_one_line(tmp_path: Path) -> None:
     assert code == 1 and "name exactly one channel file (found none)" in text
     code, text = _render("bride/welcome", tmp_path, stage="favors")
     assert code == 1 and "no journey stage sends 'bride/welcome' as stage 'favors'" in text
+
+
+def test_send_to_sends_one_test_message_through_the_configured_channel(tmp_path: Path) -> None:
+    settings = make_settings(
+        "sqlite:///unused.db",
+        tmp_path,
+        journeys_dir=REPO / "journeys",
+        content_dir=REPO / "content",
+    )
+    code, printed = _render("bride/welcome", tmp_path, settings=settings, send_to="qa@example.com")
+    assert code == 0, printed
+    assert "Sent as a test to qa@example.com" in printed
+    [line] = settings.outbox_path.read_text().splitlines()
+    sent = json.loads(line)
+    assert sent["to"] == "qa@example.com"
+    assert sent["subject"].startswith("[test] ")
+    assert sent["id"].startswith("test-") and sent["contact_id"] == "test"
+
+
+def test_send_to_refuses_an_address_the_channel_cannot_use(tmp_path: Path) -> None:
+    code, printed = _render("bride/welcome", tmp_path, send_to="not-an-address")
+    assert code == 1
+    assert "is no email address" in printed
+    assert not (tmp_path / "outbox.jsonl").exists()
