@@ -7,19 +7,23 @@ Ranges are half-open [since, until) on the time of the move, message or enrollme
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, text
+from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlmodel import Session, col, select
 
+from service.catalog import repository as catalog_repo
 from service.store.models import Enrollment, Message, MessageStatus, TransitionRecord
 
 GOAL = "(goal)"
 EXIT = "(exit)"
 MIN_GROUP = 30  # fewer contacts in a group than this and a lift is noise, not a figure
+SAMPLE = 1000  # enrollments read for time in stage and paths: pages cost the same at any size
 _Z95 = 1.959963984540054
 
 
@@ -162,56 +166,84 @@ def _count_if(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _summary_columns(window: Range) -> list[Any]:
-    ended = col(Enrollment.ended_at)
-    return [
-        _count_if(_in(col(Enrollment.started_at), window)),
-        _count_if(and_(col(Enrollment.status) == "converted", _in(ended, window))),
-        _count_if(and_(col(Enrollment.status).in_(["exited", "restarted"]), _in(ended, window))),
-        _count_if(and_(col(Enrollment.status) == "completed", _in(ended, window))),
-        _count_if(col(Enrollment.status) == "active"),
-        _count_if(and_(col(Enrollment.holdout), _in(col(Enrollment.started_at), window))),
-    ]
-
-
-def journey_summaries(session: Session, *, window: Range) -> dict[str, JourneySummary]:
-    """Headline numbers of every journey with enrollments, in one pass (the journeys list)."""
-    statement = select(Enrollment.journey_id, *_summary_columns(window)).group_by(
-        col(Enrollment.journey_id)
-    )
-    return {row[0]: JourneySummary(*map(int, row[1:])) for row in session.exec(statement).all()}
+def journey_summaries(
+    session: Session, *, journey_ids: list[str], window: Range
+) -> dict[str, JourneySummary]:
+    """Headline numbers of each journey across its versions (the journeys list)."""
+    return {
+        journey_id: journey_summary(session, journey_id=journey_id, version=None, window=window)
+        for journey_id in journey_ids
+    }
 
 
 def journey_summary(
     session: Session, *, journey_id: str, version: str | None, window: Range
 ) -> JourneySummary:
-    """Entered, converted, exited and completed in the range, and active now."""
-    statement = select(*_summary_columns(window)).where(_journey(Enrollment, journey_id, version))
-    row = session.exec(statement).one()
-    return JourneySummary(*map(int, row))
+    """Entered, converted, exited and completed in the range, and active now; across all
+    versions when none is given, each version read from its own index range."""
+    if version is None:
+        versions = [
+            v.version for v in catalog_repo.journey_versions(session, journey_id=journey_id)
+        ]
+        parts = [
+            journey_summary(session, journey_id=journey_id, version=v, window=window)
+            for v in versions
+        ]
+        return JourneySummary(*(sum(getattr(p, f) for p in parts) for f in _SUMMED))
+    journey = _journey(Enrollment, journey_id, version)
+    entered, held = session.exec(
+        select(func.count(), _count_if(col(Enrollment.holdout).is_(True))).where(
+            journey, _in(col(Enrollment.started_at), window)
+        )
+    ).one()
+    ended = dict(
+        session.exec(
+            select(Enrollment.status, func.count())
+            .where(journey, _in(col(Enrollment.ended_at), window))
+            .group_by(col(Enrollment.status))
+        ).all()
+    )
+    active = session.exec(
+        select(func.count()).where(journey, col(Enrollment.status) == "active")
+    ).one()
+    return JourneySummary(
+        entered=int(entered),
+        converted=int(ended.get("converted", 0)),
+        exited=int(ended.get("exited", 0)) + int(ended.get("restarted", 0)),
+        completed=int(ended.get("completed", 0)),
+        active=int(active),
+        holdout_entered=int(held),
+    )
+
+
+_SUMMED = ("entered", "converted", "exited", "completed", "active", "holdout_entered")
 
 
 def stage_funnel(
     session: Session, *, journey_id: str, version: str | None, window: Range
 ) -> Funnel:
     """Visits per stage, active per stage now, and moves per way out, from the history."""
-    trigger = col(TransitionRecord.trigger)
-    destination = case(
-        (trigger.startswith("goal:"), GOAL),
-        (trigger.startswith("exit:"), EXIT),
-        else_=col(TransitionRecord.to_stage),
-    ).label("destination")
     moves = (
-        select(TransitionRecord.from_stage, destination, func.count())
+        select(
+            TransitionRecord.from_stage,
+            TransitionRecord.to_stage,
+            TransitionRecord.trigger,
+            func.count(),
+        )
         .where(
             _journey(TransitionRecord, journey_id, version), _in(col(TransitionRecord.at), window)
         )
-        .group_by(col(TransitionRecord.from_stage), destination)
+        .group_by(
+            col(TransitionRecord.from_stage),
+            col(TransitionRecord.to_stage),
+            col(TransitionRecord.trigger),
+        )
     )
     visits: dict[str, int] = defaultdict(int)
     edges: dict[tuple[str, str], int] = {}
     entered = converted = 0
-    for source, to, count in session.exec(moves).all():
+    for source, stage, trigger, count in session.exec(moves).all():
+        to = GOAL if trigger.startswith("goal:") else EXIT if trigger.startswith("exit:") else stage
         if source is None:
             entered += count
         else:
@@ -259,88 +291,77 @@ def message_table(
     return sorted(rows, key=lambda r: (r.stage, r.template))
 
 
-def _seconds_between(session: Session, start: str, end: str) -> str:
-    if session.get_bind().dialect.name == "sqlite":
-        return f"(julianday({end}) - julianday({start})) * 86400.0"
-    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+def _histories(session: Session, enrollment_ids: list[str]) -> dict[str, list[Any]]:
+    """The moves of some enrollments, each in order."""
+    if not enrollment_ids:
+        return {}
+    columns = [
+        col(TransitionRecord.enrollment_id),
+        col(TransitionRecord.at),
+        col(TransitionRecord.from_stage),
+        col(TransitionRecord.to_stage),
+        col(TransitionRecord.trigger),
+    ]
+    statement = (
+        select(*columns)
+        .where(col(TransitionRecord.enrollment_id).in_(enrollment_ids))
+        .order_by(col(TransitionRecord.enrollment_id), col(TransitionRecord.seq))
+    )
+    moves: dict[str, list[Any]] = defaultdict(list)
+    for row in session.exec(statement).all():
+        moves[str(row[0])].append(tuple(row))  # type: ignore[index, arg-type]
+    return moves
+
+
+def _ends(trigger: str) -> bool:
+    return trigger.startswith(("goal:", "exit:"))
 
 
 def time_in_stage(
     session: Session, *, journey_id: str, version: str | None, window: Range
 ) -> dict[str, StageTime]:
-    """Median length of the stage visits that began and ended in the range."""
-    seconds = _seconds_between(session, "at", "left_at")
-    version_clause = "AND version = :version" if version is not None else ""
-    statement = text(
-        f"""
-        WITH moves AS (
-            SELECT to_stage AS stage, at, trigger,
-                   LEAD(at) OVER (PARTITION BY enrollment_id ORDER BY seq) AS left_at
-            FROM transitions
-            WHERE journey_id = :journey AND at >= :since AND at < :until {version_clause}
-        ), visits AS (
-            SELECT stage, {seconds} AS seconds FROM moves
-            WHERE left_at IS NOT NULL AND trigger NOT LIKE 'goal:%' AND trigger NOT LIKE 'exit:%'
-        ), ranked AS (
-            SELECT stage, seconds,
-                   ROW_NUMBER() OVER (PARTITION BY stage ORDER BY seconds) AS n,
-                   COUNT(*) OVER (PARTITION BY stage) AS total
-            FROM visits
+    """Median length of stage visits that ended in the range, over the enrollments that most
+    recently left a stage in it (at most SAMPLE, so a page costs the same at any size)."""
+    recent = (
+        select(TransitionRecord.enrollment_id)
+        .where(
+            _journey(TransitionRecord, journey_id, version),
+            _in(col(TransitionRecord.at), window),
+            col(TransitionRecord.from_stage).is_not(None),
         )
-        SELECT stage, MAX(total), AVG(seconds) FROM ranked
-        WHERE n IN ((total + 1) / 2, (total + 2) / 2)
-        GROUP BY stage
-        """
+        .order_by(col(TransitionRecord.at).desc())
+        .limit(SAMPLE)
     )
-    params: dict[str, Any] = {"journey": journey_id, "since": window.since, "until": window.until}
-    if version is not None:
-        params["version"] = version
-    rows = session.connection().execute(statement, _bound(session, params)).all()
-    return {stage: StageTime(int(total), float(median)) for stage, total, median in rows}
-
-
-def _bound(session: Session, params: dict[str, Any]) -> dict[str, Any]:
-    """Datetimes as the UTC column type stores them, for textual SQL."""
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    ids = list(dict.fromkeys(session.exec(recent).all()))
+    lengths: dict[str, list[float]] = defaultdict(list)
+    for moves in _histories(session, ids).values():
+        for (_, entered, _, stage, trigger), (_, left, *_) in pairwise(moves):
+            if not _ends(trigger) and window.since <= left < window.until:
+                lengths[stage].append((left - entered).total_seconds())
     return {
-        key: value.replace(tzinfo=None) if sqlite and isinstance(value, datetime) else value
-        for key, value in params.items()
+        stage: StageTime(len(values), statistics.median(values))
+        for stage, values in lengths.items()
     }
 
 
 def top_paths(
     session: Session, *, journey_id: str, version: str | None, window: Range, limit: int = 10
 ) -> list[PathRow]:
-    """The commonest stage sequences (stays in a stage collapsed) of enrollments that ended
-    in the range, with how they ended."""
-    enrollments = (
+    """The commonest stage sequences (stays in a stage collapsed) of the enrollments that
+    ended in the range (the latest SAMPLE of them), with how they ended."""
+    ended = (
         select(Enrollment.id, Enrollment.status)
-        .where(
-            _journey(Enrollment, journey_id, version),
-            Enrollment.status != "active",
-            _in(col(Enrollment.ended_at), window),
-        )
-        .subquery()
+        .where(_journey(Enrollment, journey_id, version), _in(col(Enrollment.ended_at), window))
+        .order_by(col(Enrollment.ended_at).desc())
+        .limit(SAMPLE)
     )
-    statement = (
-        select(enrollments.c.id, enrollments.c.status, TransitionRecord.to_stage)
-        .join(enrollments, enrollments.c.id == TransitionRecord.enrollment_id)
-        .where(
-            or_(
-                col(TransitionRecord.from_stage).is_(None),
-                col(TransitionRecord.from_stage) != col(TransitionRecord.to_stage),
-            )
-        )
-        .order_by(enrollments.c.id, col(TransitionRecord.seq))
-    )
-    paths: dict[str, list[str]] = defaultdict(list)
-    outcomes: dict[str, str] = {}
-    for enrollment_id, status, stage in session.exec(statement).all():
-        paths[enrollment_id].append(stage)
-        outcomes[enrollment_id] = status
+    outcomes = dict(session.exec(ended).all())
     counted: dict[tuple[tuple[str, ...], str], int] = defaultdict(int)
-    for enrollment_id, stages in paths.items():
-        counted[(tuple(stages), outcomes[enrollment_id])] += 1
+    for enrollment_id, moves in _histories(session, list(outcomes)).items():
+        stages = tuple(
+            to for _, _, source, to, trigger in moves if source != to and not _ends(trigger)
+        )
+        counted[(stages, outcomes[enrollment_id])] += 1
     ranked = sorted(counted.items(), key=lambda item: (-item[1], item[0]))
     return [PathRow(stages, outcome, n) for (stages, outcome), n in ranked[:limit]]
 

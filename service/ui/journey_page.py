@@ -31,13 +31,14 @@ class ListRow:
 
 def journeys_list(session: Session, runtime: Runtime, *, window: Range) -> list[ListRow]:
     """Every loaded journey with its figures over the range, across its versions."""
-    summaries = figures.journey_summaries(session, window=window)
+    journey_ids = sorted(runtime.journeys.current)
+    summaries = figures.journey_summaries(session, journey_ids=journey_ids, window=window)
     return [
         ListRow(
             id=journey_id,
             persona=compiled.journey.persona,
             version=compiled.version,
-            summary=summaries.get(journey_id, figures.JourneySummary()),
+            summary=summaries[journey_id],
         )
         for journey_id, compiled in sorted(runtime.journeys.current.items())
     ]
