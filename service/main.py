@@ -38,6 +38,7 @@ from service.runtime import build_runtime
 from service.scheduler.jobs import start_interval_job, stop_interval_job
 from service.scheduler.loop import Scheduler
 from service.segment.auth import parse_write_keys
+from service.ui.app import build_ui
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def create_app(
     # `context` before `contacts`: /contacts/lookup must not be read as a contact id.
     for module in (events, context, contacts, journeys, health, links, webhooks, track, segment):
         app.include_router(module.router)
+    app.mount("/ui", build_ui(app, settings))
     return app
 
 

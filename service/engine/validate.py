@@ -12,7 +12,13 @@ from service.engine.durations import format_duration
 from service.engine.limits import TemplateLimits
 from service.engine.loader import JourneySource, load_files
 from service.engine.model import Stage
-from service.engine.render import ContentLibrary, PreviewLinks, message_context, sms_segments
+from service.engine.render import (
+    ContentLibrary,
+    PreviewLinks,
+    Rendered,
+    message_context,
+    sms_segments,
+)
 from service.engine.state import ContactView
 from service.engine.timing import is_valid_zone
 from service.errors import JourneyError
@@ -48,6 +54,46 @@ def sample_contact(journey: CompiledJourney) -> ContactView:
     )
 
 
+def check_stage(
+    source: JourneySource,
+    journey: CompiledJourney,
+    name: str,
+    content: ContentLibrary,
+    *,
+    contact: ContactView,
+    today: date,
+) -> Rendered | None:
+    """One stage's message rendered for `contact` (None when the stage sends nothing);
+    raises the JourneyError validate reports, so a preview shows the same problems."""
+    stage = journey.journey.stages[name]
+    if stage.send is None:
+        return None
+    send = stage.send
+    if not content.exists(send.template, send.channel):
+        raise source.error(
+            f"stage '{name}': template '{send.template}' has no {send.channel} file "
+            f"({content.root / (send.template + '.' + send.channel + '.j2')})",
+            "stages",
+            name,
+            "send",
+            "template",
+        )
+    context = message_context(
+        contact=contact.as_context(),
+        journey={
+            "id": journey.id,
+            "version": journey.version,
+            "persona": journey.journey.persona,
+        },
+        stage=name,
+        event={},
+        recommendations=stage.recommend,
+        links=PreviewLinks(),
+        today=today,
+    )
+    return content.render(send.channel, send.template, context)
+
+
 def check_templates(
     source: JourneySource, journey: CompiledJourney, content: ContentLibrary, today: date
 ) -> tuple[list[JourneyError], JourneyReport]:
@@ -58,42 +104,14 @@ def check_templates(
     tz = journey.journey.sample_contact.timezone
     if tz and not is_valid_zone(tz):
         errors.append(source.error(f"unknown timezone {tz!r}", "sample_contact", "timezone"))
-    for name, stage in journey.journey.stages.items():
-        if stage.send is None:
-            continue
-        send = stage.send
-        if not content.exists(send.template, send.channel):
-            errors.append(
-                source.error(
-                    f"stage '{name}': template '{send.template}' has no {send.channel} file "
-                    f"({content.root / (send.template + '.' + send.channel + '.j2')})",
-                    "stages",
-                    name,
-                    "send",
-                    "template",
-                )
-            )
-            continue
-        context = message_context(
-            contact=contact.as_context(),
-            journey={
-                "id": journey.id,
-                "version": journey.version,
-                "persona": journey.journey.persona,
-            },
-            stage=name,
-            event={},
-            recommendations=stage.recommend,
-            links=PreviewLinks(),
-            today=today,
-        )
+    for name in journey.journey.stages:
         try:
-            rendered = content.render(send.channel, send.template, context)
+            rendered = check_stage(source, journey, name, content, contact=contact, today=today)
         except JourneyError as exc:
             errors.append(exc)
             continue
-        if send.channel == "sms":
-            report.sms_segments[send.template] = sms_segments(rendered.body)
+        if rendered is not None and rendered.channel == "sms":
+            report.sms_segments[rendered.template] = sms_segments(rendered.body)
     return errors, report
 
 

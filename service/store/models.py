@@ -125,6 +125,20 @@ class Enrollment(SQLModel, table=True):
     __tablename__ = "enrollments"
     __table_args__ = (
         Index("ix_enrollments_journey_status_stage", "journey_id", "status", "stage"),
+        # The dashboard's figures read these alone: entries, endings and who is where.
+        Index(
+            "ix_enrollments_journey_started_at",
+            "journey_id",
+            "version",
+            "started_at",
+            "status",
+            "holdout",
+        ),
+        Index("ix_enrollments_journey_ended_at", "journey_id", "version", "ended_at", "status"),
+        Index("ix_enrollments_journey_active", "journey_id", "status", "version", "stage"),
+        Index(
+            "ix_enrollments_journey_waiting", "journey_id", "status", "next_due_at", "entered_at"
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -167,7 +181,20 @@ class Message(SQLModel, table=True):
     """The outbox: one row per message a stage visit asks for, sent at most once."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_status_due_at", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_messages_status_due_at", "status", "due_at"),
+        Index(
+            "ix_messages_journey_created_at",
+            "journey_id",
+            "version",
+            "created_at",
+            "stage",
+            "template",
+            "channel",
+            "status",
+            "delivery_status",
+        ),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     idempotency_key: str = Field(unique=True, max_length=300)
@@ -206,6 +233,18 @@ class TransitionRecord(SQLModel, table=True):
     """History of every move, for timelines and analytics."""
 
     __tablename__ = "transitions"
+    __table_args__ = (
+        Index(
+            "ix_transitions_journey_at",
+            "journey_id",
+            "version",
+            "at",
+            "from_stage",
+            "to_stage",
+            "trigger",
+            "enrollment_id",
+        ),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     enrollment_id: str = Field(

@@ -1,0 +1,67 @@
+"""Dashboard: a journey's entries, endings, moves, messages and stuck contacts by index.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Each holds every column its figures read, so a page reads an index and not the rows.
+INDEXES = [
+    (
+        "ix_enrollments_journey_started_at",
+        "enrollments",
+        ["journey_id", "version", "started_at", "status", "holdout"],
+    ),
+    (
+        "ix_enrollments_journey_ended_at",
+        "enrollments",
+        ["journey_id", "version", "ended_at", "status"],
+    ),
+    ("ix_enrollments_journey_active", "enrollments", ["journey_id", "status", "version", "stage"]),
+    (
+        "ix_enrollments_journey_waiting",
+        "enrollments",
+        ["journey_id", "status", "next_due_at", "entered_at"],
+    ),
+    (
+        "ix_transitions_journey_at",
+        "transitions",
+        ["journey_id", "version", "at", "from_stage", "to_stage", "trigger", "enrollment_id"],
+    ),
+    (
+        "ix_messages_journey_created_at",
+        "messages",
+        [
+            "journey_id",
+            "version",
+            "created_at",
+            "stage",
+            "template",
+            "channel",
+            "status",
+            "delivery_status",
+        ],
+    ),
+]
+
+
+def upgrade() -> None:
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns, unique=False)
+
+
+def downgrade() -> None:
+    for name, table, _columns in reversed(INDEXES):
+        op.drop_index(name, table_name=table)

@@ -1,0 +1,1 @@
+"""The dashboard at /ui: journeys, contacts and previews as server-rendered pages."""
