@@ -236,6 +236,34 @@ class Stage(Strict):
         return self
 
 
+class Attribution(Strict):
+    """How far back an order looks for the message that earned it (last touch)."""
+
+    window: timedelta = timedelta(days=5)
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> timedelta:
+        window = parse_duration(value)
+        if not window:
+            raise ValueError("the attribution window must be longer than zero")
+        return window
+
+
+def parse_share(value: Any, *, largest: float) -> float:
+    """A share written as a percentage ('10%' or 10), as a fraction in [0, largest]."""
+    text = value.strip().removesuffix("%").strip() if isinstance(value, str) else value
+    try:
+        percent = float(text) if not isinstance(text, bool) else None
+    except (TypeError, ValueError):
+        percent = None
+    if percent is None or not 0 <= percent <= largest * 100:
+        raise ValueError(
+            f"bad share {value!r}: write a percentage from 0% to {largest * 100:g}% (e.g. '10%')"
+        )
+    return percent / 100
+
+
 class SampleContact(Strict):
     """A realistic contact used by validate to render every template."""
 
@@ -257,6 +285,9 @@ class Journey(Strict):
     exit: Exit = Field(default_factory=Exit)
     goal: Goal | None = None
     send_window: SendWindow | None = None
+    # The share of entrants who get no messages, so lift is measured against them.
+    holdout: float = 0.0
+    attribution: Attribution = Field(default_factory=Attribution)
     sample_contact: SampleContact = Field(default_factory=SampleContact)
     initial: str
     stages: dict[str, Stage]
@@ -267,6 +298,11 @@ class Journey(Strict):
         if not _NAME.match(value):
             raise ValueError(f"bad journey id {value!r}: use lower-case letters, digits, '-', '_'")
         return value
+
+    @field_validator("holdout", mode="before")
+    @classmethod
+    def _holdout(cls, value: Any) -> float:
+        return parse_share(value, largest=0.5)
 
     @field_validator("version", mode="before")
     @classmethod

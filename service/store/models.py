@@ -58,6 +58,7 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
     SUPPRESSED = "suppressed"
+    HELD = "held"  # a holdout contact's message: recorded as if sent, never handed over
 
 
 class Contact(SQLModel, table=True):
