@@ -159,7 +159,7 @@ class Dispatcher:
                     self._mark_sending, message_id, outgoing, lease, send_lease
                 )
                 if refused is not None:
-                    return refused
+                    return refused  # or held: a holdout contact's message stops here
                 # Handed over: from here the message finishes its turn even during a stop.
                 if channel is None:
                     error = f"no channel configured for {outgoing.channel}"
@@ -232,13 +232,16 @@ class Dispatcher:
     def _mark_sending(
         self, message_id: str, outgoing: OutgoingMessage, lease: datetime, send_lease: datetime
     ) -> Outcome | None:
-        """Mark `sending` only while the claim is still ours, so the message goes out once."""
+        """Mark `sending` only while the claim is still ours, so the message goes out once;
+        a holdout contact's message is marked `held` here instead and goes nowhere."""
         with self.runtime.db.write() as session:
             message = outbox.get_message(session, message_id=message_id, lock=True)
             if message is None or message.status != MessageStatus.PENDING:
                 return Outcome.GONE
             if message.claimed_until != lease:
                 return Outcome.CLAIMED_ELSEWHERE
+            if outbox.in_holdout(session, message=message):
+                return status.hold(message, outgoing=outgoing, now=self.runtime.clock.now())
             status.mark_sending(message, outgoing=outgoing, send_lease=send_lease)
             return None
 

@@ -98,20 +98,41 @@ def referenced_message(
     return session.exec(statement).first()
 
 
+def in_holdout(session: Session, *, message: Message) -> bool:
+    """Whether the message belongs to a holdout enrollment, so it is held, never sent."""
+    enrollment = session.get(Enrollment, message.enrollment_id)
+    return enrollment is not None and enrollment.holdout
+
+
 def recent_send_times(
-    session: Session, *, contact_id: str, since: datetime, now: datetime, exclude_id: str
+    session: Session,
+    *,
+    contact_id: str,
+    since: datetime,
+    now: datetime,
+    exclude_id: str,
+    include_held: bool = False,
 ) -> list[datetime]:
-    """Her recent sends (not webhooks) for the cap, counting leased ones as going out now."""
+    """Her recent sends (not webhooks) for the cap, counting leased ones as going out now.
+
+    Real sends only, unless `include_held`: a held message reached nobody, so it never delays
+    a real one; a held message itself counts both, so it waits as a real one would have."""
+    sent = [MessageStatus.SENT, MessageStatus.HELD] if include_held else [MessageStatus.SENT]
     statement = select(Message.status, Message.sent_at).where(
         Message.contact_id == contact_id,
         Message.channel != "webhook",
         Message.id != exclude_id,
         or_(
-            (col(Message.status) == MessageStatus.SENT) & (col(Message.sent_at) > since),
+            col(Message.status).in_(sent) & (col(Message.sent_at) > since),
             (col(Message.status) == MessageStatus.PENDING) & (col(Message.claimed_until) > now),
             col(Message.status) == MessageStatus.SENDING,
         ),
     )
+    if not include_held:  # a holdout's message leased now will be held, not sent
+        held = select(Enrollment.id).where(
+            Enrollment.contact_id == contact_id, col(Enrollment.holdout).is_(True)
+        )
+        statement = statement.where(col(Message.enrollment_id).not_in(held))
     rows = session.exec(statement).all()
     return sorted(sent_at if sent_at is not None else now for _status, sent_at in rows)
 
@@ -121,7 +142,7 @@ def has_sent(session: Session, *, enrollment_id: str, channel: str) -> bool:
     statement = select(Message.id).where(
         Message.enrollment_id == enrollment_id,
         Message.channel == channel,
-        Message.status == MessageStatus.SENT,
+        col(Message.status).in_([MessageStatus.SENT, MessageStatus.HELD]),
     )
     return session.exec(statement.limit(1)).first() is not None
 

@@ -81,7 +81,12 @@ def deferral(
     if not cap or message.channel == "webhook":
         return None
     sent = outbox.recent_send_times(
-        session, contact_id=contact.id, since=now - CAP_WINDOW, now=now, exclude_id=message.id
+        session,
+        contact_id=contact.id,
+        since=now - CAP_WINDOW,
+        now=now,
+        exclude_id=message.id,
+        include_held=outbox.in_holdout(session, message=message),
     )
     if len(sent) < cap:
         return None

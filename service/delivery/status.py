@@ -4,7 +4,8 @@
 # (sent, failed, refused, retried, or cut short by a crash or a stopped worker) counts one
 # attempt, written where that turn ends; a deferral (send window, frequency cap), a provider
 # answer that blames our own settings (`counts_as_attempt=False`) and a message handed back
-# unsent at a stop count none. Claiming a message only leases it.
+# unsent at a stop count none. Claiming a message only leases it. A holdout contact's
+# message ends its turn `held` where it would be handed over: one attempt, never retried.
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class Outcome(StrEnum):
     """How one claimed message's turn ended, as a scheduler pass reports it."""
 
     SENT = "sent"
+    HELD = "held"  # a holdout contact's message, recorded as sent and handed to no channel
     FAILED = "failed"
     RETRYING = "retrying"  # pending again after a transient failure, with backoff
     DEFERRED = "deferred"  # pending until its send window opens or the frequency cap allows
@@ -137,6 +139,19 @@ def mark_sending(message: Message, *, outgoing: OutgoingMessage, send_lease: dat
     message.body = outgoing.body
     message.status = MessageStatus.SENDING
     message.claimed_until = send_lease
+
+
+def hold(message: Message, *, outgoing: OutgoingMessage, now: datetime) -> Outcome:
+    """Record a holdout contact's message as sent at the hand-over moment, handed to no
+    channel, so both groups' histories line up and it is never claimed or retried."""
+    message.subject = outgoing.subject
+    message.preheader = outgoing.preheader
+    message.html = outgoing.html
+    message.text = outgoing.text
+    message.body = outgoing.body
+    message.sent_at = now
+    _end_turn(message, status=MessageStatus.HELD, error=None)
+    return Outcome.HELD
 
 
 def record_result(

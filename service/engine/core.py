@@ -69,6 +69,15 @@ def split_point(contact_id: str, journey_id: str, stage: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def in_holdout(contact_id: str, journey_id: str, share: float) -> bool:
+    """Whether a contact is in a journey's holdout: decided by her id and the journey's alone
+    (not its version), so she lands in the same group every time she enters it."""
+    if share <= 0:
+        return False
+    digest = hashlib.sha256(f"holdout:{journey_id}:{contact_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
 class CompiledJourney:
     """One version of a journey, compiled once and shared by all its enrollments."""
 
@@ -160,6 +169,7 @@ class CompiledJourney:
             status=Status.ACTIVE,
             entered_at=now,
             visit=1,
+            holdout=in_holdout(contact.id, self.id, self.journey.holdout),
         )
         change = StageChange(None, stage, f"entry:{event.type}" if event else "entry", now)
         return self._settle(state, contact, now, [change], [], event)

@@ -72,6 +72,19 @@ _WRITTEN: dict[str, dict[str, Any]] = {
     "weekday": _WEEKDAYS,
     "weekdays": _WEEKDAYS,
     "weight": {"type": "number", "exclusiveMinimum": 0},
+    "holdout": {
+        "anyOf": [
+            {"type": "string", "pattern": r"^\s*(50(\.0*)?|[1-4]?\d(\.\d*)?)\s*%\s*$"},
+            {"type": "number", "minimum": 0, "maximum": 50},
+        ],
+        "description": "the share of entrants held out of every message, 0% to 50%: '10%'",
+    },
+    "window": {
+        "type": "string",
+        "pattern": r"^\s*0*[1-9]\d*\s*[smhdw]\s*$",
+        "default": "5d",
+        "description": "how far back an order looks for the message that earned it: 5d",
+    },
 }
 _KEPT = ("title", "description", "default")
 

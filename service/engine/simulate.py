@@ -178,6 +178,7 @@ class Simulation:
         self.timeline: list[TimelineEntry] = []
         self._pending: list[tuple[datetime, int, MessageOrder]] = []
         self._seq = 0
+        self.holdout = False  # the contact is in the journey's holdout: messages are held
 
     def run(self, scenario: Scenario) -> list[TimelineEntry]:
         """Run events and timers up to `until` (or every event, then stop); returns the timeline."""
@@ -232,8 +233,13 @@ class Simulation:
         state = decision.state
         for change in decision.changes:
             if change.from_stage is None:
+                self.holdout = state.holdout
+                group = ", holdout" if state.holdout else ""
                 self._log(
-                    change.at, "enter", f"{change.to_stage} ({change.trigger})", change.to_stage
+                    change.at,
+                    "enter",
+                    f"{change.to_stage} ({change.trigger}{group})",
+                    change.to_stage,
                 )
             elif change.trigger.startswith("goal:") and (
                 state.status is Status.ACTIVE or change is not decision.changes[-1]
@@ -277,7 +283,8 @@ class Simulation:
     def _flush(self, until: datetime, contact: ContactView) -> None:
         while self._pending and self._pending[0][0] <= until:
             due, _, order = heapq.heappop(self._pending)
-            self._log(due, "send", self._describe(order, contact, due), order.stage)
+            kind = "held" if self.holdout else "send"
+            self._log(due, kind, self._describe(order, contact, due), order.stage)
 
     def _describe(self, order: MessageOrder, contact: ContactView, due: datetime) -> str:
         local = due.astimezone(zone(contact.timezone, self.journey.default_tz))

@@ -75,6 +75,7 @@ class EnrollmentState:
     entered_at: datetime
     visit: int = 1
     clock_checked_at: datetime | None = None
+    holdout: bool = False  # in the journey's holdout: moves as everyone, messages are held
 
 
 @dataclass(frozen=True)

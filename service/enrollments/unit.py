@@ -50,6 +50,7 @@ def enrollment_state(enrollment: Enrollment) -> EnrollmentState:
         entered_at=enrollment.entered_at,
         visit=enrollment.visit,
         clock_checked_at=enrollment.clock_checked_at,
+        holdout=enrollment.holdout,
     )
 
 
@@ -135,6 +136,7 @@ def start_enrollment(
         stage=decision.state.stage,
         status=decision.state.status,
         visit=decision.state.visit,
+        holdout=decision.state.holdout,
         entered_at=now,
         started_at=now,
     )

@@ -99,6 +99,7 @@ def contact_out(session: Session, contact: Contact) -> ContactOut:
                 stage=e.stage,
                 status=e.status,
                 visit=e.visit,
+                holdout=e.holdout,
                 entered_at=e.entered_at,
                 next_due_at=e.next_due_at,
                 started_at=e.started_at,
@@ -159,8 +160,12 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
         entries.append(
             (TimelineEntry(at=event.time, kind="event", summary=event.type, data=data), 0)
         )
+    enrollments = enrollments_repo.contact_enrollments(session, contact_id=contact_id)
+    holdout = {e.id for e in enrollments if e.holdout}  # her entry into these says so
     for move in enrollments_repo.contact_transitions(session, contact_id=contact_id):
         summary = f"{move.journey_id}: {move.from_stage or '(start)'} -> {move.to_stage}"
+        if move.from_stage is None and move.enrollment_id in holdout:
+            summary += " (holdout)"
         data = {
             "journey": move.journey_id,
             "version": move.version,

@@ -28,6 +28,10 @@ class EnrollmentOut(BaseModel):
     stage: str
     status: str
     visit: int
+    holdout: bool = Field(
+        description="in the journey's holdout: she moves as everyone does, her messages are "
+        "recorded as held and sent to no channel"
+    )
     entered_at: datetime
     next_due_at: datetime | None
     started_at: datetime
@@ -82,6 +86,6 @@ class TimelineEntry(BaseModel):
     """One line of a contact's history: an event, a move or a message."""
 
     at: datetime
-    kind: str = Field(description="event, transition or message")
+    kind: str = Field(description="event, transition, note or message")
     summary: str
     data: dict[str, Any]

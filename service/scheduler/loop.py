@@ -31,6 +31,7 @@ class RunReport:
 
     timers: int = 0
     sent: int = 0
+    held: int = 0  # holdout contacts' messages, recorded and handed to no channel
     failed: int = 0
     skipped: int = 0
 
@@ -44,11 +45,12 @@ def _log_pass(task: asyncio.Task[RunReport]) -> None:
         logger.error("scheduler pass failed; due work stays queued for the next", exc_info=error)
         return
     report = task.result()
-    if report.timers or report.sent or report.failed:
+    if report.timers or report.sent or report.held or report.failed:
         logger.info(
-            "scheduler pass: %d timers, %d sent, %d failed, %d skipped",
+            "scheduler pass: %d timers, %d sent, %d held, %d failed, %d skipped",
             report.timers,
             report.sent,
+            report.held,
             report.failed,
             report.skipped,
         )
@@ -110,6 +112,8 @@ class Scheduler:
             for outcome in await self.dispatcher.send_due(moment):
                 if outcome == Outcome.SENT:
                     report.sent += 1
+                elif outcome == Outcome.HELD:
+                    report.held += 1
                 elif outcome == Outcome.FAILED:
                     report.failed += 1
                 else:
