@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, delete, or_
 from sqlmodel import Session, col, select
 
 from service.store.db import insert_ignoring_conflicts
 from service.store.models import (
+    AnonymousEvent,
+    AnonymousId,
     Consent,
     ConsentStatus,
     Contact,
@@ -58,9 +61,37 @@ def ensure_contact(session: Session, *, field: str, value: str, now: datetime) -
 
 def contacts_after(session: Session, *, after_id: str, limit: int) -> Sequence[Contact]:
     """The next `limit` contacts in id order after `after_id`, for walking every contact in
-    batches without one long transaction."""
-    statement = select(Contact).where(col(Contact.id) > after_id).order_by(col(Contact.id))
+    batches without one long transaction. An erased contact's history (kept under an id with
+    no identifier, see `add_anonymous`) is nobody: it is never walked."""
+    statement = (
+        select(Contact).where(col(Contact.id) > after_id, _identified()).order_by(col(Contact.id))
+    )
     return session.exec(statement.limit(limit)).all()
+
+
+def _identified() -> ColumnElement[bool]:
+    """A contact someone can be: every contact is created with an identifier and never loses
+    one, so only an erased contact's anonymous history has none."""
+    return or_(*(col(getattr(Contact, name)).is_not(None) for name in IDENTIFIERS))
+
+
+def add_anonymous(session: Session, *, history_seq: int, now: datetime) -> Contact:
+    """A contact row under a new random id with nothing about anyone, to keep an erased
+    contact's history under: no identifier, attribute, persona or time zone."""
+    contact = Contact(attributes={}, history_seq=history_seq, created_at=now, updated_at=now)
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def delete_personal_rows(session: Session, *, contact_id: str) -> None:
+    """Her consents, her analytics SDK's anonymous ids and their waiting events."""
+    anonymous_ids = select(AnonymousId.anonymous_id).where(AnonymousId.contact_id == contact_id)
+    session.execute(
+        delete(AnonymousEvent).where(col(AnonymousEvent.anonymous_id).in_(anonymous_ids))
+    )
+    session.execute(delete(AnonymousId).where(col(AnonymousId.contact_id) == contact_id))
+    session.execute(delete(Consent).where(col(Consent.contact_id) == contact_id))
 
 
 def identifier_owner(session: Session, *, field: str, value: str) -> str | None:

@@ -14,6 +14,19 @@ from service.engine.core import MessageOrder
 from service.store.db import insert_ignoring_conflicts
 from service.store.models import Contact, Enrollment, Message, MessageStatus, Note, new_id
 
+# What a message said and where it went: cleared when its contact is erased.
+ERASED_CONTENT = (
+    "subject",
+    "preheader",
+    "html",
+    "text",
+    "body",
+    "url",
+    "error",
+    "provider_message_id",
+    "claimed_until",
+)
+
 
 def enqueue(
     session: Session,
@@ -170,3 +183,49 @@ def contact_notes(session: Session, *, contact_id: str) -> Sequence[Note]:
     """A contact's scheduler notes in order, for her timeline."""
     statement = select(Note).where(Note.contact_id == contact_id).order_by(col(Note.seq))
     return session.exec(statement).all()
+
+
+def move_messages(
+    session: Session, *, contact_id: str, into: str, enrollments: Mapping[str, str]
+) -> dict[str, str]:
+    """Erasure: her messages and notes, under new random ids for `into` (old message id ->
+    new), their content gone. Status and times stay, so journey figures stay true; the ids
+    providers and links know lead nowhere."""
+    notes = session.exec(
+        select(Note.id, Note.message_id).where(Note.contact_id == contact_id)
+    ).all()
+    session.execute(
+        update(Note)
+        .where(col(Note.contact_id) == contact_id)
+        .values(message_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    messages = session.exec(
+        select(Message.id, Message.enrollment_id, Message.stage, Message.visit).where(
+            Message.contact_id == contact_id
+        )
+    ).all()
+    moved: dict[str, str] = {}
+    for message_id, old_enrollment, stage, visit in messages:
+        moved[message_id] = new_id()
+        enrollment_id = enrollments[old_enrollment]
+        session.execute(
+            update(Message)
+            .where(col(Message.id) == message_id)
+            .values(
+                id=moved[message_id],
+                idempotency_key=f"{enrollment_id}:{stage}:{visit}",
+                contact_id=into,
+                enrollment_id=enrollment_id,
+                **dict.fromkeys(ERASED_CONTENT),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    for note_id, message_id in notes:
+        session.execute(
+            update(Note)
+            .where(col(Note.id) == note_id)
+            .values(contact_id=into, message_id=moved.get(message_id or ""))
+            .execution_options(synchronize_session=False)
+        )
+    return moved

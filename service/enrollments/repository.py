@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
 
 from service.store.db import insert_ignoring_conflicts
@@ -143,3 +143,38 @@ def contact_transitions(session: Session, *, contact_id: str) -> Sequence[Transi
         .order_by(col(TransitionRecord.seq))
     )
     return session.exec(statement).all()
+
+
+def copy_enrollments(session: Session, *, contact_id: str, into: str) -> dict[str, str]:
+    """Erasure: her enrollments copied under new random ids for `into`, with no timer left
+    (old id -> new); `drop_moved_enrollments` removes the old rows once nothing points at them."""
+    copies: dict[str, str] = {}
+    for enrollment in contact_enrollments(session, contact_id=contact_id):
+        copy = Enrollment(
+            **enrollment.model_dump(exclude={"id", "contact_id", "next_due_at", "claimed_until"}),
+            contact_id=into,
+        )
+        session.add(copy)
+        copies[enrollment.id] = copy.id
+    session.flush()
+    return copies
+
+
+def move_transitions(session: Session, *, into: str, enrollments: Mapping[str, str]) -> None:
+    """Erasure: her moves, onto the copies of their enrollments."""
+    for old, new in enrollments.items():
+        session.execute(
+            update(TransitionRecord)
+            .where(col(TransitionRecord.enrollment_id) == old)
+            .values(enrollment_id=new, contact_id=into)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def drop_moved_enrollments(session: Session, *, enrollments: Mapping[str, str]) -> None:
+    """Erasure: the old enrollment rows, once their history points at the copies."""
+    session.execute(
+        delete(Enrollment)
+        .where(col(Enrollment.id).in_(list(enrollments)))
+        .execution_options(synchronize_session=False)
+    )

@@ -14,9 +14,8 @@ from service.api.params import (
     JourneyId,
     PhoneQuery,
 )
-from service.contacts import erasure
 from service.contacts.schemas import ContactIn, ContactPatch, ContactWritten, written_fields
-from service.enrollments import actions, profiles
+from service.enrollments import actions, erasure, profiles
 from service.enrollments.schemas import ActionResult, EnrollIn, MoveIn
 from service.enrollments.unit import Outcome
 from service.reads import contact as views
@@ -111,8 +110,8 @@ def get_contact(contact_id: ContactId, session: SessionDep) -> ContactOut:
     responses=_READ,
 )
 def erase_contact(contact_id: ContactId, runtime: RuntimeDep) -> Response:
-    """Right to erasure: the contact and all her data are deleted for good."""
-    erasure.erase_contact(runtime.db, contact_id=contact_id)
+    """Right to erasure: her personal data deleted for good, her history kept anonymised."""
+    erasure.erase_contact(runtime, contact_id=contact_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
