@@ -221,11 +221,11 @@ def move_messages(
             )
             .execution_options(synchronize_session=False)
         )
-    for note_id, message_id in notes:
+    for note_id, noted in notes:
         session.execute(
             update(Note)
             .where(col(Note.id) == note_id)
-            .values(contact_id=into, message_id=moved.get(message_id or ""))
+            .values(contact_id=into, message_id=moved.get(noted or ""))
             .execution_options(synchronize_session=False)
         )
     return moved
