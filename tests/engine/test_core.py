@@ -15,6 +15,7 @@ from service.engine.core import (
     EnrollmentState,
     EventView,
     Status,
+    in_holdout,
 )
 from service.engine.loader import compile_text
 from service.errors import JourneyErrors
@@ -411,3 +412,58 @@ def test_steps_from_many_short_lived_threads_keep_few_models_bound(
             thread.join(timeout=10)
         assert len(mini.machine.models) <= MAX_IDLE_MODELS
     assert len(stages) == 200 and set(stages) == {"favors"}
+
+
+# ----- holdout ---------------------------------------------------------------------------
+
+
+def test_a_holdout_of_ten_percent_holds_ten_percent_of_ten_thousand_contacts() -> None:
+    ids = [f"contact-{number}" for number in range(10_000)]
+    held = sum(in_holdout(contact_id, "wedding", 0.10) for contact_id in ids)
+    assert 900 <= held <= 1_100
+    assert not any(in_holdout(contact_id, "wedding", 0.0) for contact_id in ids)
+    # Another journey draws its own holdout: not the same contacts.
+    other = {c for c in ids if in_holdout(c, "newsletter", 0.10)}
+    assert other != {c for c in ids if in_holdout(c, "wedding", 0.10)}
+
+
+def test_the_same_contact_lands_in_the_same_group_every_time(mini_text: str) -> None:
+    text = mini_text.replace("persona: bride\n", "persona: bride\nholdout: 50%\n")
+    versions = [
+        compile_text(
+            text.replace("journey: mini", f"version: '{v}'\njourney: mini"), path="mini.yaml"
+        )
+        for v in ("1", "2")
+    ]
+    groups = {}
+    for number in range(40):
+        contact = ContactView(id=f"c-{number}", attributes={"wedding_date": "2027-09-18"})
+        starts = [
+            journey.start(contact, now=utc(2027, 1, 4, 15), event=SIGNUP).state.holdout
+            for journey in (*versions, *versions)
+        ]
+        assert len(set(starts)) == 1  # every version, every time
+        assert starts[0] == in_holdout(contact.id, "mini-wedding", 0.5)
+        groups[contact.id] = starts[0]
+    assert set(groups.values()) == {True, False}
+
+
+def test_a_holdout_contact_moves_exactly_like_everyone(mini_text: str) -> None:
+    held = compile_text(
+        mini_text.replace("persona: bride\n", "persona: bride\nholdout: 50%\n"), path="mini.yaml"
+    )
+    plain = compile_text(mini_text, path="mini.yaml")
+    contact = next(
+        ContactView(id=f"c-{n}", attributes={"wedding_date": "2027-09-18"})
+        for n in range(100)
+        if in_holdout(f"c-{n}", "mini-wedding", 0.5)
+    )
+    now = utc(2027, 1, 4, 15)
+    ours, theirs = (j.start(contact, now=now, event=SIGNUP) for j in (held, plain))
+    assert (ours.state.holdout, theirs.state.holdout) == (True, False)
+    alike = replace(ours.state, holdout=False, version=theirs.state.version)
+    assert replace(ours, state=alike) == theirs
+    click = _event("email.clicked", now + timedelta(hours=1), link="favors")
+    moved = held.on_event(ours.state, contact, click, now=click.time)
+    assert moved.state.stage == "favors" and moved.state.holdout
+    assert [m.template for m in moved.messages] == ["mini/favors"]  # ordered as for anyone

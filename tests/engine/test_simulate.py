@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from service.cli import main
+from service.engine.core import in_holdout
 from service.engine.loader import compile_text
 from service.engine.simulate import Simulation, parse_scenario
 from service.errors import JourneyError
@@ -134,3 +136,76 @@ def test_journey_found_by_id(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0
     assert lines[1] == "2027-01-04 03:00 UTC  enter     welcome (entry:web.form_submitted)"
+
+
+HOLDOUT_JOURNEY = """
+journey: gift-guide
+holdout: 10%
+entry: {event: web.form_submitted}
+initial: guide
+stages:
+  guide:
+    send: {channel: email, template: mini/welcome}
+    on:
+      - after: 1d
+        to: done
+  done: {final: true}
+"""
+
+
+ATTRIBUTES = "{first_name: Ava, wedding_date: 2027-09-18}"
+
+
+def test_ten_thousand_simulated_contacts_hold_ten_percent() -> None:
+    journey = compile_text(HOLDOUT_JOURNEY, path="gift-guide.yaml")
+    kinds: Counter[str] = Counter()
+    for number in range(10_000):
+        scenario = parse_scenario(
+            f"contact: {{id: sim-{number}}}\nevents: ['+0d web.form_submitted']\nuntil: 2d\n",
+            path="scenario.yaml",
+        )
+        timeline = Simulation(journey, content=None).run(scenario)
+        kinds.update(e.kind for e in timeline)
+        held = [e for e in timeline if e.kind == "held"]
+        assert bool(held) == any(", holdout)" in e.text for e in timeline if e.kind == "enter")
+        assert [e.kind for e in timeline if e.kind in {"move", "completed"}] == [
+            "move",
+            "completed",
+        ]
+    assert kinds["enter"] == 10_000
+    assert 900 <= kinds["held"] <= 1_100
+    assert kinds["send"] + kinds["held"] == 10_000
+
+
+def test_simulate_shows_a_holdout_contact_and_her_held_messages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journey = tmp_path / "gift-guide.yaml"
+    journey.write_text(HOLDOUT_JOURNEY.replace("10%", "50%"))
+    held, sent = (
+        next(f"c-{n}" for n in range(100) if in_holdout(f"c-{n}", "gift-guide", 0.5) is group)
+        for group in (True, False)
+    )
+    outputs = {}
+    for contact in (held, sent):
+        scenario = tmp_path / f"{contact}.yaml"
+        scenario.write_text(
+            f"start: '2027-01-04T15:00:00Z'\n"
+            f"contact: {{id: {contact}, attributes: {ATTRIBUTES}}}\n"
+            "events: ['+0d web.form_submitted']\nuntil: 2d\n"
+        )
+        code, lines = _run(capsys, str(journey), "--scenario", str(scenario))
+        assert code == 0, lines
+        outputs[contact] = lines
+    mail = 'email mini/welcome at 2027-01-04 15:00 UTC: "Welcome, Ava!"'
+    assert outputs[held][1:4] == [
+        "2027-01-04 15:00 UTC  enter     guide (entry:web.form_submitted, holdout)",
+        "2027-01-04 15:00 UTC  wait      next timer 2027-01-05 15:00 UTC",
+        f"2027-01-04 15:00 UTC  held      {mail}",
+    ]
+    assert outputs[sent][1:4] == [
+        "2027-01-04 15:00 UTC  enter     guide (entry:web.form_submitted)",
+        "2027-01-04 15:00 UTC  wait      next timer 2027-01-05 15:00 UTC",
+        f"2027-01-04 15:00 UTC  send      {mail}",
+    ]
+    assert outputs[held][4:] == outputs[sent][4:]  # the same moves, timers and end
