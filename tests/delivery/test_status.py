@@ -104,6 +104,34 @@ def test_marking_sending_keeps_what_goes_out_under_the_send_lease() -> None:
     )
 
 
+def test_a_held_message_is_recorded_as_sent_then_and_ends_its_turn() -> None:
+    message = _message()
+    outgoing = OutgoingMessage(
+        id=message.id,
+        idempotency_key=message.idempotency_key,
+        contact_id="c1",
+        journey="wedding-story",
+        stage="welcome",
+        channel="email",
+        template="story/welcome",
+        to="ava@example.com",
+        subject="Welcome",
+        preheader="Hi",
+        html="<p>Hi</p>",
+        text="Hi",
+        body="",
+        url=None,
+        unsubscribe_url="https://n.example/u/t",
+    )
+    assert status.hold(message, outgoing=outgoing, now=NOW) == Outcome.HELD
+    assert (message.status, message.sent_at, message.claimed_until) == (
+        MessageStatus.HELD,
+        NOW,
+        None,
+    )
+    assert (message.subject, message.attempts, message.provider_message_id) == ("Welcome", 1, None)
+
+
 def test_a_sent_message_counts_one_attempt() -> None:
     message = _message(status=MessageStatus.SENDING, error="HTTP 503", attempts=1)
     assert _record(message, DeliveryResult(ok=True, provider_message_id="p-1")) == Outcome.SENT
