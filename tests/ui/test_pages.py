@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from service.engine.core import in_holdout
 from service.engine.validate import validate
 from tests.factories import (
     FIXTURES,
     START,
     FakeClock,
     Harness,
+    add_contact,
     journeys_copy,
     make_settings,
     running_app,
@@ -249,3 +251,30 @@ async def test_preview_shows_the_errors_validate_gives(
     assert page.status_code == 200
     shown = re.search(r'id="preview-error">([^<]+)<', page.text)
     assert shown and [shown.group(1).replace("&#39;", "'")] == expected
+
+
+async def test_a_holdout_contact_page_says_holdout_and_shows_held_messages(
+    database_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    journeys = journeys_copy(tmp_path)
+    story = journeys / "wedding-story.yaml"
+    story.write_text(
+        story.read_text().replace("persona: bride\n", "persona: bride\nholdout: 50%\n")
+    )
+    held = next(f"c-{n}" for n in range(100) if in_holdout(f"c-{n}", "wedding-story", 0.5))
+    settings = make_settings(database_url, tmp_path, journeys_dir=journeys)
+    async with running_app(settings, clock) as app:
+        add_contact(app.app.state.runtime, id=held, email="ava@example.com")
+        await app.post_events(signup())
+        await app.run_scheduler()
+        page = await app.client.get(f"/ui/contacts/{held}")
+    assert page.status_code == 200
+    assert '<span class="tag">holdout</span>' in part(page, "enrollments")
+    lines = re.findall(
+        r'<span class="summary">([^<]+)<|<a class="summary"[^>]*>([^<]+)<', part(page, "timeline")
+    )
+    assert [a or b for a, b in lines] == [
+        "web.form_submitted",
+        "wedding-story: (start) -&gt; welcome (holdout)",
+        "email story/welcome: held",
+    ]
