@@ -6,7 +6,6 @@ drive the same code, and the same inputs always give the same decision.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
@@ -16,6 +15,7 @@ from typing import Any
 
 from transitions import Machine
 
+from service.engine.groups import in_holdout, split_point
 from service.engine.guards import Guard
 from service.engine.model import EventMatch, Journey, Stage, Transition
 from service.engine.state import (
@@ -60,22 +60,6 @@ def _move_trigger(stage: str) -> str:
 
 def _split_trigger(stage: str, branch: str) -> str:
     return f"{stage}#split:{branch}"
-
-
-def split_point(contact_id: str, journey_id: str, stage: str) -> float:
-    """Where a contact falls in [0, 1) for one split: the same for her every time, and spread
-    evenly over contacts, so branch shares follow the weights."""
-    digest = hashlib.sha256(f"{contact_id}:{journey_id}:{stage}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def in_holdout(contact_id: str, journey_id: str, share: float) -> bool:
-    """Whether a contact is in a journey's holdout: decided by her id and the journey's alone
-    (not its version), so she lands in the same group every time she enters it."""
-    if share <= 0:
-        return False
-    digest = hashlib.sha256(f"holdout:{journey_id}:{contact_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
 class CompiledJourney:

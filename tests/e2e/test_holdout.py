@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from service.delivery.setup import build_channels
-from service.engine.core import in_holdout
+from service.engine.groups import in_holdout
 from service.runtime import Runtime
 from service.scheduler.loop import Scheduler
 from service.store.models import Enrollment, Message, MessageStatus, TransitionRecord

@@ -15,8 +15,8 @@ from service.engine.core import (
     EnrollmentState,
     EventView,
     Status,
-    in_holdout,
 )
+from service.engine.groups import in_holdout
 from service.engine.loader import compile_text
 from service.errors import JourneyErrors
 from tests.engine.conftest import utc

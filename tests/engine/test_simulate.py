@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.cli import main
-from service.engine.core import in_holdout
+from service.engine.groups import in_holdout
 from service.engine.loader import compile_text
 from service.engine.simulate import Simulation, parse_scenario
 from service.errors import JourneyError

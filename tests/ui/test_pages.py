@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.engine.core import in_holdout
+from service.engine.groups import in_holdout
 from service.engine.validate import validate
 from tests.factories import (
     FIXTURES,
