@@ -17,7 +17,7 @@ from service.delivery import outbox
 from service.delivery.channels import OutgoingMessage
 from service.delivery.rules import CHANNEL_ADDRESS
 from service.engine.core import EventView
-from service.engine.render import ContentLibrary, message_context
+from service.engine.render import ContentLibrary, stage_context
 from service.engine.timing import zone
 from service.runtime import Runtime
 from service.store.models import Contact, Event, Message
@@ -91,16 +91,11 @@ def draft(
         contact_id=contact.id,
     )
     local_today = now.astimezone(zone(contact.timezone, settings.default_timezone)).date()
-    context = message_context(
-        contact=contact_view(contact).as_context(),
-        journey={
-            "id": compiled.id,
-            "version": compiled.version,
-            "persona": compiled.journey.persona,
-        },
-        stage=message.stage,
-        event=event.as_context() if event else None,
-        recommendations=list(compiled.stage(message.stage).recommend),
+    context = stage_context(
+        compiled,
+        message.stage,
+        contact=contact_view(contact),
+        event=event,
         links=links,
         today=local_today,
     )

@@ -22,7 +22,7 @@ from service.engine.loader import (
     parse_source,
     plain,
 )
-from service.engine.render import ContentLibrary, PreviewLinks, message_context
+from service.engine.render import ContentLibrary, PreviewLinks, stage_context
 from service.engine.state import (
     ContactView,
     Decision,
@@ -284,16 +284,11 @@ class Simulation:
         head = f"{order.channel} {order.template} at {local:%Y-%m-%d %H:%M} {local.tzname()}"
         if self.content is None:
             return head
-        context = message_context(
-            contact=contact.as_context(),
-            journey={
-                "id": self.journey.id,
-                "version": self.journey.version,
-                "persona": self.journey.journey.persona,
-            },
-            stage=order.stage,
-            event=order.event.as_context() if order.event else None,
-            recommendations=self.journey.stage(order.stage).recommend,
+        context = stage_context(
+            self.journey,
+            order.stage,
+            contact=contact,
+            event=order.event,
             links=PreviewLinks(),
             today=local.date(),
         )
