@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TextIO
 
 
 class NurtureError(Exception):
@@ -87,6 +87,12 @@ class WebhookRefused(NurtureError):
 
 class ConfigError(NurtureError, code="config_error", status_code=500):
     """Settings are unusable; the service refuses to start."""
+
+
+def cli_exit(exc: NurtureError | OSError, out: TextIO) -> int:
+    """A command's exit on bad input: the problem (with file:line), or what could not be read."""
+    out.write(f"{exc.message}\n" if isinstance(exc, NurtureError) else f"cannot read: {exc}\n")
+    return 1
 
 
 def error_body(code: str, detail: Any) -> dict[str, Any]:

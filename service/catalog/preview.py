@@ -19,7 +19,7 @@ from service.engine.loader import compile_text, journey_files
 from service.engine.render import ContentLibrary, PreviewLinks, stage_context
 from service.engine.state import ContactView
 from service.engine.validate import sample_contact
-from service.errors import JourneyError, JourneyErrors, NurtureError
+from service.errors import JourneyError, JourneyErrors, NurtureError, cli_exit
 from service.store.db import Database
 
 CHANNELS = ("email", "sms", "webhook")
@@ -134,12 +134,8 @@ def run_render(
                 rendered, journey=journey.id, stage=stage_name, template=name, to=send_to
             )
             result = send_test(settings, message)
-    except NurtureError as exc:
-        out.write(f"{exc.message}\n")
-        return 1
-    except OSError as exc:
-        out.write(f"cannot read: {exc}\n")
-        return 1
+    except (NurtureError, OSError) as exc:
+        return cli_exit(exc, out)
     _show(rendered, html_out or Path(f"{name.replace('/', '-')}.html"), out)
     if result is None:
         return 0

@@ -32,7 +32,7 @@ from service.engine.state import (
     Status,
 )
 from service.engine.timing import zone
-from service.errors import JourneyError, JourneyErrors
+from service.errors import JourneyError, JourneyErrors, cli_exit
 
 # A runaway timer loop must end: at most this many clock steps per simulation.
 MAX_CLOCK_STEPS = 10_000
@@ -351,14 +351,7 @@ def run_simulate(
         if until:
             plan = replace(plan, until=_until(until, plan.start, path="--until", line=None))
         timeline = Simulation(compiled, content=ContentLibrary(content_dir)).run(plan)
-    except JourneyErrors as exc:
-        out.write(f"{exc.message}\n")
-        return 1
-    except JourneyError as exc:
-        out.write(f"{exc.message}\n")
-        return 1
-    except OSError as exc:
-        out.write(f"cannot read: {exc}\n")
-        return 1
+    except (JourneyError, JourneyErrors, OSError) as exc:
+        return cli_exit(exc, out)
     out.write(format_timeline(timeline) + "\n")
     return 0
