@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TextIO
 
 
 class NurtureError(Exception):
     """Base of every error we raise on purpose; carries a client-safe message."""
 
-    status_code = 400
     code = "bad_request"
+    status_code = 400
+
+    def __init_subclass__(cls, *, code: str = "", status_code: int = 0) -> None:
+        """Each error states its code and HTTP status once, on its class line."""
+        super().__init_subclass__()
+        cls.code = code or cls.code
+        cls.status_code = status_code or cls.status_code
 
     def __init__(self, message: str, *, detail: Any = None) -> None:
         super().__init__(message)
@@ -17,11 +23,8 @@ class NurtureError(Exception):
         self.detail = detail
 
 
-class JourneyError(NurtureError):
+class JourneyError(NurtureError, code="invalid_journey", status_code=422):
     """A journey or template file is invalid; names the file and line."""
-
-    code = "invalid_journey"
-    status_code = 422
 
     def __init__(self, message: str, *, path: str, line: int | None = None) -> None:
         location = f"{path}:{line}" if line else path
@@ -31,62 +34,41 @@ class JourneyError(NurtureError):
         self.reason = message
 
 
-class JourneyErrors(NurtureError):
+class JourneyErrors(NurtureError, code="invalid_journeys", status_code=422):
     """Several journey problems found at once, reported together by validate."""
-
-    code = "invalid_journeys"
-    status_code = 422
 
     def __init__(self, errors: list[JourneyError]) -> None:
         super().__init__("\n".join(e.message for e in errors), detail=[e.detail for e in errors])
         self.errors = errors
 
 
-class InvalidInput(NurtureError):
+class InvalidInput(NurtureError, code="invalid_input", status_code=422):
     """A request body or parameter is malformed; `field` names the culprit."""
-
-    code = "invalid_input"
-    status_code = 422
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message, detail={"field": field} if field else None)
         self.field = field
 
 
-class NotFound(NurtureError):
+class NotFound(NurtureError, code="not_found", status_code=404):
     """The addressed resource does not exist."""
 
-    code = "not_found"
-    status_code = 404
 
-
-class Conflict(NurtureError):
+class Conflict(NurtureError, code="conflict", status_code=409):
     """The request contradicts stored state (e.g. an identifier owned by another contact)."""
 
-    code = "conflict"
-    status_code = 409
 
-
-class Unauthorized(NurtureError):
+class Unauthorized(NurtureError, code="unauthorized", status_code=401):
     """Missing or wrong credentials."""
 
-    code = "unauthorized"
-    status_code = 401
 
-
-class Forbidden(NurtureError):
+class Forbidden(NurtureError, code="forbidden", status_code=403):
     """Valid credentials that lack the needed scope."""
 
-    code = "forbidden"
-    status_code = 403
 
-
-class Unavailable(NurtureError):
+class Unavailable(NurtureError, code="unavailable", status_code=503):
     """Something the request needs (the database) cannot be reached right now; retrying
     after `retry_after` seconds may succeed, so clients are told to."""
-
-    code = "unavailable"
-    status_code = 503
 
     def __init__(self, message: str, *, retry_after: int = 5) -> None:
         super().__init__(message)
@@ -103,11 +85,14 @@ class WebhookRefused(NurtureError):
         self.code = code
 
 
-class ConfigError(NurtureError):
+class ConfigError(NurtureError, code="config_error", status_code=500):
     """Settings are unusable; the service refuses to start."""
 
-    code = "config_error"
-    status_code = 500
+
+def cli_exit(exc: NurtureError | OSError, out: TextIO) -> int:
+    """A command's exit on bad input: the problem (with file:line), or what could not be read."""
+    out.write(f"{exc.message}\n" if isinstance(exc, NurtureError) else f"cannot read: {exc}\n")
+    return 1
 
 
 def error_body(code: str, detail: Any) -> dict[str, Any]:

@@ -217,6 +217,11 @@ def _attributes(value: dict[str, Any]) -> dict[str, AttributeValue]:
     return value
 
 
+def strict_example(example: dict[str, Any]) -> ConfigDict:
+    """A request body's config: unknown fields refused, and the example its docs show."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
+
+
 class StrictBody(BaseModel):
     """Unknown fields are rejected so that a typo never passes silently, and text or numbers
     no database stores alike (NUL, lone surrogates, NaN) before any field is read."""
@@ -292,7 +297,7 @@ class ContactRef(StrictBody):
 class EventIn(ProfileBody):
     """One canonical event."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EVENT_EXAMPLE]})
+    model_config = strict_example(EVENT_EXAMPLE)
 
     id: str = Field(min_length=1, max_length=200, description="Unique per source.")
     type: str = Field(
@@ -334,9 +339,7 @@ class EventsIn(StrictBody):
     events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
     _single: bool = PrivateAttr(default=False)
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"events": [EVENT_EXAMPLE]}]}
-    )
+    model_config = strict_example({"events": [EVENT_EXAMPLE]})
 
     @model_validator(mode="wrap")
     @classmethod
@@ -356,19 +359,14 @@ class TrackIn(StrictBody):
     """One browser event from nurture.js; the contact is named by the signed `nt` token from
     our email links, or (form submissions only) by the email address typed into the form."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "key": "pk_live_shop",
-                    "id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
-                    "type": "web.page_viewed",
-                    "token": "eyJjIjoi...",
-                    "properties": {"url": "https://shop.example/favors", "title": "Favors"},
-                }
-            ]
-        },
+    model_config = strict_example(
+        {
+            "key": "pk_live_shop",
+            "id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+            "type": "web.page_viewed",
+            "token": "eyJjIjoi...",
+            "properties": {"url": "https://shop.example/favors", "title": "Favors"},
+        }
     )
 
     key: str | None = Field(default=None, max_length=200, description="Or X-Nurture-Key.")

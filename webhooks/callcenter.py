@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeGuard
 
 from webhooks import dispositions
-from webhooks.common import check_size, e164, email, from_iso, json_object, load_json, text
+from webhooks.common import batch, check_size, e164, email, from_iso, json_object, load_json, text
 from webhooks.errors import MalformedPayload
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
 from webhooks.standard import TOLERANCE, StandardSignedAdapter
@@ -34,10 +34,7 @@ class CallCenterAdapter(StandardSignedAdapter):
     ) -> WebhookResult:
         """One call.completed / call.missed event per reported call."""
         check_size(raw_body, self.MAX_BODY_BYTES)
-        payload = json_object(load_json(raw_body), "body")
-        calls = payload.get("calls", [payload])
-        if not isinstance(calls, list):
-            raise MalformedPayload("calls must be a list")
+        calls = batch(json_object(load_json(raw_body), "body"), "calls")
         return WebhookResult(events=[self._event(call, now) for call in calls])
 
     def _event(self, item: Any, now: datetime) -> CanonicalEvent:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from webhooks.errors import MalformedPayload, PayloadTooLarge
+from webhooks.errors import MalformedPayload, PayloadTooLarge, SignatureError, StaleRequest
 
 # ASCII digits only, the whole string: `\d` would take any Unicode digit, `$` a final newline.
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -52,12 +52,31 @@ def json_object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def batch(payload: dict[str, Any], key: str) -> list[Any]:
+    """The items of a `{key: [...]}` batch, or the payload itself as a batch of one."""
+    items = payload.get(key, [payload])
+    if not isinstance(items, list):
+        raise MalformedPayload(f"{key} must be a list")
+    return items
+
+
 def from_unix(value: Any) -> datetime:
     """Aware UTC time from epoch seconds given as a number or a numeric string."""
     try:
         return datetime.fromtimestamp(float(value), UTC)
     except (TypeError, ValueError, OverflowError) as exc:
         raise MalformedPayload(f"not an epoch timestamp: {value!r}") from exc
+
+
+def signed_at(stamp: str, *, now: datetime, tolerance: timedelta, what: str) -> datetime:
+    """When a verified signature was made; refused when unreadable or too far from `now`."""
+    try:
+        sent = from_unix(stamp)
+    except MalformedPayload as exc:
+        raise SignatureError(f"{what} is not epoch seconds") from exc
+    if abs(now - sent) > tolerance:
+        raise StaleRequest(f"{what} is outside the tolerance window")
+    return sent
 
 
 def from_iso(value: Any) -> datetime:

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from webhooks.common import check_size, email, from_unix, json_object, load_json, text
-from webhooks.errors import MalformedPayload, SignatureError, StaleRequest
+from webhooks.common import check_size, email, from_unix, json_object, load_json, signed_at, text
+from webhooks.errors import MalformedPayload, SignatureError
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
 from webhooks.protocol import WebhookAdapter
 
@@ -73,12 +73,7 @@ class MailgunAdapter(WebhookAdapter):
         expected = hmac.new(self._key, (stamp + token).encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), given.lower().encode()):
             raise SignatureError("signature does not match")
-        try:
-            sent = from_unix(stamp)
-        except MalformedPayload as exc:
-            raise SignatureError("timestamp is not epoch seconds") from exc
-        if abs(now - sent) > self._tolerance:
-            raise StaleRequest("signature timestamp is outside the tolerance window")
+        signed_at(stamp, now=now, tolerance=self._tolerance, what="signature timestamp")
 
     def parse(
         self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from webhooks.common import (
+    batch,
     check_size,
     e164,
     email,
@@ -20,7 +21,7 @@ from webhooks.common import (
     snake,
     text,
 )
-from webhooks.errors import MalformedPayload, SignatureError
+from webhooks.errors import SignatureError
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
 from webhooks.protocol import WebhookAdapter
 
@@ -77,10 +78,7 @@ class SegmentAdapter(WebhookAdapter):
     ) -> WebhookResult:
         """Calls without any contact identifier, and other call types, are skipped."""
         check_size(raw_body, self.MAX_BODY_BYTES)
-        payload = json_object(load_json(raw_body), "body")
-        calls = payload.get("batch", [payload])
-        if not isinstance(calls, list):
-            raise MalformedPayload("batch must be a list")
+        calls = batch(json_object(load_json(raw_body), "body"), "batch")
         found = (self._event(json_object(call, "call"), now) for call in calls)
         return WebhookResult(events=[event for event in found if event is not None])
 

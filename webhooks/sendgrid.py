@@ -13,8 +13,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from webhooks.common import check_size, email, from_unix, header, json_object, load_json, text
-from webhooks.errors import MalformedPayload, SignatureError, StaleRequest
+from webhooks.common import (
+    check_size,
+    email,
+    from_unix,
+    header,
+    json_object,
+    load_json,
+    signed_at,
+    text,
+)
+from webhooks.errors import MalformedPayload, SignatureError
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
 from webhooks.protocol import WebhookAdapter
 
@@ -102,12 +111,7 @@ class SendGridAdapter(WebhookAdapter):
             self._key.verify(der_signature, stamp.encode() + raw_body, ec.ECDSA(hashes.SHA256()))
         except (binascii.Error, InvalidSignature) as exc:
             raise SignatureError("event webhook signature does not verify") from exc
-        try:
-            sent = from_unix(stamp)
-        except MalformedPayload as exc:
-            raise SignatureError("timestamp header is not epoch seconds") from exc
-        if abs(now - sent) > self._tolerance:
-            raise StaleRequest("event webhook timestamp is outside the tolerance window")
+        signed_at(stamp, now=now, tolerance=self._tolerance, what=TIMESTAMP_HEADER)
 
     def parse(
         self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""

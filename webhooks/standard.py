@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from webhooks.common import check_size, from_iso, header, json_object, load_json
+from webhooks.common import batch, check_size, from_iso, header, json_object, load_json
 from webhooks.errors import MalformedPayload, SignatureError, StaleRequest
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
 from webhooks.protocol import WebhookAdapter
@@ -129,9 +129,7 @@ class StandardWebhooksAdapter(StandardSignedAdapter):
         batch is skipped, not the batch, so the sender's retries cannot stall on it."""
         check_size(raw_body, self.MAX_BODY_BYTES)
         payload = json_object(load_json(raw_body), "body")
-        items = payload.get("events", [payload])
-        if not isinstance(items, list):
-            raise MalformedPayload("events must be a list")
+        items = batch(payload, "events")
         if "events" not in payload:
             return WebhookResult(
                 events=[canonical_event(payload, default_source=self.source, now=now)]

@@ -16,11 +16,10 @@ from service.contacts import repository as contacts_repo
 from service.contacts.profile import contact_view
 from service.engine.core import CompiledJourney
 from service.engine.loader import compile_text, journey_files
-from service.engine.model import Stage
-from service.engine.render import ContentLibrary, PreviewLinks, message_context
+from service.engine.render import ContentLibrary, PreviewLinks, stage_context
 from service.engine.state import ContactView
 from service.engine.validate import sample_contact
-from service.errors import JourneyError, JourneyErrors, NurtureError
+from service.errors import JourneyError, JourneyErrors, NurtureError, cli_exit
 from service.store.db import Database
 
 CHANNELS = ("email", "sms", "webhook")
@@ -119,25 +118,14 @@ def run_render(
                 path=str(settings.content_dir),
             )
         journey, stage_name = _sender(name, settings.journeys_dir, stage)
-        sent: Stage = journey.stage(stage_name)
         if contact_file is not None:
             contact = _contact_file(contact_file)
         elif contact_id is not None:
             contact = _stored_contact(settings, contact_id)
         else:
             contact = sample_contact(journey)
-        context = message_context(
-            contact=contact.as_context(),
-            journey={
-                "id": journey.id,
-                "version": journey.version,
-                "persona": journey.journey.persona,
-            },
-            stage=stage_name,
-            event={},
-            recommendations=sent.recommend,
-            links=PreviewLinks(),
-            today=today,
+        context = stage_context(
+            journey, stage_name, contact=contact, event=None, links=PreviewLinks(), today=today
         )
         rendered = content.render(channels[0], name, context)
         result = None
@@ -146,12 +134,8 @@ def run_render(
                 rendered, journey=journey.id, stage=stage_name, template=name, to=send_to
             )
             result = send_test(settings, message)
-    except NurtureError as exc:
-        out.write(f"{exc.message}\n")
-        return 1
-    except OSError as exc:
-        out.write(f"cannot read: {exc}\n")
-        return 1
+    except (NurtureError, OSError) as exc:
+        return cli_exit(exc, out)
     _show(rendered, html_out or Path(f"{name.replace('/', '-')}.html"), out)
     if result is None:
         return 0

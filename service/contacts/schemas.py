@@ -5,25 +5,20 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from service.schemas import ProfileBody, checked_phone, normalized_email
+from service.schemas import ProfileBody, checked_phone, normalized_email, strict_example
 
 
 class ContactIn(ProfileBody):
     """Create or update a contact found by any of its identifiers."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "email": "ava@example.com",
-                    "phone": "+15555550100",
-                    "persona": "bride",
-                    "timezone": "America/New_York",
-                    "attributes": {"first_name": "Ava", "wedding_date": "2027-09-18"},
-                }
-            ]
-        },
+    model_config = strict_example(
+        {
+            "email": "ava@example.com",
+            "phone": "+15555550100",
+            "persona": "bride",
+            "timezone": "America/New_York",
+            "attributes": {"first_name": "Ava", "wedding_date": "2027-09-18"},
+        }
     )
 
     id: str | None = Field(default=None, max_length=36)
@@ -46,10 +41,7 @@ class ContactIn(ProfileBody):
 class ContactPatch(ProfileBody):
     """Change a contact's profile: attributes merge, persona and timezone replace."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"attributes": {"wedding_date": "2027-10-02"}}]},
-    )
+    model_config = strict_example({"attributes": {"wedding_date": "2027-10-02"}})
 
 
 class ContactWritten(BaseModel):

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from service.delivery import outbox
 from service.delivery.channels import OutgoingMessage
 from service.delivery.rules import CHANNEL_ADDRESS
 from service.engine.core import EventView
-from service.engine.render import ContentLibrary, message_context
+from service.engine.render import ContentLibrary, stage_context
 from service.engine.timing import zone
 from service.runtime import Runtime
 from service.store.models import Contact, Event, Message
@@ -56,17 +56,8 @@ def _event(session: Session, message: Message) -> EventView | None:
 class Draft:
     """Everything a message's render needs, read under the claim, so no session is held."""
 
-    message_id: str
-    idempotency_key: str
-    contact_id: str
-    journey: str
-    stage: str
-    channel: str
-    template: str
-    to: str | None
-    url: str | None
+    outgoing: OutgoingMessage  # addressed and linked; its rendered parts are still empty
     context: dict[str, Any]
-    unsubscribe_url: str
     open_pixel: str | None  # the open-tracking image of an email, when opens are tracked
     first_text: bool  # a journey's first text, which says how to opt out
 
@@ -91,16 +82,11 @@ def draft(
         contact_id=contact.id,
     )
     local_today = now.astimezone(zone(contact.timezone, settings.default_timezone)).date()
-    context = message_context(
-        contact=contact_view(contact).as_context(),
-        journey={
-            "id": compiled.id,
-            "version": compiled.version,
-            "persona": compiled.journey.persona,
-        },
-        stage=message.stage,
-        event=event.as_context() if event else None,
-        recommendations=list(compiled.stage(message.stage).recommend),
+    context = stage_context(
+        compiled,
+        message.stage,
+        contact=contact_view(contact),
+        event=event,
         links=links,
         today=local_today,
     )
@@ -108,8 +94,8 @@ def draft(
         session, enrollment_id=message.enrollment_id, channel="sms"
     )
     address = CHANNEL_ADDRESS.get(message.channel)
-    return Draft(
-        message_id=message.id,
+    outgoing = OutgoingMessage(
+        id=message.id,
         idempotency_key=message.idempotency_key,
         contact_id=message.contact_id,
         journey=message.journey_id,
@@ -117,9 +103,17 @@ def draft(
         channel=message.channel,
         template=message.template,
         to=getattr(contact, address) if address else message.url,
+        subject="",
+        preheader="",
+        html="",
+        text="",
+        body="",
         url=message.url,
-        context=context,
         unsubscribe_url=links.unsubscribe_url(),
+    )
+    return Draft(
+        outgoing=outgoing,
+        context=context,
         open_pixel=(
             links.open_pixel() if message.channel == "email" and settings.open_tracking else None
         ),
@@ -129,27 +123,19 @@ def draft(
 
 def finish(content: ContentLibrary, draft: Draft) -> OutgoingMessage:
     """Render a draft, within the template limits; JourneyError when the template cannot."""
-    rendered = content.render(draft.channel, draft.template, draft.context)
+    outgoing = draft.outgoing
+    rendered = content.render(outgoing.channel, outgoing.template, draft.context)
     page = with_pixel(rendered.html, draft.open_pixel) if draft.open_pixel else rendered.html
     body = rendered.body
-    if draft.channel == "sms":
+    if outgoing.channel == "sms":
         body = with_opt_out_hint(body, first_text=draft.first_text)
-    return OutgoingMessage(
-        id=draft.message_id,
-        idempotency_key=draft.idempotency_key,
-        contact_id=draft.contact_id,
-        journey=draft.journey,
-        stage=draft.stage,
-        channel=draft.channel,
-        template=draft.template,
-        to=draft.to,
+    return replace(
+        outgoing,
         subject=rendered.subject,
         preheader=rendered.preheader,
         html=page,
         text=rendered.text,
         body=body,
-        url=draft.url,
-        unsubscribe_url=draft.unsubscribe_url,
     )
 
 

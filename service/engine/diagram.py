@@ -12,7 +12,7 @@ from service.engine.loader import parse_source
 from service.engine.model import Journey
 from service.engine.simulate import find_journey
 from service.engine.svg import svg
-from service.errors import JourneyError, JourneyErrors
+from service.errors import JourneyError, JourneyErrors, cli_exit
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
@@ -59,11 +59,7 @@ def run_diagram(name: str, *, journeys_dir: Path, fmt: str, out: TextIO) -> int:
     try:
         file = find_journey(name, journeys_dir)
         journey = parse_source(file.read_text(encoding="utf-8"), path=str(file)).journey
-    except (JourneyError, JourneyErrors) as exc:
-        out.write(f"{exc.message}\n")
-        return 1
-    except OSError as exc:
-        out.write(f"cannot read: {exc}\n")
-        return 1
+    except (JourneyError, JourneyErrors, OSError) as exc:
+        return cli_exit(exc, out)
     out.write(svg(journey) if fmt == "svg" else mermaid(journey))
     return 0

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
@@ -22,8 +22,12 @@ from service.engine.limits import (
     TemplateLimitError,
     TemplateLimits,
 )
+from service.engine.state import ContactView, EventView
 from service.engine.timing import parse_date_value
 from service.errors import JourneyError
+
+if TYPE_CHECKING:
+    from service.engine.core import CompiledJourney
 
 # Blocks each channel's template must define; the rest are optional.
 REQUIRED_BLOCKS = {"email": ("subject", "html", "text"), "sms": ("body",), "webhook": ("body",)}
@@ -119,6 +123,27 @@ def message_context(
         "days_until": days_until(today),
         "format_date": format_date,
     }
+
+
+def stage_context(
+    journey: CompiledJourney,
+    stage: str,
+    *,
+    contact: ContactView,
+    event: EventView | None,
+    links: Links,
+    today: date,
+) -> dict[str, Any]:
+    """A stage's template context, built alike for sending, previews, validate and simulate."""
+    return message_context(
+        contact=contact.as_context(),
+        journey={"id": journey.id, "version": journey.version, "persona": journey.journey.persona},
+        stage=stage,
+        event=event.as_context() if event else None,
+        recommendations=list(journey.stage(stage).recommend),
+        links=links,
+        today=today,
+    )
 
 
 class TemplateOverLimits(JourneyError):

@@ -22,7 +22,7 @@ from service.engine.loader import (
     parse_source,
     plain,
 )
-from service.engine.render import ContentLibrary, PreviewLinks, message_context
+from service.engine.render import ContentLibrary, PreviewLinks, stage_context
 from service.engine.state import (
     ContactView,
     Decision,
@@ -32,7 +32,7 @@ from service.engine.state import (
     Status,
 )
 from service.engine.timing import zone
-from service.errors import JourneyError, JourneyErrors
+from service.errors import JourneyError, JourneyErrors, cli_exit
 
 # A runaway timer loop must end: at most this many clock steps per simulation.
 MAX_CLOCK_STEPS = 10_000
@@ -291,16 +291,11 @@ class Simulation:
         head = f"{order.channel} {order.template} at {local:%Y-%m-%d %H:%M} {local.tzname()}"
         if self.content is None:
             return head
-        context = message_context(
-            contact=contact.as_context(),
-            journey={
-                "id": self.journey.id,
-                "version": self.journey.version,
-                "persona": self.journey.journey.persona,
-            },
-            stage=order.stage,
-            event=order.event.as_context() if order.event else None,
-            recommendations=self.journey.stage(order.stage).recommend,
+        context = stage_context(
+            self.journey,
+            order.stage,
+            contact=contact,
+            event=order.event,
             links=PreviewLinks(),
             today=local.date(),
         )
@@ -363,14 +358,7 @@ def run_simulate(
         if until:
             plan = replace(plan, until=_until(until, plan.start, path="--until", line=None))
         timeline = Simulation(compiled, content=ContentLibrary(content_dir)).run(plan)
-    except JourneyErrors as exc:
-        out.write(f"{exc.message}\n")
-        return 1
-    except JourneyError as exc:
-        out.write(f"{exc.message}\n")
-        return 1
-    except OSError as exc:
-        out.write(f"cannot read: {exc}\n")
-        return 1
+    except (JourneyError, JourneyErrors, OSError) as exc:
+        return cli_exit(exc, out)
     out.write(format_timeline(timeline) + "\n")
     return 0

@@ -16,8 +16,8 @@ from service.engine.render import (
     ContentLibrary,
     PreviewLinks,
     Rendered,
-    message_context,
     sms_segments,
+    stage_context,
 )
 from service.engine.state import ContactView
 from service.engine.timing import is_valid_zone
@@ -78,18 +78,8 @@ def check_stage(
             "send",
             "template",
         )
-    context = message_context(
-        contact=contact.as_context(),
-        journey={
-            "id": journey.id,
-            "version": journey.version,
-            "persona": journey.journey.persona,
-        },
-        stage=name,
-        event={},
-        recommendations=stage.recommend,
-        links=PreviewLinks(),
-        today=today,
+    context = stage_context(
+        journey, name, contact=contact, event=None, links=PreviewLinks(), today=today
     )
     return content.render(send.channel, send.template, context)
 

@@ -3,6 +3,7 @@ transactions, honouring the journey's re-entry policy; a dry run counts the same
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 
 from sqlmodel import Session
@@ -99,24 +100,38 @@ def _enrol(
             contact = contacts_repo.lock_contact(session, contact_id=contact_id)
         if contact is None:  # erased meanwhile
             continue
-        mine = enrollments_repo.contact_enrollments(
-            session, contact_id=contact_id, journey_id=compiled.id
-        )
-        active = [enrollment_state(e) for e in mine if e.status == Status.ACTIVE]
-        decision = decide_enrolment(
-            compiled, contact_view(contact), active=active, enrolled_before=bool(mine), now=now
-        )
-        if decision is None:
+        if enrol_by_policy(session, contact=contact, compiled=compiled, now=now, dry_run=dry_run):
+            enrolled += 1
+        else:
             skipped += 1
-            continue
-        enrolled += 1
-        if not dry_run:
-            start_enrollment(
-                session,
-                contact=contact,
-                compiled=compiled,
-                decision=decision,
-                now=now,
-                outcome=Outcome(),
-            )
     return enrolled, skipped
+
+
+def enrol_by_policy(
+    session: Session,
+    *,
+    contact: Contact,
+    compiled: CompiledJourney,
+    now: datetime,
+    dry_run: bool = False,
+) -> bool:
+    """Start her in `compiled` unless its re-entry policy refuses; a dry run only decides."""
+    mine = enrollments_repo.contact_enrollments(
+        session, contact_id=contact.id, journey_id=compiled.id
+    )
+    active = [enrollment_state(e) for e in mine if e.status == Status.ACTIVE]
+    decision = decide_enrolment(
+        compiled, contact_view(contact), active=active, enrolled_before=bool(mine), now=now
+    )
+    if decision is None:
+        return False
+    if not dry_run:
+        start_enrollment(
+            session,
+            contact=contact,
+            compiled=compiled,
+            decision=decision,
+            now=now,
+            outcome=Outcome(),
+        )
+    return True

@@ -18,11 +18,9 @@ from sqlmodel import Session
 from service.contacts.consent import record_consent
 from service.contacts.profile import check_date_attributes
 from service.contacts.schemas import ContactIn
-from service.engine.core import CompiledJourney, Status
-from service.engine.entry import decide_enrolment
-from service.enrollments import repository as enrollments_repo
+from service.engine.core import CompiledJourney
+from service.enrollments.audience import enrol_by_policy
 from service.enrollments.profiles import upsert_in
-from service.enrollments.unit import Outcome, contact_view, enrollment_state, start_enrollment
 from service.errors import Conflict, InvalidInput, NotFound, NurtureError
 from service.runtime import Runtime
 from service.store.models import ConsentStatus
@@ -206,25 +204,10 @@ def _import_line(
                 now=now,
             )
         if journey is not None:
-            mine = enrollments_repo.contact_enrollments(
-                session, contact_id=contact.id, journey_id=journey.id
-            )
-            active = [enrollment_state(e) for e in mine if e.status == Status.ACTIVE]
-            decision = decide_enrolment(
-                journey, contact_view(contact), active=active, enrolled_before=bool(mine), now=now
-            )
-            if decision is None:
-                report.skipped_reentry += 1
-            else:
-                start_enrollment(
-                    session,
-                    contact=contact,
-                    compiled=journey,
-                    decision=decision,
-                    now=now,
-                    outcome=Outcome(),
-                )
+            if enrol_by_policy(session, contact=contact, compiled=journey, now=now):
                 report.enrolled += 1
+            else:
+                report.skipped_reentry += 1
     if created:
         report.created += 1
     elif changed:

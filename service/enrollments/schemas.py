@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas import StrictBody
+from service.schemas import StrictBody, strict_example
 
 
 class EnrollIn(StrictBody):
     """Manual enrollment in a journey's current version."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"journey": "bride"}]}
-    )
+    model_config = strict_example({"journey": "bride"})
 
     journey: str = Field(min_length=1, max_length=200)
 
@@ -20,7 +18,7 @@ class EnrollIn(StrictBody):
 class MoveIn(StrictBody):
     """Manual move to a stage of the enrollment's version."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"stage": "favors"}]})
+    model_config = strict_example({"stage": "favors"})
 
     stage: str = Field(min_length=1, max_length=200)
 
@@ -73,12 +71,7 @@ class ActionResult(BaseModel):
 class MigrateIn(StrictBody):
     """Move active enrollments of older versions onto the journey's current version."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"dry_run": True, "stage_map": {"last_month": "final_details"}}]
-        },
-    )
+    model_config = strict_example({"dry_run": True, "stage_map": {"last_month": "final_details"}})
 
     dry_run: bool = Field(default=True, description="Only report what would happen.")
     from_version: str | None = Field(default=None, description="Only this old version.")
@@ -102,16 +95,11 @@ class MigrationReport(BaseModel):
 class AudienceIn(StrictBody):
     """Enrol every existing contact a guard matches; a dry run (the default) only counts."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "where": "contact.attributes.wedding_date > '2027-06-01'",
-                    "dry_run": True,
-                }
-            ]
-        },
+    model_config = strict_example(
+        {
+            "where": "contact.attributes.wedding_date > '2027-06-01'",
+            "dry_run": True,
+        }
     )
 
     where: str = Field(min_length=1, max_length=2000, description="a guard over `contact`")

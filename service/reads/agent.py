@@ -21,7 +21,7 @@ from service.engine.model import Stage
 from service.enrollments import repository as enrollments_repo
 from service.errors import InvalidInput, NotFound
 from service.reads.recent import latest_events, latest_messages
-from service.store.models import ConsentStatus, Contact
+from service.store.models import ConsentStatus, Contact, Enrollment
 
 LATEST = 5
 CHANNELS = ("email", "sms")
@@ -103,30 +103,39 @@ def stage_of(
     return compiled.journey.stages.get(stage)
 
 
-def _stages(session: Session, journeys: JourneyRegistry, contact: Contact) -> list[CardStage]:
-    found = []
-    for enrollment in enrollments_repo.contact_enrollments(session, contact_id=contact.id):
-        if enrollment.status != Status.ACTIVE:
-            continue
-        stage = stage_of(
-            journeys,
-            journey_id=enrollment.journey_id,
-            version=enrollment.version,
-            stage=enrollment.stage,
-        )
-        found.append(
-            CardStage(
-                journey=enrollment.journey_id,
+def active_stages(
+    session: Session, journeys: JourneyRegistry, *, contact_id: str
+) -> list[tuple[Enrollment, Stage | None]]:
+    """Her active enrollments, oldest first, each with the stage it is in (None if unknown)."""
+    return [
+        (
+            enrollment,
+            stage_of(
+                journeys,
+                journey_id=enrollment.journey_id,
                 version=enrollment.version,
                 stage=enrollment.stage,
-                description=stage.description if stage else None,
-                since=enrollment.entered_at,
-                next_due_at=enrollment.next_due_at,
-                agent_note=stage.agent_note if stage else None,
-                recommend=list(stage.recommend) if stage else [],
-            )
+            ),
         )
-    return found
+        for enrollment in enrollments_repo.contact_enrollments(session, contact_id=contact_id)
+        if enrollment.status == Status.ACTIVE
+    ]
+
+
+def _stages(session: Session, journeys: JourneyRegistry, contact: Contact) -> list[CardStage]:
+    return [
+        CardStage(
+            journey=enrollment.journey_id,
+            version=enrollment.version,
+            stage=enrollment.stage,
+            description=stage.description if stage else None,
+            since=enrollment.entered_at,
+            next_due_at=enrollment.next_due_at,
+            agent_note=stage.agent_note if stage else None,
+            recommend=list(stage.recommend) if stage else [],
+        )
+        for enrollment, stage in active_stages(session, journeys, contact_id=contact.id)
+    ]
 
 
 def _consent(session: Session, contact: Contact) -> list[CardConsent]:

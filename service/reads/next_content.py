@@ -16,9 +16,7 @@ from sqlmodel import Session
 
 from service.catalog.registry import JourneyRegistry
 from service.contacts import repository as contacts_repo
-from service.engine.core import Status
-from service.enrollments import repository as enrollments_repo
-from service.reads.agent import stage_of
+from service.reads.agent import active_stages
 from service.reads.contact import require_contact
 from service.runtime import Runtime
 from service.schemas import StrictBody
@@ -60,25 +58,15 @@ def stage_contents(
     session: Session, journeys: JourneyRegistry, *, contact_id: str
 ) -> list[StageContent]:
     """Her active enrollments' stages with their `recommend` lists, oldest journey first."""
-    found = []
-    for enrollment in enrollments_repo.contact_enrollments(session, contact_id=contact_id):
-        if enrollment.status != Status.ACTIVE:
-            continue
-        stage = stage_of(
-            journeys,
-            journey_id=enrollment.journey_id,
-            version=enrollment.version,
+    return [
+        StageContent(
+            journey=enrollment.journey_id,
             stage=enrollment.stage,
+            since=enrollment.entered_at,
+            recommend=list(stage.recommend) if stage else [],
         )
-        found.append(
-            StageContent(
-                journey=enrollment.journey_id,
-                stage=enrollment.stage,
-                since=enrollment.entered_at,
-                recommend=list(stage.recommend) if stage else [],
-            )
-        )
-    return found
+        for enrollment, stage in active_stages(session, journeys, contact_id=contact_id)
+    ]
 
 
 def for_contact(session: Session, journeys: JourneyRegistry, *, contact_id: str) -> NextContent:

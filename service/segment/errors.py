@@ -7,18 +7,12 @@ from typing import Any
 from service.errors import NurtureError, error_body
 
 
-class MalformedCall(NurtureError):
+class MalformedCall(NurtureError, code="invalid_request", status_code=400):
     """A call or batch that breaks the tracking API's spec; resending it will not help."""
 
-    code = "invalid_request"
-    status_code = 400
 
-
-class TooLarge(NurtureError):
+class TooLarge(NurtureError, code="payload_too_large", status_code=400):
     """Over Segment's documented limits; Segment answers these with 400, and so do we."""
-
-    code = "payload_too_large"
-    status_code = 400
 
 
 def refusal_body(exc: NurtureError) -> dict[str, Any]:

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Header, Query, Response
 from service.api.deps import ReadScope, RuntimeDep, SessionDep
 from service.api.errors import error_responses
 from service.api.params import ContactId
+from service.api.routes.track import OriginHeader, cors_preflight
 from service.reads import agent, next_content
 from service.reads.agent import AgentCard
 from service.reads.next_content import NextContent, VisitorContent, VisitorContentIn
 from service.tracking.site import cors_headers
 
 router = APIRouter(tags=["contacts"])
-OriginHeader = Annotated[str | None, Header(include_in_schema=False)]
 
 
 @router.get(
@@ -57,11 +57,7 @@ def contact_next_content(
     return next_content.for_contact(session, runtime.journeys, contact_id=contact_id)
 
 
-@router.options("/next-content", include_in_schema=False)
-def next_content_preflight(runtime: RuntimeDep, origin: OriginHeader = None) -> Response:
-    """CORS preflight: answered for configured origins only."""
-    headers = cors_headers(runtime.settings, origin, preflight=True)
-    return Response(status_code=204, headers=headers)
+router.add_api_route("/next-content", cors_preflight, methods=["OPTIONS"], include_in_schema=False)
 
 
 @router.post(

@@ -33,11 +33,13 @@ def snippet() -> Response:
     )
 
 
-@router.options("/track", include_in_schema=False)
-def track_preflight(runtime: RuntimeDep, origin: OriginHeader = None) -> Response:
-    """CORS preflight: answered for configured origins only."""
+def cors_preflight(runtime: RuntimeDep, origin: OriginHeader = None) -> Response:
+    """CORS preflight of a website route: answered for configured origins only."""
     headers = cors_headers(runtime.settings, origin, preflight=True)
     return Response(status_code=204, headers=headers)
+
+
+router.add_api_route("/track", cors_preflight, methods=["OPTIONS"], include_in_schema=False)
 
 
 @router.post(

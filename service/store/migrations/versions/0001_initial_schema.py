@@ -1,22 +1,9 @@
-"""Initial schema: contacts, consents, journey versions, enrollments, events, outbox, history.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-30
-"""
-
-from __future__ import annotations
-
-from collections.abc import Sequence
+"""Initial schema: contacts, consents, journey versions, enrollments, events, outbox, history."""
 
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = '0001'
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0001", None
 
 
 def upgrade() -> None:

@@ -1,22 +1,9 @@
-"""Webhooks: message tie-back on events, delivery status on messages, one-time tokens.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-01
-"""
-
-from __future__ import annotations
-
-from collections.abc import Sequence
+"""Webhooks: message tie-back on events, delivery status on messages, one-time tokens."""
 
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = '0002'
-down_revision: str | None = '0001'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0002", "0001"
 
 
 def upgrade() -> None:

@@ -1,22 +1,9 @@
-"""Scheduler notes (frequency-cap delays) kept apart from transitions.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-01
-"""
-
-from __future__ import annotations
-
-from collections.abc import Sequence
+"""Scheduler notes (frequency-cap delays) kept apart from transitions."""
 
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0003", "0002"
 
 
 def upgrade() -> None:

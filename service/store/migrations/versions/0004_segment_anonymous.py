@@ -1,22 +1,9 @@
-"""Anonymous visitors: ids tied to contacts, and events waiting for an identify.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-01
-"""
-
-from __future__ import annotations
-
-from collections.abc import Sequence
+"""Anonymous visitors: ids tied to contacts, and events waiting for an identify."""
 
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = "0004"
-down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0004", "0003"
 
 
 def upgrade() -> None:

@@ -1,22 +1,9 @@
-"""Journey catalog: which stored versions are current, and a generation bumped on reload.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-01
-"""
-
-from __future__ import annotations
-
-from collections.abc import Sequence
+"""Journey catalog: which stored versions are current, and a generation bumped on reload."""
 
 import sqlalchemy as sa
 from alembic import op
 
-
-revision: str = "0005"
-down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0005", "0004"
 
 
 def upgrade() -> None:

@@ -1,21 +1,8 @@
-"""Dashboard: a journey's entries, endings, moves, messages and stuck contacts by index.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-01
-"""
-
-from __future__ import annotations
-
-from collections.abc import Sequence
+"""Dashboard: a journey's entries, endings, moves, messages and stuck contacts by index."""
 
 from alembic import op
 
-
-revision: str = "0006"
-down_revision: str | None = "0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0006", "0005"
 
 # Each holds every column its figures read, so a page reads an index and not the rows.
 INDEXES = [
