@@ -162,7 +162,12 @@ class Event(SQLModel, table=True):
     """A received event; (source, event_id) is unique so a redelivery has no second effect."""
 
     __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("source", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "event_id"),
+        # Analytics: orders in a range, and the feedback tied back to a journey's messages.
+        Index("ix_events_type_time", "type", "time", "contact_id"),
+        Index("ix_events_journey_message", "journey_id", "message_id", "type"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     source: str = Field(max_length=100)
@@ -194,6 +199,15 @@ class Message(SQLModel, table=True):
             "channel",
             "status",
             "delivery_status",
+        ),
+        # Attribution: a contact's messages of one journey by when they were sent.
+        Index(
+            "ix_messages_contact_journey_sent",
+            "contact_id",
+            "journey_id",
+            "sent_at",
+            "status",
+            "version",
         ),
     )
 
@@ -244,6 +258,17 @@ class TransitionRecord(SQLModel, table=True):
             "to_stage",
             "trigger",
             "enrollment_id",
+        ),
+        # Analytics: each enrollment's moves in order, read from the index alone.
+        Index(
+            "ix_transitions_journey_enrollment_seq",
+            "journey_id",
+            "enrollment_id",
+            "seq",
+            "version",
+            "at",
+            "to_stage",
+            "trigger",
         ),
     )
 
