@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from service.analytics.sql import COMPLETED
+
 
 def ratio(part: float, whole: float) -> float | None:
     """part / whole, or None when there is nothing to divide by."""
@@ -73,6 +75,11 @@ class StageRow:
     p90_seconds: float | None = None
 
     @property
+    def ended(self) -> int:
+        """Visits that left the stage (those the median and 90th percentile are of)."""
+        return self.ways_out - self.moved_to.get(COMPLETED, 0)
+
+    @property
     def ways_out(self) -> int:
         """Visits that left the stage, by any way."""
         return sum(self.moved_to.values())
@@ -86,6 +93,7 @@ class StageRow:
 class MessageMetrics:
     """What became of messages: distinct messages reaching each status, and what they earned."""
 
+    queued: int = 0  # every message the stage asked for, whatever became of it
     sent: int = 0
     held: int = 0
     delivered: int = 0

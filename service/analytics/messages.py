@@ -79,6 +79,7 @@ def messages(session: Session, scope: Scope) -> list[MessageRow]:
     statement = (
         select(
             *key,
+            func.count().label("queued"),
             count_if(sent).label("sent"),
             count_if(col(Message.status) == MessageStatus.HELD).label("held"),
             *(value.label(status) for status, value in reached.items()),

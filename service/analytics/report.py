@@ -84,6 +84,7 @@ def stage_rows(session: Session, scope: Scope, names: list[str]) -> list[Row]:
 
 def _metrics(m: MessageMetrics) -> Row:
     return {
+        "queued": m.queued,
         "sent": m.sent,
         "held": m.held,
         "delivered": m.delivered,

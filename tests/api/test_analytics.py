@@ -80,6 +80,7 @@ STAGES = [
 ]
 WELCOME = {
     **EMAIL,
+    "queued": 8,
     "sent": 7,
     "held": 1,  # Eve's
     "delivered": 1,  # Bob's: delivered, opened and clicked, each counted
@@ -95,6 +96,7 @@ WELCOME = {
 }
 CART = {
     **EMAIL,
+    "queued": 3,
     "sent": 3,
     "open_rate": 0.0,  # no delivery reported: over sent
     "click_rate": 0.0,
@@ -110,6 +112,7 @@ CHANNELS = [
     {
         "channel": "email",
         **EMAIL,
+        "queued": 11,
         "sent": 10,
         "held": 1,
         "delivered": 1,
