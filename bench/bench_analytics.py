@@ -8,7 +8,9 @@ contact one enrollment of the sample wedding timeline (10% held out) with five m
 messages; 12% reach the goal with an order, 8% exit; 30% of messages are opened. Each endpoint's
 figures are computed through the same functions the API answers with, and timed (best of
 --repeat) against the 1 s target and against a baseline measured in the same run: COUNT(*) over
-the transitions and the messages.
+the transitions and the messages. The rows are loaded at the schema before the analytics
+migration, which then runs and backfills the facts the figures read (each message's feedback
+times), as it would on an existing database; its time is printed too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
@@ -28,9 +31,10 @@ from sqlmodel import Session
 from service.analytics import report
 from service.analytics.sql import Scope
 from service.engine.loader import load_catalog
-from service.store.migrate import upgrade
+from service.store.migrate import alembic_config, upgrade
 
 ROOT = Path(__file__).parents[1]
+BEFORE = "0006"  # the schema the rows are loaded at, before the analytics migration
 JOURNEY = "bride-wedding-timeline"
 TARGET_S = 1.0
 MOVES = 5  # per enrollment, and as many messages
@@ -120,10 +124,10 @@ def _fill(engine: Engine, contacts: int, stages: list[str], version: str) -> Non
 
 @contextlib.contextmanager
 def _database(given: str | None, folder: Path) -> Iterator[str]:
-    """A migrated, empty database: a SQLite file, or a private PostgreSQL schema."""
+    """An empty database at schema BEFORE: a SQLite file, or a private PostgreSQL schema."""
     if given is None:
         url = f"sqlite:///{folder}/bench.db"
-        upgrade(url)
+        command.upgrade(alembic_config(url), BEFORE)
         yield url
         return
     schema = f"bench_analytics_{uuid.uuid4().hex[:8]}"
@@ -133,7 +137,7 @@ def _database(given: str | None, folder: Path) -> Iterator[str]:
     url = make_url(given).update_query_dict({"options": f"-csearch_path={schema}"})
     rendered = url.render_as_string(hide_password=False)
     try:
-        upgrade(rendered)
+        command.upgrade(alembic_config(rendered), BEFORE)
         yield rendered
     finally:
         with admin.begin() as connection:
@@ -166,6 +170,13 @@ def main() -> None:
             f"{engine.dialect.name}: {args.contacts:,} contacts, {args.contacts * MOVES:,} "
             f"transitions and messages loaded in {time.perf_counter() - start:.0f} s"
         )
+        start = time.perf_counter()
+        upgrade(url)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(
+                text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
+            )
+        print(f"analytics migration with its backfill: {time.perf_counter() - start:.0f} s")
         scope = Scope(JOURNEY, None, None, None, compiled.journey.attribution.window)
         with Session(engine) as session:
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, desc, func, select
+from sqlalchemy import and_, case, desc, func, null, select, union_all
 from sqlmodel import Session, col
 
 from service.analytics import moves
@@ -20,6 +20,7 @@ from service.analytics.sql import (
     concat_path,
     count_if,
     seconds_between,
+    tune,
 )
 from service.analytics.sql import EXIT as EXIT_KEY
 from service.analytics.sql import GOAL as GOAL_KEY
@@ -36,6 +37,7 @@ def _seconds(value: float | None) -> float | None:
 def summary(session: Session, scope: Scope) -> Summary:
     """Entered, active now, completed, converted, exited by why, the median time to the goal,
     revenue and messages sent."""
+    tune(session)
     entered, held = session.execute(
         select(func.count(), count_if(col(Enrollment.holdout).is_(True))).where(
             scope.of(Enrollment), scope.during(col(Enrollment.started_at))
@@ -99,26 +101,29 @@ def stages(session: Session, scope: Scope, *, names: list[str]) -> list[StageRow
     """Per stage (those of the journey first, in its order, then any others the history
     holds): visits begun in the range, where they went, who is still there, drop-off, and
     the median and 90th percentile length of the visits that ended."""
-    visits = moves.visits(scope)
+    tune(session)
+    # The visits are read once (a CTE both halves share) for the ways out and the lengths.
+    visits = select(moves.visits(scope)).cte("visits")
     to = case(
         (visits.c.next_kind == VISIT, visits.c.next_stage),
         (visits.c.next_kind == GOAL, GOAL_KEY),
         (visits.c.next_kind == EXIT, EXIT_KEY),
         (visits.c.status == "completed", COMPLETED),
     )
-    counted = session.execute(
-        select(visits.c.stage, to.label("to"), func.count()).group_by(visits.c.stage, to)
-    ).all()
     lengths = percentiles(visits, value="seconds", by=["stage"])
-    spread = {
-        stage: (median, p90)
-        for stage, median, p90 in session.execute(
-            select(lengths.c.stage, lengths.c.median, lengths.c.p90)
-        ).all()
-    }
+    both = union_all(
+        select(visits.c.stage, to.label("to"), func.count(), null(), null()).group_by(
+            visits.c.stage, to
+        ),
+        select(lengths.c.stage, null(), null(), lengths.c.median, lengths.c.p90),
+    )
+    spread: dict[str, tuple[float | None, float | None]] = {}
     entered: dict[str, int] = {}
     ways: dict[str, dict[str, int]] = {}
-    for stage, target, count in counted:
+    for stage, target, count, median, p90 in session.execute(both).all():
+        if count is None:
+            spread[stage] = (median, p90)
+            continue
         entered[stage] = entered.get(stage, 0) + int(count)
         if target is not None:
             ways.setdefault(stage, {})[str(target)] = int(count)
@@ -145,6 +150,7 @@ def paths(
 ) -> list[PathRow]:
     """The commonest stage sequences of enrollments that ended in the range, each stage at
     its first visit (loops collapsed), with conversions, time to goal and revenue."""
+    tune(session)
     ended = scope.during(col(Enrollment.ended_at))
     first = (
         select(

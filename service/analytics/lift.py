@@ -9,7 +9,7 @@ from sqlmodel import Session, col
 from service.analytics import moves
 from service.analytics.attribution import attributed
 from service.analytics.figures import Group, Lift
-from service.analytics.sql import Scope
+from service.analytics.sql import Scope, tune
 from service.analytics.stats import newcombe, welch
 from service.store.models import Enrollment
 
@@ -18,6 +18,7 @@ MIN_GROUP = 30  # fewer contacts in a group than this and a lift is noise, not a
 
 def groups(session: Session, scope: Scope) -> tuple[Group, Group]:
     """The treatment and the holdout group, each summed in the database."""
+    tune(session)
     credited = attributed(scope)
     earned = (
         select(credited.c.enrollment_id, func.sum(credited.c.revenue).label("revenue"))

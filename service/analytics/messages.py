@@ -1,98 +1,95 @@
-"""Per message and per channel: distinct messages reaching each delivery status (from the
-provider events tied back to them), conversions after them and the revenue they earned."""
+"""Per message and per channel: distinct messages reaching each delivery status (the
+feedback facts delivery/status.py keeps on each message), conversions after them and the
+revenue they earned."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import fields, replace
 
-from sqlalchemy import Subquery, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, Subquery, and_, func, select
 from sqlmodel import Session, col
 
 from service.analytics.attribution import attributed
 from service.analytics.figures import ChannelRow, MessageMetrics, MessageRow
 from service.analytics.moves import T, is_goal
-from service.analytics.sql import Scope, count_if, seconds_between
-from service.delivery.status import EMAIL_STATUS
-from service.store.models import Event, Message, MessageStatus
-from webhooks.statuses import EMAIL_ORDER
+from service.analytics.sql import Scope, count_if, seconds_between, tune
+from service.delivery.status import REACHED
+from service.store.models import Message, MessageStatus
+
+OPENS_REPORTED = frozenset({"email"})  # the channels whose providers report opens and clicks
+UNCOUNTED = ("revenue", "reports_opens", "conversions")
+KEY = (col(Message.stage), col(Message.template), col(Message.channel))
+Key = tuple[str, str, str]
 
 
-def _reaching(status: str) -> list[str]:
-    """Email event types that mean a message reached `status` (each step implies the ones
-    before it: a click was delivered and opened)."""
-    rank = EMAIL_ORDER.ranks.get(status)
-    return sorted(
-        kind
-        for kind, reported in EMAIL_STATUS.items()
-        if reported == status or (rank is not None and EMAIL_ORDER.ranks.get(reported, -1) > rank)
+def _goal_moves(scope: Scope) -> Subquery:
+    """Every goal move of the journey's enrollments, whatever the range or version (read from
+    the partial index of goals)."""
+    return (
+        select(col(T.enrollment_id).label("enrollment_id"), col(T.at).label("at"))
+        .where(col(T.journey_id) == scope.journey_id, is_goal())
+        .subquery("goal_moves")
     )
 
 
-# The event types tied back to a message that mean it reached each status.
-REACHED: Mapping[str, list[str]] = {
-    "delivered": [*_reaching("delivered"), "sms.delivered"],
-    "opened": _reaching("opened"),
-    "clicked": _reaching("clicked"),
-    "bounced": _reaching("bounced"),
-    "complained": ["email.complained"],
-    "unsubscribed": ["email.unsubscribed"],
-    "failed": [*_reaching("failed"), "sms.failed"],
-}
-OPENS_REPORTED = frozenset({"email"})  # the channels whose providers report opens and clicks
-UNCOUNTED = ("revenue", "reports_opens")
+def _sent_in_range(scope: Scope) -> list[ColumnElement[bool]]:
+    return [
+        scope.of(Message),
+        scope.during(col(Message.created_at)),
+        col(Message.status) == MessageStatus.SENT,
+    ]
 
 
-def _feedback(scope: Scope) -> Subquery:
-    """Per message of the journey that got feedback: 1 for each status it reached."""
-    kind = col(Event.type)
-    return (
-        select(
-            col(Event.message_id).label("message_id"),
-            *(
-                func.max(case((kind.in_(types), 1), else_=0)).label(status)
-                for status, types in REACHED.items()
+def _conversions(session: Session, scope: Scope) -> dict[Key, int]:
+    """Per template: messages sent in the range after which the goal came within the
+    attribution window, joined from the few goal moves to their enrollments' messages."""
+    goals = _goal_moves(scope)
+    sent_at = col(Message.sent_at)
+    statement = (
+        select(*KEY, func.count(func.distinct(col(Message.id))))
+        .join(
+            goals,
+            and_(
+                goals.c.enrollment_id == col(Message.enrollment_id),
+                goals.c.at >= sent_at,
+                seconds_between(goals.c.at, sent_at) <= scope.window.total_seconds(),
             ),
         )
-        .where(col(Event.journey_id) == scope.journey_id, col(Event.message_id).is_not(None))
-        .group_by(col(Event.message_id))
-        .subquery("feedback")
+        .where(*_sent_in_range(scope))
+        .group_by(*KEY)
     )
+    return {(s, t, c): int(n) for s, t, c, n in session.execute(statement).all()}
 
 
 def messages(session: Session, scope: Scope) -> list[MessageRow]:
     """Every template a stage queued in the range: sent, held, each delivery status,
     conversions within the attribution window after it, and attributed revenue."""
-    feedback = _feedback(scope)
+    tune(session)
     sent = col(Message.status) == MessageStatus.SENT
-    converted = exists().where(
-        col(T.enrollment_id) == col(Message.enrollment_id),
-        is_goal(),
-        col(T.at) >= col(Message.sent_at),
-        seconds_between(col(T.at), col(Message.sent_at)) <= scope.window.total_seconds(),
-    )
-    reached = {status: count_if(and_(sent, feedback.c[status] == 1)) for status in REACHED}
+    reached = {
+        status: count_if(and_(sent, getattr(Message, f"{status}_at").is_not(None)))
+        for status in REACHED
+    }
     reached["failed"] = count_if(
-        (col(Message.status) == MessageStatus.FAILED) | (feedback.c.failed == 1)
+        (col(Message.status) == MessageStatus.FAILED) | col(Message.failed_at).is_not(None)
     )
-    key = [col(Message.stage), col(Message.template), col(Message.channel)]
     statement = (
         select(
-            *key,
+            *KEY,
             func.count().label("queued"),
             count_if(sent).label("sent"),
             count_if(col(Message.status) == MessageStatus.HELD).label("held"),
             *(value.label(status) for status, value in reached.items()),
-            count_if(and_(sent, converted)).label("conversions"),
         )
-        .outerjoin(feedback, feedback.c.message_id == col(Message.id))
         .where(scope.of(Message), scope.during(col(Message.created_at)))
-        .group_by(*key)
+        .group_by(*KEY)
     )
     counted = [f.name for f in fields(MessageMetrics) if f.name not in UNCOUNTED]
+    converted = _conversions(session, scope)
     rows = {
         (row["stage"], row["template"], row["channel"]): MessageMetrics(
             **{name: int(row[name]) for name in counted},
+            conversions=converted.get((row["stage"], row["template"], row["channel"]), 0),
             reports_opens=row["channel"] in OPENS_REPORTED,
         )
         for row in session.execute(statement).mappings().all()
@@ -125,16 +122,12 @@ def channels(session: Session, scope: Scope) -> list[ChannelRow]:
             }
             known = replace(known, **summed)
         totals[row.channel] = known
-    reached = exists().where(col(T.enrollment_id) == col(Message.enrollment_id), is_goal())
+    goals = select(_goal_moves(scope).c.enrollment_id).distinct().subquery("reached")
     converted = dict(
         session.execute(
             select(col(Message.channel), func.count(func.distinct(col(Message.enrollment_id))))
-            .where(
-                scope.of(Message),
-                scope.during(col(Message.created_at)),
-                col(Message.status) == MessageStatus.SENT,
-                reached,
-            )
+            .join(goals, goals.c.enrollment_id == col(Message.enrollment_id))
+            .where(*_sent_in_range(scope))
             .group_by(col(Message.channel))
         ).all()
     )

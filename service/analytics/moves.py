@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, and_, case, func, not_, or_, select
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal_column, not_, or_, select
 from sqlmodel import col
 
 from service.analytics.sql import Scope, seconds_between
@@ -16,20 +16,26 @@ VISIT, GOAL, EXIT = "visit", "goal", "exit"
 OPERATOR, RESTART = "exit:manual", "exit:restart"
 
 
+def _kind(prefix: str) -> ColumnElement[bool]:
+    """A trigger of one kind, spelled as SQL text (never a bound parameter) so the partial
+    indexes of goals and exits (models.py, migration 0007) match it on both databases."""
+    return col(T.trigger).like(literal_column(f"'{prefix}:%'"))
+
+
 def is_goal() -> ColumnElement[bool]:
     """A move that reached the journey's goal (whether or not it ended the enrollment)."""
-    return col(T.trigger).like("goal:%")
+    return _kind("goal")
 
 
 def is_exit() -> ColumnElement[bool]:
     """A move that ended an enrollment early: an exit rule, an operator or a restart."""
-    return col(T.trigger).like("exit:%")
+    return _kind("exit")
 
 
 def is_visit() -> ColumnElement[bool]:
     """A move that began a stage visit: entry or a stage's transition (not the goal, an exit
     or a version migration, which keep her where she is)."""
-    return not_(or_(is_goal(), is_exit(), col(T.trigger).like("migrate:%")))
+    return not_(or_(is_goal(), is_exit(), _kind("migrate")))
 
 
 def goals(scope: Scope) -> Subquery:
@@ -58,7 +64,7 @@ def visits(scope: Scope) -> Subquery:
             .over(partition_by=col(T.enrollment_id), order_by=col(T.seq))
             .label("later"),
         )
-        .where(scope.of(T), not_(col(T.trigger).like("migrate:%")))
+        .where(scope.of(T), not_(_kind("migrate")))
         .subquery("moves")
     )
     # A goal that did not end her (goal: {ends: false}) is not a way out of the stage.

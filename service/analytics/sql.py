@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, String, and_, case, func
+from sqlalchemy import ColumnElement, Float, String, and_, case, func, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -44,6 +44,15 @@ class Scope:
         if self.until is not None:
             parts.append(column < self.until)
         return and_(*parts)
+
+
+def tune(session: Any) -> None:
+    """Settings for one analytics read, on PostgreSQL: no JIT (its compile time costs more
+    than these queries run) and room to sort and hash in memory. This transaction only."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+        session.execute(text("SET LOCAL random_page_cost = 1.1"))
 
 
 class seconds_between(FunctionElement[float]):
