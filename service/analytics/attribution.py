@@ -62,14 +62,8 @@ def attributed(scope: Scope) -> CTE:
             orders.c.message_id,
             touch(col(Message.sent_at)).label("sent_at"),
             *(
-                touch(c).label(c.key)
-                for c in (
-                    col(Message.enrollment_id),
-                    col(Message.stage),
-                    col(Message.template),
-                    col(Message.channel),
-                    col(Message.status),
-                )
+                touch(getattr(Message, name)).label(name)
+                for name in ("enrollment_id", "stage", "template", "channel", "status")
             ),
         )
         .where(orders.c.revenue.is_not(None), orders.c.message_id.is_not(None))
