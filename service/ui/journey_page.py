@@ -4,6 +4,7 @@ journey registry so the routes only pick the template."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -18,6 +19,7 @@ from service.catalog.views import stuck_contacts
 from service.engine.core import CompiledJourney
 from service.runtime import Runtime
 from service.ui import svg, words
+from service.ui.cache import FiguresCache
 from service.ui.pages import Range, range_days
 
 STUCK_SHOWN = 100
@@ -40,17 +42,25 @@ def _scope(runtime: Runtime, journey_id: str, version: str | None, window: Range
     return scope
 
 
-def journeys_list(session: Session, runtime: Runtime, *, window: Range) -> list[ListRow]:
-    """Every loaded journey with its figures over the range, across its versions."""
-    return [
-        ListRow(
-            id=journey_id,
-            persona=compiled.journey.persona,
-            version=compiled.version,
-            summary=analytics.summary(session, _scope(runtime, journey_id, None, window)),
-        )
-        for journey_id, compiled in sorted(runtime.journeys.current.items())
-    ]
+def journeys_list(
+    session: Session, runtime: Runtime, figures: FiguresCache, *, window: Range
+) -> tuple[datetime, list[ListRow]]:
+    """Every loaded journey with its figures over the range, across its versions, and when
+    they were computed."""
+
+    def compute() -> list[ListRow]:
+        return [
+            ListRow(
+                id=journey_id,
+                persona=compiled.journey.persona,
+                version=compiled.version,
+                summary=analytics.summary(session, _scope(runtime, journey_id, None, window)),
+            )
+            for journey_id, compiled in sorted(runtime.journeys.current.items())
+        ]
+
+    key = ("list", tuple(sorted(runtime.journeys.current)), window)
+    return figures.get(key, now=runtime.clock.now(), compute=compute)
 
 
 def _funnel_bars(
@@ -103,6 +113,7 @@ def journey_page(
     session: Session,
     runtime: Runtime,
     journey_id: str,
+    figures: FiguresCache,
     *,
     version: str | None,
     window: Range,
@@ -113,13 +124,22 @@ def journey_page(
     compiled = runtime.journeys.get(journey_id, version) if version else current
     chosen = compiled.version
     scope = _scope(runtime, journey_id, chosen, window)
-    summary = analytics.summary(session, scope)
-    stages = {
-        row.stage: row
-        for row in analytics.stages(session, scope, names=list(compiled.journey.stages))
-    }
-    messages = report.message_rows(session, scope)
-    found = lift(session, scope)
+
+    def compute() -> dict[str, Any]:
+        names = list(compiled.journey.stages)
+        return {
+            "summary": analytics.summary(session, scope),
+            "stages": {row.stage: row for row in analytics.stages(session, scope, names=names)},
+            "messages": report.message_rows(session, scope),
+            "lift": lift(session, scope),
+            "paths": analytics.paths(session, scope),
+        }
+
+    as_of, kept = figures.get(
+        ("journey", journey_id, chosen, window), now=runtime.clock.now(), compute=compute
+    )
+    summary, stages, messages = kept["summary"], kept["stages"], kept["messages"]
+    found = kept["lift"]
     stuck = stuck_contacts(
         session, runtime.journeys, journey_id, now=runtime.clock.now(), idle_days=idle_days
     )
@@ -145,7 +165,8 @@ def journey_page(
         "message_chart": svg.bar_chart(
             _message_bars(messages), title="Open and click rate per email", scale=1.0
         ),
-        "paths": analytics.paths(session, scope),
+        "paths": kept["paths"],
+        "as_of": as_of,
         "lift": found,
         "lift_sentence": words.lift_sentence(found),
         "stuck": stuck[:STUCK_SHOWN],
