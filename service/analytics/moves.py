@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal_column, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Subquery,
+    and_,
+    case,
+    exists,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from service.analytics.sql import Scope, seconds_between
@@ -48,11 +60,32 @@ def goals(scope: Scope) -> Subquery:
     )
 
 
+def _status_of(enrollment_id: Any) -> Any:
+    """An enrollment's status now, looked up by its key."""
+    return (
+        select(col(Enrollment.status))
+        .where(col(Enrollment.id) == enrollment_id)
+        .correlate_except(Enrollment)
+        .scalar_subquery()
+    )
+
+
 def visits(scope: Scope) -> Subquery:
     """Every stage visit begun in the range, with what ended it (`next_kind` visit, goal or
     exit and `next_stage`; NULL while she is there or after she completed), its length in
     seconds, and her enrollment's status now."""
     kind = case((is_goal(), GOAL), (is_exit(), EXIT), else_=VISIT)
+    # A goal that did not end her (goal: {ends: false}) is not a way out of the stage: a goal
+    # ends a visit only as her last move, her enrollment converted. Both are looked up for
+    # the few goal moves alone, so the moves are ordered in one window pass.
+    later = aliased(T)
+    followed = exists().where(
+        scope.of(later),
+        col(later.enrollment_id) == col(T.enrollment_id),
+        col(later.seq) > col(T.seq),
+        not_(col(later.trigger).like(literal_column("'migrate:%'"))),
+    )
+    ending = or_(not_(is_goal()), and_(_status_of(col(T.enrollment_id)) == "converted", ~followed))
     moves = (
         select(
             col(T.enrollment_id).label("enrollment_id"),
@@ -60,39 +93,27 @@ def visits(scope: Scope) -> Subquery:
             col(T.at).label("at"),
             col(T.to_stage).label("stage"),
             kind.label("kind"),
-            func.lead(col(T.seq))
-            .over(partition_by=col(T.enrollment_id), order_by=col(T.seq))
-            .label("later"),
         )
-        .where(scope.of(T), not_(_kind("migrate")))
+        .where(scope.of(T), not_(_kind("migrate")), ending)
         .subquery("moves")
     )
-    # A goal that did not end her (goal: {ends: false}) is not a way out of the stage.
-    ending = or_(
-        moves.c.kind != GOAL,
-        and_(moves.c.later.is_(None), col(Enrollment.status) == "converted"),
-    )
     by_enrollment: dict[str, Any] = {"partition_by": moves.c.enrollment_id, "order_by": moves.c.seq}
-    steps = (
-        select(
-            moves.c.enrollment_id,
-            moves.c.at,
-            moves.c.stage,
-            moves.c.kind,
-            col(Enrollment.status).label("status"),
-            func.lead(moves.c.kind).over(**by_enrollment).label("next_kind"),
-            func.lead(moves.c.stage).over(**by_enrollment).label("next_stage"),
-            func.lead(moves.c.at).over(**by_enrollment).label("next_at"),
-        )
-        .join(Enrollment, col(Enrollment.id) == moves.c.enrollment_id)
-        .where(ending)
-        .subquery("steps")
-    )
+    steps = select(
+        moves.c.enrollment_id,
+        moves.c.at,
+        moves.c.stage,
+        moves.c.kind,
+        func.lead(moves.c.kind).over(**by_enrollment).label("next_kind"),
+        func.lead(moves.c.stage).over(**by_enrollment).label("next_stage"),
+        func.lead(moves.c.at).over(**by_enrollment).label("next_at"),
+    ).subquery("steps")
+    # Her status now matters only to a visit nothing followed (completed, or still there).
+    status = case((steps.c.next_kind.is_(None), _status_of(steps.c.enrollment_id)))
     return (
         select(
             steps.c.enrollment_id,
             steps.c.stage,
-            steps.c.status,
+            status.label("status"),
             steps.c.next_kind,
             steps.c.next_stage,
             seconds_between(steps.c.next_at, steps.c.at).label("seconds"),
