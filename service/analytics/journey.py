@@ -182,19 +182,25 @@ def paths(
         .group_by(credited.c.enrollment_id)
         .subquery("earned")
     )
-    all_goals = moves.goals(Scope(scope.journey_id, scope.version, None, scope.until))
+    # Her first goal up to the range's end, looked up by the partial index of goals.
+    until = Scope(scope.journey_id, scope.version, None, scope.until)
+    goal_at = (
+        select(func.min(col(T.at)))
+        .where(until.of(T), moves.is_goal(), until.during(col(T.at)))
+        .where(col(T.enrollment_id) == joined.c.enrollment_id)
+        .scalar_subquery()
+    )
     each = (
         select(
             joined.c.path,
-            case((all_goals.c.at.is_not(None), 1), else_=0).label("converted"),
-            seconds_between(all_goals.c.at, col(Enrollment.started_at)).label("seconds"),
+            case((goal_at.is_not(None), 1), else_=0).label("converted"),
+            seconds_between(goal_at, col(Enrollment.started_at)).label("seconds"),
             func.coalesce(earned.c.revenue, 0.0).label("revenue"),
         )
         .join(Enrollment, col(Enrollment.id) == joined.c.enrollment_id)
-        .outerjoin(all_goals, all_goals.c.enrollment_id == joined.c.enrollment_id)
         .outerjoin(earned, earned.c.enrollment_id == joined.c.enrollment_id)
         .where(joined.c.k == 1)
-        .subquery("each")
+        .cte("each")  # read twice below (counts and time to goal), computed once
     )
     speed = percentiles(each, value="seconds", by=["path"])
     contacts = func.count().label("contacts")
