@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, desc, func, null, select, union_all
+from sqlalchemy import and_, case, desc, func, literal, null, select, union_all
 from sqlmodel import Session, col
 
 from service.analytics import moves
@@ -176,12 +176,6 @@ def paths(
         .subquery("joined")
     )
     credited = attributed(scope)
-    earned = (
-        select(credited.c.enrollment_id, func.sum(credited.c.revenue).label("revenue"))
-        .where(credited.c.status == MessageStatus.SENT)
-        .group_by(credited.c.enrollment_id)
-        .subquery("earned")
-    )
     # Her first goal up to the range's end, looked up by the partial index of goals.
     until = Scope(scope.journey_id, scope.version, None, scope.until)
     goal_at = (
@@ -190,16 +184,32 @@ def paths(
         .where(col(T.enrollment_id) == joined.c.enrollment_id)
         .scalar_subquery()
     )
-    each = (
+    # Each ended enrollment's path and goal, and the revenue her messages earned, brought
+    # together by grouping on the enrollment rather than by a join: neither side has an
+    # index to join on, and SQLite would compare every pair.
+    facts = union_all(
         select(
+            joined.c.enrollment_id,
             joined.c.path,
             case((goal_at.is_not(None), 1), else_=0).label("converted"),
             seconds_between(goal_at, col(Enrollment.started_at)).label("seconds"),
-            func.coalesce(earned.c.revenue, 0.0).label("revenue"),
+            literal(0.0).label("revenue"),
         )
         .join(Enrollment, col(Enrollment.id) == joined.c.enrollment_id)
-        .outerjoin(earned, earned.c.enrollment_id == joined.c.enrollment_id)
-        .where(joined.c.k == 1)
+        .where(joined.c.k == 1),
+        select(credited.c.enrollment_id, null(), null(), null(), credited.c.revenue).where(
+            credited.c.status == MessageStatus.SENT
+        ),
+    ).subquery("facts")
+    each = (
+        select(
+            func.max(facts.c.path).label("path"),
+            func.max(facts.c.converted).label("converted"),
+            func.max(facts.c.seconds).label("seconds"),
+            func.sum(facts.c.revenue).label("revenue"),
+        )
+        .group_by(facts.c.enrollment_id)
+        .having(func.max(facts.c.path).is_not(None))
         .cte("each")  # read twice below (counts and time to goal), computed once
     )
     speed = percentiles(each, value="seconds", by=["path"])
