@@ -79,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--journey", help="enrol each imported contact in this journey")
     load.add_argument("--dry-run", action="store_true", help="check and count, change nothing")
 
+    figures = commands.add_parser("report", help="print a journey's analytics as tables")
+    figures.add_argument("journey", help="journey id")
+    figures.add_argument("--since", help="from this time (RFC 3339), inclusive")
+    figures.add_argument("--until", help="before this time (RFC 3339)")
+    figures.add_argument("--version", help="one version only")
+
     schema = commands.add_parser("schema", help="print the JSON Schema of a journey file")
     schema.add_argument("--output", type=Path, help="write it to this file instead")
     return parser
@@ -170,6 +176,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         finally:
             runtime.close()
+    if args.command == "report":
+        from service.analytics.terminal import run_report
+
+        return run_report(
+            settings,
+            args.journey,
+            since=args.since,
+            until=args.until,
+            version=args.version,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
     if args.command == "schema":
         from service.engine.schema import schema_text
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from service.api.auth import parse_api_keys
 from service.api.errors import BodyLimitMiddleware, install_error_handlers
 from service.api.routes import (
+    analytics,
     contacts,
     context,
     events,
@@ -114,7 +115,18 @@ def create_app(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt_prefixes=("/webhooks/",)
     )
     # `context` before `contacts`: /contacts/lookup must not be read as a contact id.
-    for module in (events, context, contacts, journeys, health, links, webhooks, track, segment):
+    for module in (
+        events,
+        context,
+        contacts,
+        journeys,
+        analytics,
+        health,
+        links,
+        webhooks,
+        track,
+        segment,
+    ):
         app.include_router(module.router)
     app.mount("/ui", build_ui(app, settings))
     return app

@@ -226,10 +226,43 @@ def reported_status(event_type: str, properties: Mapping[str, Any]) -> str | Non
     return EMAIL_STATUS.get(event_type)
 
 
-def record_feedback(message: Message, *, event_type: str, properties: Mapping[str, Any]) -> None:
-    """Move the delivery status forward only, so a late, earlier status changes nothing."""
+def _reaching(status: str) -> list[str]:
+    """Email event types that mean a message reached `status` (each step implies the ones
+    before it: a click was delivered and opened)."""
+    rank = statuses.EMAIL_ORDER.ranks.get(status)
+    return sorted(
+        kind
+        for kind, reported in EMAIL_STATUS.items()
+        if reported == status
+        or (rank is not None and statuses.EMAIL_ORDER.ranks.get(reported, -1) > rank)
+    )
+
+
+# The event types tied back to a message that mean it reached each status; the time of the
+# first is kept in the message's `<status>_at` column.
+REACHED: Mapping[str, list[str]] = {
+    "delivered": [*_reaching("delivered"), "sms.delivered"],
+    "opened": _reaching("opened"),
+    "clicked": _reaching("clicked"),
+    "bounced": _reaching("bounced"),
+    "complained": ["email.complained"],
+    "unsubscribed": ["email.unsubscribed"],
+    "failed": [*_reaching("failed"), "sms.failed"],
+}
+
+
+def record_feedback(
+    message: Message, *, event_type: str, properties: Mapping[str, Any], at: datetime
+) -> None:
+    """Move the delivery status forward only, so a late, earlier status changes nothing; and
+    keep the earliest time each status was reached, so a repeated or late report changes
+    nothing either."""
     reported = reported_status(event_type, properties)
     if reported is not None and statuses.supersedes(
         reported, message.delivery_status, channel=message.channel
     ):
         message.delivery_status = reported
+    for status, kinds in REACHED.items():
+        known = getattr(message, f"{status}_at")
+        if event_type in kinds and (known is None or at < known):
+            setattr(message, f"{status}_at", at)

@@ -119,7 +119,9 @@ def _ingest(
             raise _conflict(event)
         return _duplicate(event, contact.id)
     if message is not None:
-        message_status.record_feedback(message, event_type=event.type, properties=event.properties)
+        message_status.record_feedback(
+            message, event_type=event.type, properties=event.properties, at=happened_at
+        )
         session.add(message)
     attach_identifiers(session, contact, identifiers)
     merge_profile(

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from service.store.types import UTCDateTime
@@ -162,7 +162,12 @@ class Event(SQLModel, table=True):
     """A received event; (source, event_id) is unique so a redelivery has no second effect."""
 
     __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("source", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "event_id"),
+        # Analytics: orders in a range, and the feedback tied back to a journey's messages.
+        Index("ix_events_type_time", "type", "time", "contact_id"),
+        Index("ix_events_journey_message", "journey_id", "message_id", "type"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     source: str = Field(max_length=100)
@@ -195,6 +200,16 @@ class Message(SQLModel, table=True):
             "status",
             "delivery_status",
         ),
+        # Attribution: a contact's messages of one journey by when they were sent.
+        Index(
+            "ix_messages_contact_journey_sent",
+            "contact_id",
+            "journey_id",
+            "sent_at",
+            "id",
+            "status",
+            "version",
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -223,11 +238,25 @@ class Message(SQLModel, table=True):
     provider_message_id: str | None = Field(default=None, max_length=300)
     # What the provider last reported (delivered, opened, clicked, bounced, failed, ...).
     delivery_status: str | None = Field(default=None, max_length=20)
+    # When provider feedback first said it reached each status (delivery/status.py REACHED),
+    # whatever order the reports came in: what analytics counts, with no events to read.
+    delivered_at: datetime | None = _time(nullable=True)
+    opened_at: datetime | None = _time(nullable=True)
+    clicked_at: datetime | None = _time(nullable=True)
+    bounced_at: datetime | None = _time(nullable=True)
+    complained_at: datetime | None = _time(nullable=True)
+    unsubscribed_at: datetime | None = _time(nullable=True)
+    failed_at: datetime | None = _time(nullable=True)
     error: str | None = Field(default=None, sa_column=Column(Text))
     claimed_until: datetime | None = _time(nullable=True)
     attempts: int = 0
     sent_at: datetime | None = _time(nullable=True)
     created_at: datetime = _time()
+
+
+# The partial indexes' conditions, spelled as analytics spells them (analytics/moves.py).
+GOAL_MOVES = "trigger LIKE 'goal:%'"
+EXIT_MOVES = "trigger LIKE 'exit:%'"
 
 
 class TransitionRecord(SQLModel, table=True):
@@ -244,6 +273,36 @@ class TransitionRecord(SQLModel, table=True):
             "to_stage",
             "trigger",
             "enrollment_id",
+        ),
+        # Analytics: each enrollment's moves in order, read from the index alone.
+        Index(
+            "ix_transitions_journey_enrollment_seq",
+            "journey_id",
+            "enrollment_id",
+            "seq",
+            "version",
+            "at",
+            "to_stage",
+            "trigger",
+        ),
+        # Analytics: the few goal and exit moves, read without scanning every move.
+        Index(
+            "ix_transitions_goals",
+            "journey_id",
+            "enrollment_id",
+            "at",
+            "version",
+            postgresql_where=text(GOAL_MOVES),
+            sqlite_where=text(GOAL_MOVES),
+        ),
+        Index(
+            "ix_transitions_exits",
+            "journey_id",
+            "at",
+            "trigger",
+            "version",
+            postgresql_where=text(EXIT_MOVES),
+            sqlite_where=text(EXIT_MOVES),
         ),
     )
 

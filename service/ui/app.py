@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.errors import InvalidInput, NurtureError
 from service.tracking.links import link_secret
 from service.tracking.settings import LinkSettings
+from service.ui.cache import FiguresCache
 from service.ui.deps import SignInNeeded
 from service.ui.pages import PREFIX, STATIC, redirect, render
 from service.ui.routes import auth, contacts, journeys, preview
@@ -107,6 +108,7 @@ def build_ui(host: FastAPI, settings: LinkSettings) -> FastAPI:
     ui = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     ui.state.host = host
     ui.state.secret = session_secret(link_secret(settings.secret_key))
+    ui.state.figures = FiguresCache()
     ui.add_exception_handler(NurtureError, _nurture_error)
     ui.add_exception_handler(RequestValidationError, _validation_error)
     ui.add_exception_handler(HTTPException, _http_error)

@@ -16,6 +16,7 @@ from service.errors import Forbidden, InvalidInput, Unauthorized
 from service.hosts import is_loopback
 from service.runtime import Runtime
 from service.ui import session as cookies
+from service.ui.cache import FiguresCache
 from service.ui.session import Operator
 
 MAX_FORM_FIELDS = 20
@@ -42,6 +43,15 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_figures(request: Request) -> FiguresCache:
+    """The figures the dashboard keeps for a minute."""
+    figures: FiguresCache = request.app.state.figures
+    return figures
+
+
+FiguresDep = Annotated[FiguresCache, Depends(get_figures)]
 
 
 def api_keys(request: Request) -> list[ApiKey]:

@@ -4,17 +4,23 @@ journey registry so the routes only pick the template."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
+from service.analytics import journey as analytics
+from service.analytics import report
+from service.analytics.figures import StageRow, Summary
+from service.analytics.lift import lift
+from service.analytics.sql import EXIT, GOAL, Scope
 from service.catalog import repository as catalog_repo
 from service.catalog.views import stuck_contacts
 from service.engine.core import CompiledJourney
 from service.runtime import Runtime
-from service.ui import figures, svg, words
-from service.ui.figures import Range
-from service.ui.pages import range_days
+from service.ui import svg, words
+from service.ui.cache import FiguresCache
+from service.ui.pages import Range, range_days
 
 STUCK_SHOWN = 100
 
@@ -26,66 +32,78 @@ class ListRow:
     id: str
     persona: str | None
     version: str
-    summary: figures.JourneySummary
+    summary: Summary
 
 
-def journeys_list(session: Session, runtime: Runtime, *, window: Range) -> list[ListRow]:
-    """Every loaded journey with its figures over the range, across its versions."""
-    journey_ids = sorted(runtime.journeys.current)
-    summaries = figures.journey_summaries(session, journey_ids=journey_ids, window=window)
-    return [
-        ListRow(
-            id=journey_id,
-            persona=compiled.journey.persona,
-            version=compiled.version,
-            summary=summaries[journey_id],
-        )
-        for journey_id, compiled in sorted(runtime.journeys.current.items())
-    ]
+def _scope(runtime: Runtime, journey_id: str, version: str | None, window: Range) -> Scope:
+    scope, _ = report.scope_of(
+        runtime.journeys, journey_id, version=version, since=window.since, until=window.until
+    )
+    return scope
 
 
-def _funnel_bars(compiled: CompiledJourney, funnel: figures.Funnel) -> list[svg.Bar]:
-    bars = [svg.Bar("entered", funnel.entered, words.number(funnel.entered), "(entered)")]
+def journeys_list(
+    session: Session, runtime: Runtime, figures: FiguresCache, *, window: Range
+) -> tuple[datetime, list[ListRow]]:
+    """Every loaded journey with its figures over the range, across its versions, and when
+    they were computed."""
+
+    def compute() -> list[ListRow]:
+        return [
+            ListRow(
+                id=journey_id,
+                persona=compiled.journey.persona,
+                version=compiled.version,
+                summary=analytics.summary(session, _scope(runtime, journey_id, None, window)),
+            )
+            for journey_id, compiled in sorted(runtime.journeys.current.items())
+        ]
+
+    key = ("list", tuple(sorted(runtime.journeys.current)), window)
+    return figures.get(key, now=runtime.clock.now(), compute=compute)
+
+
+def _funnel_bars(
+    compiled: CompiledJourney, summary: Summary, stages: dict[str, StageRow]
+) -> list[svg.Bar]:
+    bars = [svg.Bar("entered", summary.entered, words.number(summary.entered), "(entered)")]
     for stage in svg.stage_order(compiled.journey):
-        visits = funnel.visits.get(stage, 0)
+        visits = stages[stage].entered if stage in stages else 0
         bars.append(svg.Bar(stage, visits, words.number(visits), stage))
     if compiled.journey.goal is not None:
-        bars.append(svg.Bar("goal", funnel.converted, words.number(funnel.converted), "(goal)"))
+        converted = summary.converted
+        bars.append(svg.Bar("goal", converted, words.number(converted), "(goal)"))
     return bars
 
 
-def _message_bars(rows: list[figures.MessageRow]) -> list[svg.Bar]:
+def _message_bars(rows: list[dict[str, Any]]) -> list[svg.Bar]:
     bars: list[svg.Bar] = []
     for row in rows:
-        if row.channel != "email":
+        if row["channel"] != "email":
             continue
-        for what, rate in (("opened", row.open_rate), ("clicked", row.click_rate)):
-            label, key = f"{row.stage} {what}", f"{row.stage}:{what}"
+        for what in ("opened", "clicked"):
+            rate = row["open_rate" if what == "opened" else "click_rate"]
+            label, key = f"{row['stage']} {what}", f"{row['stage']}:{what}"
             bars.append(svg.Bar(label, rate or 0.0, words.percent(rate), key))
     return bars
 
 
-def _stage_rows(
-    compiled: CompiledJourney, funnel: figures.Funnel, times: dict[str, figures.StageTime]
-) -> list[dict[str, Any]]:
+def _stage_rows(compiled: CompiledJourney, stages: dict[str, StageRow]) -> list[dict[str, Any]]:
     rows = []
     for name in svg.stage_order(compiled.journey):
         stage = compiled.journey.stages[name]
-        targets = [*dict.fromkeys(t.to for t in stage.on), figures.GOAL, figures.EXIT]
-        ways = [
-            (to, funnel.moves[(name, to)], funnel.share(name, to))
-            for to in targets
-            if funnel.moves.get((name, to))
-        ]
+        row = stages.get(name, StageRow(name))
+        targets = [*dict.fromkeys(t.to for t in stage.on), GOAL, EXIT]
+        ways = [(to, row.moved_to[to], row.share(to)) for to in targets if row.moved_to.get(to)]
         rows.append(
             {
                 "name": name,
                 "send": f"{stage.send.channel}: {stage.send.template}" if stage.send else None,
                 "final": stage.final,
-                "active": funnel.active.get(name, 0),
-                "visits": funnel.visits.get(name, 0),
+                "active": row.still_here,
+                "visits": row.entered,
                 "ways": ways,
-                "time": times.get(name),
+                "time": row,
             }
         )
     return rows
@@ -95,6 +113,7 @@ def journey_page(
     session: Session,
     runtime: Runtime,
     journey_id: str,
+    figures: FiguresCache,
     *,
     version: str | None,
     window: Range,
@@ -104,12 +123,23 @@ def journey_page(
     current = runtime.journeys.current_of(journey_id)
     compiled = runtime.journeys.get(journey_id, version) if version else current
     chosen = compiled.version
-    scope: dict[str, Any] = {"journey_id": journey_id, "version": chosen, "window": window}
-    summary = figures.journey_summary(session, **scope)
-    funnel = figures.stage_funnel(session, **scope)
-    messages = figures.message_table(session, **scope)
-    times = figures.time_in_stage(session, **scope)
-    lift = figures.lift(session, **scope)
+    scope = _scope(runtime, journey_id, chosen, window)
+
+    def compute() -> dict[str, Any]:
+        names = list(compiled.journey.stages)
+        return {
+            "summary": analytics.summary(session, scope),
+            "stages": {row.stage: row for row in analytics.stages(session, scope, names=names)},
+            "messages": report.message_rows(session, scope),
+            "lift": lift(session, scope),
+            "paths": analytics.paths(session, scope),
+        }
+
+    as_of, kept = figures.get(
+        ("journey", journey_id, chosen, window), now=runtime.clock.now(), compute=compute
+    )
+    summary, stages, messages = kept["summary"], kept["stages"], kept["messages"]
+    found = kept["lift"]
     stuck = stuck_contacts(
         session, runtime.journeys, journey_id, now=runtime.clock.now(), idle_days=idle_days
     )
@@ -124,21 +154,21 @@ def journey_page(
         "end": end,
         "idle_days": idle_days,
         "summary": summary,
-        "funnel": funnel,
         "map": svg.journey_map(
-            compiled.journey, funnel, title=f"Map of {journey_id}, version {chosen}"
+            compiled.journey, stages, title=f"Map of {journey_id}, version {chosen}"
         ),
         "funnel_chart": svg.bar_chart(
-            _funnel_bars(compiled, funnel), title="Funnel: contacts entering each stage"
+            _funnel_bars(compiled, summary, stages), title="Funnel: contacts entering each stage"
         ),
-        "stages": _stage_rows(compiled, funnel, times),
+        "stages": _stage_rows(compiled, stages),
         "messages": messages,
         "message_chart": svg.bar_chart(
             _message_bars(messages), title="Open and click rate per email", scale=1.0
         ),
-        "paths": figures.top_paths(session, **scope),
-        "lift": lift,
-        "lift_sentence": words.lift_sentence(lift),
+        "paths": kept["paths"],
+        "as_of": as_of,
+        "lift": found,
+        "lift_sentence": words.lift_sentence(found),
         "stuck": stuck[:STUCK_SHOWN],
         "stuck_total": len(stuck),
     }

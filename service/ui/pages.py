@@ -3,6 +3,7 @@ and redirects the pages share."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,16 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from service.errors import InvalidInput
 from service.ui import words
-from service.ui.figures import Range
 from service.ui.session import Operator, csrf_token
+
+
+@dataclass(frozen=True)
+class Range:
+    """The date range a page shows: [since, until)."""
+
+    since: datetime
+    until: datetime
+
 
 PREFIX = "/ui"
 TEMPLATES = Path(__file__).parent / "templates"

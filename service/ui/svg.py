@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from service.analytics.figures import StageRow
+from service.analytics.sql import EXIT, GOAL
 from service.engine.model import Journey
-from service.ui.figures import EXIT, GOAL, Funnel
 
 BOX_W, BOX_H = 200, 78
 GAP_X, GAP_Y = 30, 86
@@ -115,7 +116,7 @@ def _edge(a: _Box, b: _Box, label: str, spread: float) -> str:
     return path + (_label(mx, my, label) if label else "")
 
 
-def journey_map(journey: Journey, funnel: Funnel, *, title: str) -> Markup:
+def journey_map(journey: Journey, stages: dict[str, StageRow], *, title: str) -> Markup:
     """The live map: each stage with its message and active count, each way out with the
     share of the moves out of its stage that took it."""
     rows = layers(journey)
@@ -129,21 +130,24 @@ def journey_map(journey: Journey, funnel: Funnel, *, title: str) -> Markup:
         for i, name in enumerate(row):
             boxes[name] = _Box(left + i * (BOX_W + GAP_X), MARGIN + r * (BOX_H + GAP_Y), r)
     edges: list[str] = []
+    empty = StageRow("")
     for name, stage in journey.stages.items():
+        figures = stages.get(name, empty)
         targets = list(dict.fromkeys(t.to for t in stage.on))
         for index, to in enumerate(targets):
             spread = (index - (len(targets) - 1) / 2) * 14
-            label = _pct(funnel.share(name, to)) if funnel.moves.get((name, to)) else ""
+            label = _pct(figures.share(to)) if figures.moved_to.get(to) else ""
             edges.append(_edge(boxes[name], boxes[to], label, spread))
     nodes: list[str] = []
     for name, stage in journey.stages.items():
         box = boxes[name]
         send = f"{stage.send.channel}: {stage.send.template}" if stage.send else "no message"
-        active = funnel.active.get(name, 0)
+        figures = stages.get(name, empty)
+        active = figures.still_here
         outs = [
-            f"{word} {_pct(funnel.share(name, key))}"
+            f"{word} {_pct(figures.share(key))}"
             for word, key in (("goal", GOAL), ("exit", EXIT))
-            if funnel.moves.get((name, key))
+            if figures.moved_to.get(key)
         ]
         kind = "map-stage map-final" if stage.final else "map-stage"
         nodes.append(

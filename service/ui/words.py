@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from service.analytics.figures import Lift
+from service.analytics.lift import MIN_GROUP
 from service.engine.core import CompiledJourney
 from service.engine.state import ContactView, EnrollmentState
-from service.ui.figures import MIN_GROUP, Lift
 
 DASH = "\u2013"  # an en dash: nothing to show
 
@@ -52,13 +53,14 @@ def lift_sentence(lift: Lift) -> str:
             "No holdout configured: every contact receives the journey's messages, "
             "so there is no group to compare against."
         )
-    if lift.difference is None or lift.low is None or lift.high is None:
+    difference = lift.conversion_difference
+    if difference is None:
         return (
-            f"Too few contacts to compare yet: {lift.treatment} in the journey and "
-            f"{lift.holdout} in the holdout; each group needs at least {MIN_GROUP}."
+            f"Too few contacts to compare yet: {lift.treatment.contacts} in the journey and "
+            f"{lift.holdout.contacts} in the holdout; each group needs at least {MIN_GROUP}."
         )
-    points = lift.difference * 100
-    interval = f"(95% CI {lift.low * 100:.1f} to {lift.high * 100:.1f})"
+    points = difference.estimate * 100
+    interval = f"(95% CI {difference.low * 100:.1f} to {difference.high * 100:.1f})"
     if round(points, 1) == 0:
         return f"Journey contacts converted as often as the holdout {interval}."
     direction = "more" if points > 0 else "less"

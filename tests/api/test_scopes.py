@@ -88,6 +88,30 @@ TABLE: dict[tuple[str, str], tuple[dict[str, Any], dict[str, int]]] = {
         {"url": "/journeys/wedding-story/stuck"},
         _by_scope({"read": 200, "all": 200}),
     ),
+    ("GET", "/journeys/{journey_id}/analytics"): (
+        {"url": "/journeys/wedding-story/analytics"},
+        _by_scope({"read": 200, "all": 200}),
+    ),
+    ("GET", "/journeys/{journey_id}/analytics/stages"): (
+        {"url": "/journeys/wedding-story/analytics/stages"},
+        _by_scope({"read": 200, "all": 200}),
+    ),
+    ("GET", "/journeys/{journey_id}/analytics/messages"): (
+        {"url": "/journeys/wedding-story/analytics/messages"},
+        _by_scope({"read": 200, "all": 200}),
+    ),
+    ("GET", "/journeys/{journey_id}/analytics/channels"): (
+        {"url": "/journeys/wedding-story/analytics/channels"},
+        _by_scope({"read": 200, "all": 200}),
+    ),
+    ("GET", "/journeys/{journey_id}/analytics/paths"): (
+        {"url": "/journeys/wedding-story/analytics/paths"},
+        _by_scope({"read": 200, "all": 200}),
+    ),
+    ("GET", "/journeys/{journey_id}/analytics/lift"): (
+        {"url": "/journeys/wedding-story/analytics/lift"},
+        _by_scope({"read": 200, "all": 200}),
+    ),
     ("POST", "/journeys/{journey_id}/migrate"): (
         {"url": "/journeys/wedding-story/migrate", "json": {"dry_run": True}},
         _by_scope({"write": 200, "all": 200}),

@@ -240,17 +240,37 @@ def test_backoff_doubles_is_capped_stretched_and_honours_retry_after() -> None:
 def test_email_feedback_only_moves_forward(events: list[str], expected: str) -> None:
     message = _message()
     for event_type in events:
-        status.record_feedback(message, event_type=event_type, properties={})
+        status.record_feedback(message, event_type=event_type, properties={}, at=NOW)
     assert message.delivery_status == expected
 
 
 def test_sms_feedback_reads_twilio_statuses_in_order() -> None:
     message = _message(channel="sms")
     for event_type, reported in [("sms.delivered", "Delivered"), ("sms.sent", "sent")]:
-        status.record_feedback(message, event_type=event_type, properties={"status": reported})
+        status.record_feedback(
+            message, event_type=event_type, properties={"status": reported}, at=NOW
+        )
     assert message.delivery_status == "delivered"
-    status.record_feedback(message, event_type="sms.failed", properties={})
+    status.record_feedback(message, event_type="sms.failed", properties={}, at=NOW)
     assert message.delivery_status == "delivered"
+
+
+def test_feedback_keeps_when_each_status_was_first_reached_whatever_the_order() -> None:
+    message = _message()
+    later, earlier = NOW + timedelta(minutes=5), NOW + timedelta(minutes=1)
+    reports = [("email.clicked", later), ("email.opened", earlier), ("email.clicked", later)]
+    reports += [("email.delivered", NOW + timedelta(minutes=9)), ("web.page_viewed", NOW)]
+    for event_type, at in reports:
+        status.record_feedback(message, event_type=event_type, properties={}, at=at)
+    # A click implies delivery and an open: each keeps the earliest report implying it.
+    assert (message.delivered_at, message.opened_at, message.clicked_at) == (
+        earlier,
+        earlier,
+        later,
+    )
+    assert (message.bounced_at, message.failed_at, message.unsubscribed_at) == (None, None, None)
+    status.record_feedback(message, event_type="email.unsubscribed", properties={}, at=NOW)
+    assert message.unsubscribed_at == NOW and message.delivery_status == "clicked"
 
 
 async def test_bulk_changes_cancel_only_pending_and_count_a_stale_send(harness: Harness) -> None:
@@ -279,7 +299,7 @@ async def test_bulk_changes_cancel_only_pending_and_count_a_stale_send(harness: 
 
 # ----- one writer ----------------------------------------------------------------------------
 
-STATE_FIELDS = {"status", "attempts", "delivery_status"}
+STATE_FIELDS = {"status", "attempts", "delivery_status", *(f"{s}_at" for s in status.REACHED)}
 WRITER = SERVICE / "delivery" / "status.py"
 SOURCES = sorted(SERVICE.rglob("*.py"))
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from service.ui.deps import ReaderDep, RuntimeDep, SessionDep
+from service.ui.deps import FiguresDep, ReaderDep, RuntimeDep, SessionDep
 from service.ui.journey_page import journey_page, journeys_list
 from service.ui.pages import date_range, range_days, render
 
@@ -16,12 +16,14 @@ Day = Annotated[str | None, Query(max_length=40)]
 
 
 @router.get("/journeys")
-def journeys(request: Request, runtime: RuntimeDep, session: SessionDep, _: ReaderDep) -> Response:
+def journeys(
+    request: Request, runtime: RuntimeDep, session: SessionDep, figures: FiguresDep, _: ReaderDep
+) -> Response:
     """Every journey with its last 30 days."""
     window = date_range(runtime.clock.now())
     start, end = range_days(window)
-    rows = journeys_list(session, runtime, window=window)
-    return render(request, "journeys.html", rows=rows, start=start, end=end)
+    as_of, rows = journeys_list(session, runtime, figures, window=window)
+    return render(request, "journeys.html", rows=rows, start=start, end=end, as_of=as_of)
 
 
 @router.get("/journeys/{journey_id}")
@@ -30,6 +32,7 @@ def journey(
     journey_id: str,
     runtime: RuntimeDep,
     session: SessionDep,
+    figures: FiguresDep,
     _: ReaderDep,
     version: Annotated[str | None, Query(max_length=100)] = None,
     start: Annotated[str | None, Query(alias="from", max_length=40)] = None,
@@ -39,6 +42,12 @@ def journey(
     """The map, funnel, messages, paths, lift and stuck contacts of one journey version."""
     window = date_range(runtime.clock.now(), start, end)
     page = journey_page(
-        session, runtime, journey_id, version=version or None, window=window, idle_days=idle_days
+        session,
+        runtime,
+        journey_id,
+        figures,
+        version=version or None,
+        window=window,
+        idle_days=idle_days,
     )
     return render(request, "journey.html", **page)

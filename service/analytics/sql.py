@@ -1,0 +1,144 @@
+"""The few SQL expressions SQLite and PostgreSQL spell differently, each compiled per dialect
+here and nowhere else, and the filters every figure shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, String, and_, case, func, text
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+GOAL = "(goal)"
+EXIT = "(exit)"
+COMPLETED = "(completed)"
+PATH_SEPARATOR = " > "
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One journey's figures: which version, which range (half-open [since, until)) and the
+    attribution window of the version read."""
+
+    journey_id: str
+    version: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    window: timedelta = timedelta(days=5)
+
+    def of(self, model: Any) -> ColumnElement[bool]:
+        """Rows of this journey (and version, when one is chosen)."""
+        condition = model.journey_id == self.journey_id
+        if self.version is not None:
+            condition = and_(condition, model.version == self.version)
+        return condition
+
+    def during(self, column: Any) -> ColumnElement[bool]:
+        """A time inside the range; every time when the range is open."""
+        parts = [column.is_not(None)]
+        if self.since is not None:
+            parts.append(column >= self.since)
+        if self.until is not None:
+            parts.append(column < self.until)
+        return and_(*parts)
+
+
+def tune(session: Any) -> None:
+    """Settings for one analytics read, on PostgreSQL: no JIT (its compile time costs more
+    than these queries run) and room to sort and hash in memory. This transaction only."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+        session.execute(text("SET LOCAL random_page_cost = 1.1"))
+
+
+class seconds_between(FunctionElement[float]):
+    """Seconds from the second time to the first."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+@compiles(seconds_between)
+def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+
+
+class json_number(FunctionElement[float]):
+    """A JSON object's member when it is a number, else NULL (never an error)."""
+
+    type = Float()
+    inherit_cache = False  # the key is part of the SQL text
+
+    def __init__(self, column: Any, key: str) -> None:
+        if not key.isidentifier():
+            raise ValueError(f"not a plain JSON key: {key!r}")
+        self.member = key
+        super().__init__(column)
+
+
+def _member(element: json_number, compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
+    (column,) = element.clauses
+    return compiler.process(column, **kw), element.member
+
+
+@compiles(json_number, "sqlite")
+def _json_number_sqlite(element: json_number, compiler: SQLCompiler, **kw: Any) -> str:
+    column, name = _member(element, compiler, **kw)
+    return (
+        f"(CASE WHEN json_type({column}, '$.{name}') IN ('integer', 'real') "
+        f"THEN json_extract({column}, '$.{name}') END)"
+    )
+
+
+@compiles(json_number)
+def _json_number_postgresql(element: json_number, compiler: SQLCompiler, **kw: Any) -> str:
+    column, name = _member(element, compiler, **kw)
+    return (
+        f"(CASE WHEN json_typeof(({column})::json -> '{name}') = 'number' "
+        f"THEN (({column})::json ->> '{name}')::float END)"
+    )
+
+
+class concat_path(FunctionElement[str]):
+    """String aggregation joined by PATH_SEPARATOR; used as a window over an ordered frame so
+    the order is the window's on both databases."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(concat_path, "sqlite")
+def _concat_sqlite(element: concat_path, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = element.clauses
+    return f"group_concat({compiler.process(value, **kw)}, '{PATH_SEPARATOR}')"
+
+
+@compiles(concat_path)
+def _concat_postgresql(element: concat_path, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = element.clauses
+    return f"string_agg({compiler.process(value, **kw)}, '{PATH_SEPARATOR}')"
+
+
+def revenue_of(properties: Any) -> ColumnElement[float]:
+    """An order's revenue: its `revenue`, else `total`, else `value` (numbers only)."""
+    return func.coalesce(
+        json_number(properties, "revenue"),
+        json_number(properties, "total"),
+        json_number(properties, "value"),
+    )
+
+
+def count_if(condition: ColumnElement[bool]) -> Any:
+    """How many rows meet a condition (0, never NULL)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
