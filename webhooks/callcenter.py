@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard
 
 from webhooks import dispositions
-from webhooks.common import batch, check_size, e164, email, from_iso, json_object, load_json, text
+from webhooks.common import batch, e164, email, from_iso, json_object, load_json, text
 from webhooks.errors import MalformedPayload
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
+from webhooks.protocol import Headers
 from webhooks.standard import TOLERANCE, StandardSignedAdapter
 
 
@@ -29,11 +29,8 @@ class CallCenterAdapter(StandardSignedAdapter):
     ) -> None:
         super().__init__(secret, source=source, tolerance=tolerance)
 
-    def parse(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> WebhookResult:
+    def _parse(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> WebhookResult:
         """One call.completed / call.missed event per reported call."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         calls = batch(json_object(load_json(raw_body), "body"), "calls")
         return WebhookResult(events=[self._event(call, now) for call in calls])
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from webhooks.common import check_size, email, from_unix, json_object, load_json, signed_at, text
+from webhooks.common import email, from_unix, json_object, load_json, signed_at, text
 from webhooks.errors import MalformedPayload, SignatureError
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
-from webhooks.protocol import WebhookAdapter
+from webhooks.protocol import Headers, SizedAdapter
 
 TYPES = {
     "accepted": "email.sent",
@@ -42,7 +41,7 @@ def _failure(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return "email.deferred", details
 
 
-class MailgunAdapter(WebhookAdapter):
+class MailgunAdapter(SizedAdapter):
     """Mailgun's JSON webhooks, verified with the account's HTTP webhook signing key."""
 
     MAX_BODY_BYTES = 512 * 1024
@@ -58,11 +57,8 @@ class MailgunAdapter(WebhookAdapter):
         self.source = source
         self._tolerance = tolerance
 
-    def verify(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> None:
+    def _verify(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> None:
         """Check HMAC(timestamp + token) and freshness; the service spends the token after."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         try:
             block = signature_block(raw_body)
         except MalformedPayload as exc:
@@ -75,11 +71,8 @@ class MailgunAdapter(WebhookAdapter):
             raise SignatureError("signature does not match")
         signed_at(stamp, now=now, tolerance=self._tolerance, what="signature timestamp")
 
-    def parse(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> WebhookResult:
+    def _parse(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> WebhookResult:
         """One event per request; kinds we do not act on are acknowledged and skipped."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         event = json_object(json_object(load_json(raw_body), "body").get("event-data"), "event")
         kind = str(event.get("event"))
         event_id = text(event.get("id"))

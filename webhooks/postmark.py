@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from webhooks.common import check_size, email, from_iso, header, json_object, load_json, text
+from webhooks.common import email, from_iso, header, json_object, load_json, text
 from webhooks.errors import MalformedPayload, SignatureError
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult, derive_id
-from webhooks.protocol import WebhookAdapter
+from webhooks.protocol import Headers, SizedAdapter
 
 _Found = tuple[str, str | None, str | None, dict[str, Any]]
 
@@ -58,7 +57,7 @@ def _classify(record: dict[str, Any]) -> _Found | None:
     return None
 
 
-class PostmarkAdapter(WebhookAdapter):
+class PostmarkAdapter(SizedAdapter):
     """Postmark's per-record webhooks, authenticated by configured shared credentials."""
 
     MAX_BODY_BYTES = 512 * 1024
@@ -76,11 +75,8 @@ class PostmarkAdapter(WebhookAdapter):
         self._secret_header = secret_header
         self.source = source
 
-    def verify(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> None:
+    def _verify(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> None:
         """Every configured credential must match, compared in constant time."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         if self._basic_auth is not None:
             given = _basic_auth(header(headers, "Authorization")) or ("", "")
             user_ok = _same(given[0], self._basic_auth[0])
@@ -92,11 +88,8 @@ class PostmarkAdapter(WebhookAdapter):
             if not _same(header(headers, name), secret):
                 raise SignatureError(f"{name} does not match")
 
-    def parse(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> WebhookResult:
+    def _parse(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> WebhookResult:
         """One record per request; reactivations and unknown records are acknowledged."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         record = json_object(load_json(raw_body), "body")
         found = _classify(record)
         if found is None:

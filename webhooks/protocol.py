@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping
 from datetime import datetime
 from typing import ClassVar, Protocol
 
+from webhooks.common import check_size
 from webhooks.events import WebhookResult
+
+Headers = Mapping[str, str]
 
 
 class WebhookAdapter(Protocol):
@@ -20,14 +24,34 @@ class WebhookAdapter(Protocol):
     MAX_BODY_BYTES: ClassVar[int]  # refused while streaming in, before any verification
     source: str  # the `source` of the events it produces
 
-    def verify(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str
-    ) -> None:
+    def verify(self, raw_body: bytes, headers: Headers, *, now: datetime, url: str) -> None:
         """Raise unless the request comes from the provider and is fresh."""
         ...
 
-    def parse(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str
-    ) -> WebhookResult:
+    def parse(self, raw_body: bytes, headers: Headers, *, now: datetime, url: str) -> WebhookResult:
         """The events in a verified request and the reply the provider expects."""
         ...
+
+
+class SizedAdapter(WebhookAdapter):
+    """Refuses an oversized body before either step, so each adapter writes only its own part."""
+
+    def verify(self, raw_body: bytes, headers: Headers, *, now: datetime, url: str = "") -> None:
+        """Raise unless the request comes from the provider and is fresh."""
+        check_size(raw_body, self.MAX_BODY_BYTES)
+        self._verify(raw_body, headers, now, url)
+
+    def parse(
+        self, raw_body: bytes, headers: Headers, *, now: datetime, url: str = ""
+    ) -> WebhookResult:
+        """The events in a verified request and the reply the provider expects."""
+        check_size(raw_body, self.MAX_BODY_BYTES)
+        return self._parse(raw_body, headers, now, url)
+
+    @abstractmethod
+    def _verify(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> None:
+        """The provider's own signature or credential check."""
+
+    @abstractmethod
+    def _parse(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> WebhookResult:
+        """The provider's own payload read into canonical events."""

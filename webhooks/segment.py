@@ -5,13 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from webhooks.common import (
     batch,
-    check_size,
     e164,
     email,
     from_iso,
@@ -23,7 +21,7 @@ from webhooks.common import (
 )
 from webhooks.errors import SignatureError
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
-from webhooks.protocol import WebhookAdapter
+from webhooks.protocol import Headers, SizedAdapter
 
 SIGNATURE_HEADER = "X-Signature"
 ORDER_COMPLETED = "order_completed"
@@ -52,7 +50,7 @@ def _order(properties: dict[str, Any]) -> dict[str, Any]:
     return {**properties, "products": products, "categories": categories}
 
 
-class SegmentAdapter(WebhookAdapter):
+class SegmentAdapter(SizedAdapter):
     """Segment's webhook destination, signed with the destination's shared secret."""
 
     MAX_BODY_BYTES = 1024 * 1024
@@ -61,11 +59,8 @@ class SegmentAdapter(WebhookAdapter):
         self._secret = shared_secret.encode()
         self.source = source
 
-    def verify(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> None:
+    def _verify(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> None:
         """X-Signature is the hex HMAC-SHA1 of the raw body under the shared secret."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         given = header(headers, SIGNATURE_HEADER)
         if not given:
             raise SignatureError(f"missing {SIGNATURE_HEADER}")
@@ -73,11 +68,8 @@ class SegmentAdapter(WebhookAdapter):
         if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
             raise SignatureError("X-Signature does not match")
 
-    def parse(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> WebhookResult:
+    def _parse(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> WebhookResult:
         """Calls without any contact identifier, and other call types, are skipped."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         calls = batch(json_object(load_json(raw_body), "body"), "batch")
         found = (self._event(json_object(call, "call"), now) for call in calls)
         return WebhookResult(events=[event for event in found if event is not None])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from webhooks.common import (
-    check_size,
     email,
     from_unix,
     header,
@@ -25,7 +23,7 @@ from webhooks.common import (
 )
 from webhooks.errors import MalformedPayload, SignatureError
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
-from webhooks.protocol import WebhookAdapter
+from webhooks.protocol import Headers, SizedAdapter
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -81,7 +79,7 @@ def _properties(event: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-class SendGridAdapter(WebhookAdapter):
+class SendGridAdapter(SizedAdapter):
     """The Event Webhook with Signed Event Webhook verification enabled."""
 
     MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -97,11 +95,8 @@ class SendGridAdapter(WebhookAdapter):
         self.source = source
         self._tolerance = tolerance
 
-    def verify(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> None:
+    def _verify(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> None:
         """ECDSA P-256/SHA-256 over the timestamp header followed by the raw body."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         signature = header(headers, SIGNATURE_HEADER)
         stamp = header(headers, TIMESTAMP_HEADER)
         if not (signature and stamp):
@@ -113,11 +108,8 @@ class SendGridAdapter(WebhookAdapter):
             raise SignatureError("event webhook signature does not verify") from exc
         signed_at(stamp, now=now, tolerance=self._tolerance, what=TIMESTAMP_HEADER)
 
-    def parse(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> WebhookResult:
+    def _parse(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> WebhookResult:
         """A JSON array of events; kinds we do not act on are acknowledged and skipped."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         batch = load_json(raw_body)
         if not isinstance(batch, list):
             raise MalformedPayload("body must be a JSON array of events")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from webhooks.common import check_size, email, from_iso, header, json_object, load_json, text
+from webhooks.common import email, from_iso, header, json_object, load_json, text
 from webhooks.errors import MalformedPayload, SignatureError
 from webhooks.events import (
     MESSAGE_ID_HEADER,
@@ -15,7 +15,7 @@ from webhooks.events import (
     ConfirmSubscription,
     WebhookResult,
 )
-from webhooks.protocol import WebhookAdapter
+from webhooks.protocol import Headers, SizedAdapter
 from webhooks.sns import CertLoader, is_sns_url, verify_message
 
 # SES event kind -> (our type, the object holding its details)
@@ -98,7 +98,7 @@ def _our_message_id(mail: dict[str, Any]) -> str | None:
     return None
 
 
-class SesAdapter(WebhookAdapter):
+class SesAdapter(SizedAdapter):
     """SES events over SNS: verifies the SNS signature, then maps the SES payload."""
 
     MAX_BODY_BYTES = 512 * 1024
@@ -114,11 +114,8 @@ class SesAdapter(WebhookAdapter):
         self._topics = frozenset(topics) if topics is not None else None
         self.source = source
 
-    def verify(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> None:
+    def _verify(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> None:
         """Check topic and certificate URL before fetching anything, then the signature."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         try:
             message = json_object(load_json(raw_body), "SNS message")
         except MalformedPayload as exc:
@@ -131,11 +128,8 @@ class SesAdapter(WebhookAdapter):
             raise SignatureError("TopicArn is not one we subscribed to")
         verify_message(message, self._cert_loader, now=now)
 
-    def parse(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> WebhookResult:
+    def _parse(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> WebhookResult:
         """Notifications become events; a subscription request becomes a confirm instruction."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         envelope = json_object(load_json(raw_body), "SNS message")
         kind = envelope.get("Type")
         if kind == "SubscriptionConfirmation":

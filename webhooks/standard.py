@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from webhooks.common import batch, check_size, from_iso, header, json_object, load_json
+from webhooks.common import batch, from_iso, header, json_object, load_json
 from webhooks.errors import MalformedPayload, SignatureError, StaleRequest
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
-from webhooks.protocol import WebhookAdapter
+from webhooks.protocol import Headers, SizedAdapter
 
 SECRET_PREFIX = "whsec_"
 TOLERANCE = timedelta(minutes=5)
@@ -99,7 +99,7 @@ def canonical_event(item: Any, *, default_source: str, now: datetime) -> Canonic
     )
 
 
-class StandardSignedAdapter(WebhookAdapter):
+class StandardSignedAdapter(SizedAdapter):
     """Verification shared by every sender we accept signed the Standard Webhooks way."""
 
     MAX_BODY_BYTES = 1024 * 1024
@@ -111,23 +111,17 @@ class StandardSignedAdapter(WebhookAdapter):
         self.source = source
         self._tolerance = tolerance
 
-    def verify(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> None:
+    def _verify(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> None:
         """Raise unless the request is signed with our secret and recent."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         verify_signature(self._key, raw_body, headers, now=now, tolerance=self._tolerance)
 
 
 class StandardWebhooksAdapter(StandardSignedAdapter):
     """Any sender that signs per Standard Webhooks and posts canonical events."""
 
-    def parse(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> WebhookResult:
+    def _parse(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> WebhookResult:
         """One event or {"events": [...]} in our POST /events shape; an unreadable event of a
         batch is skipped, not the batch, so the sender's retries cannot stall on it."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         payload = json_object(load_json(raw_body), "body")
         items = batch(payload, "events")
         if "events" not in payload:

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from webhooks.common import check_size, header
+from webhooks.common import header
 from webhooks.errors import MalformedPayload, SignatureError
-from webhooks.protocol import WebhookAdapter
+from webhooks.protocol import Headers, SizedAdapter
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
@@ -72,7 +72,7 @@ def verify(secret: str, url: str, raw_body: bytes, headers: Mapping[str, str]) -
         raise SignatureError("X-Twilio-Signature does not match")
 
 
-class TwilioSignedAdapter(WebhookAdapter):
+class TwilioSignedAdapter(SizedAdapter):
     """Verification shared by Twilio's SMS and Voice callbacks: one X-Twilio-Signature scheme."""
 
     MAX_BODY_BYTES = 64 * 1024
@@ -82,11 +82,8 @@ class TwilioSignedAdapter(WebhookAdapter):
         self._shared_key = shared_key
         self.source = source
 
-    def verify(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str
-    ) -> None:
+    def _verify(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> None:
         """Raise unless signed for `url`, the public URL Twilio called (behind any proxy)."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         secret = self._auth_token
         if header(headers, SETTINGS_HEADER) is not None:  # a Webhook Setting signs with its key
             if self._shared_key is None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from xml.sax.saxutils import escape
 
 from webhooks import twilio_signature
-from webhooks.common import check_size, count, e164, query_param, text
+from webhooks.common import count, e164, query_param, text
 from webhooks.errors import MalformedPayload
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
+from webhooks.protocol import Headers
 from webhooks.statuses import SMS_ORDER
 
 OPT_OUT_KEYWORDS = frozenset(
@@ -49,11 +49,8 @@ class TwilioSmsAdapter(twilio_signature.TwilioSignedAdapter):
         super().__init__(auth_token, source=source, shared_key=shared_key)
         self.help_text = help_text
 
-    def parse(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> WebhookResult:
+    def _parse(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> WebhookResult:
         """Consent keywords, replies and delivery statuses as canonical events."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         form = dict(twilio_signature.form_params(raw_body))
         sid = text(form.get("MessageSid")) or text(form.get("SmsSid"))
         if sid is None:

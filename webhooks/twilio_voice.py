@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 
 from webhooks import dispositions, twilio_signature
-from webhooks.common import check_size, count, e164, from_rfc2822, query_param, text
+from webhooks.common import count, e164, from_rfc2822, query_param, text
 from webhooks.errors import MalformedPayload
 from webhooks.events import MESSAGE_ID_KEY, CanonicalEvent, WebhookResult
+from webhooks.protocol import Headers
 
 FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 
@@ -21,11 +21,8 @@ class TwilioVoiceAdapter(twilio_signature.TwilioSignedAdapter):
     ) -> None:
         super().__init__(auth_token, source=source, shared_key=shared_key)
 
-    def parse(
-        self, raw_body: bytes, headers: Mapping[str, str], *, now: datetime, url: str = ""
-    ) -> WebhookResult:
+    def _parse(self, raw_body: bytes, headers: Headers, now: datetime, url: str) -> WebhookResult:
         """Only final statuses become events; ringing and in-progress are acknowledged."""
-        check_size(raw_body, self.MAX_BODY_BYTES)
         form = dict(twilio_signature.form_params(raw_body))
         sid = text(form.get("CallSid"))
         if sid is None:

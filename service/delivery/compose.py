@@ -137,17 +137,3 @@ def finish(content: ContentLibrary, draft: Draft) -> OutgoingMessage:
         text=rendered.text,
         body=body,
     )
-
-
-def compose(
-    session: Session,
-    runtime: Runtime,
-    *,
-    message: Message,
-    contact: Contact,
-    secret: str,
-    now: datetime,
-) -> OutgoingMessage:
-    """Draft and render her message in one go, where holding the session does no harm."""
-    prepared = draft(session, runtime, message=message, contact=contact, secret=secret, now=now)
-    return finish(runtime.content, prepared)

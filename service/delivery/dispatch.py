@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlmodel import Session
+
 from service.contacts import repository as contacts_repo
 from service.delivery import outbox, rules, status
 from service.delivery.channels import Channel, DeliveryResult, OutgoingMessage
@@ -26,12 +28,22 @@ from service.delivery.compose import Draft, draft, finish
 from service.delivery.status import Outcome
 from service.errors import JourneyError, NurtureError
 from service.runtime import Runtime
-from service.store.models import MessageStatus
+from service.store.models import Message, MessageStatus
 from service.tracking.links import link_secret
 
 logger = logging.getLogger(__name__)
 MAX_BATCHES_PER_PASS = 50
 STALE_SEND = "delivery outcome unknown: the sending worker stopped; not resent"
+
+
+def _claimed(session: Session, message_id: str, lease: datetime) -> Message | Outcome:
+    """The pending message, locked, while the claim is still ours; else why it is not."""
+    message = outbox.get_message(session, message_id=message_id, lock=True)
+    if message is None or message.status != MessageStatus.PENDING:
+        return Outcome.GONE
+    if message.claimed_until != lease:
+        return Outcome.CLAIMED_ELSEWHERE
+    return message
 
 
 class _Stopped(Exception):
@@ -183,11 +195,11 @@ class Dispatcher:
             # Contact before message, the order all work locks in: one contact's sends are
             # checked against the frequency cap strictly in turn, across workers.
             contact = contacts_repo.lock_contact(session, contact_id=found.contact_id)
-            message = outbox.get_message(session, message_id=message_id, lock=True)
-            if contact is None or message is None or message.status != MessageStatus.PENDING:
+            message = _claimed(session, message_id, lease)
+            if contact is None:
                 return Outcome.GONE
-            if message.claimed_until != lease:
-                return Outcome.CLAIMED_ELSEWHERE
+            if isinstance(message, Outcome):
+                return message
             # Rows read in this session are tracked: what `status` writes is committed.
             refusal = rules.refusal(session, message=message, contact=contact)
             if refusal is not None:
@@ -221,11 +233,9 @@ class Dispatcher:
     def _unrenderable(self, message_id: str, lease: datetime, error: JourneyError) -> Outcome:
         """Fail for good, while the claim is still ours, a message its template cannot make."""
         with self.runtime.db.write() as session:
-            message = outbox.get_message(session, message_id=message_id, lock=True)
-            if message is None or message.status != MessageStatus.PENDING:
-                return Outcome.GONE
-            if message.claimed_until != lease:
-                return Outcome.CLAIMED_ELSEWHERE
+            message = _claimed(session, message_id, lease)
+            if isinstance(message, Outcome):
+                return message
             logger.warning("message %s cannot be rendered: %s", message_id, error.message)
             return status.fail_unrenderable(message, reason=error.message)
 
@@ -235,11 +245,9 @@ class Dispatcher:
         """Mark `sending` only while the claim is still ours, so the message goes out once;
         a holdout contact's message is marked `held` here instead and goes nowhere."""
         with self.runtime.db.write() as session:
-            message = outbox.get_message(session, message_id=message_id, lock=True)
-            if message is None or message.status != MessageStatus.PENDING:
-                return Outcome.GONE
-            if message.claimed_until != lease:
-                return Outcome.CLAIMED_ELSEWHERE
+            message = _claimed(session, message_id, lease)
+            if isinstance(message, Outcome):
+                return message
             if outbox.in_holdout(session, message=message):
                 return status.hold(message, outgoing=outgoing, now=self.runtime.clock.now())
             status.mark_sending(message, outgoing=outgoing, send_lease=send_lease)

@@ -39,15 +39,9 @@ def run_timer(runtime: Runtime, *, enrollment_id: str, contact_id: str, now: dat
         if enrollment.status != Status.ACTIVE:
             return outcome
         compiled = runtime.journeys.get(enrollment.journey_id, enrollment.version)
-        fire_due_timer(
-            session,
-            contact=contact,
-            enrollment=enrollment,
-            compiled=compiled,
-            now=now,
-            outcome=outcome,
+        return fire_due_timer(
+            session, contact=contact, enrollment=enrollment, compiled=compiled, now=now
         )
-        return outcome
 
     return runtime.db.write_retrying(work)
 
@@ -63,17 +57,11 @@ def enroll(runtime: Runtime, *, contact_id: str, journey_id: str) -> Outcome:
         )
         if any(e.status == Status.ACTIVE for e in existing):
             raise Conflict(f"the contact is already active in journey '{journey_id}'")
-        outcome = Outcome()
         now = runtime.clock.now()
-        start_enrollment(
-            session,
-            contact=contact,
-            compiled=compiled,
-            decision=compiled.start(contact_view(contact), now=now),
-            now=now,
-            outcome=outcome,
+        decision = compiled.start(contact_view(contact), now=now)
+        return start_enrollment(
+            session, contact=contact, compiled=compiled, decision=decision, now=now
         )
-        return outcome
 
     return runtime.db.write_retrying(work)
 
@@ -102,16 +90,9 @@ def _operate(
         compiled = runtime.journeys.get(journey_id, enrollment.version)
         now = runtime.clock.now()
         decision = decide(compiled, enrollment, contact, now)
-        outcome = Outcome()
-        apply_decision(
-            session,
-            contact=contact,
-            enrollment=enrollment,
-            decision=decision,
-            now=now,
-            outcome=outcome,
+        return apply_decision(
+            session, contact=contact, enrollment=enrollment, decision=decision, now=now
         )
-        return outcome
 
     return runtime.db.write_retrying(work)
 

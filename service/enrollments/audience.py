@@ -14,7 +14,7 @@ from service.engine.entry import decide_enrolment
 from service.engine.guards import Guard, GuardSyntaxError
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.schemas import AudienceIn, AudienceReport
-from service.enrollments.unit import Outcome, contact_view, enrollment_state, start_enrollment
+from service.enrollments.unit import contact_view, enrollment_state, start_enrollment
 from service.errors import InvalidInput
 from service.runtime import Runtime
 from service.store.models import Contact
@@ -126,12 +126,5 @@ def enrol_by_policy(
     if decision is None:
         return False
     if not dry_run:
-        start_enrollment(
-            session,
-            contact=contact,
-            compiled=compiled,
-            decision=decision,
-            now=now,
-            outcome=Outcome(),
-        )
+        start_enrollment(session, contact=contact, compiled=compiled, decision=decision, now=now)
     return True

@@ -23,7 +23,7 @@ from service.contacts.identity import locked_contact
 from service.delivery import outbox
 from service.engine.core import Status
 from service.enrollments import repository as enrollments_repo
-from service.enrollments.unit import Outcome, apply_decision, enrollment_state
+from service.enrollments.unit import apply_decision, enrollment_state
 from service.runtime import Runtime
 from service.store.models import Contact, new_id
 
@@ -60,14 +60,7 @@ def _end_active(session: Session, runtime: Runtime, contact: Contact) -> None:
             continue
         compiled = runtime.journeys.get(enrollment.journey_id, enrollment.version)
         decision = compiled.exit(enrollment_state(enrollment), now=now, reason=ERASED)
-        apply_decision(
-            session,
-            contact=contact,
-            enrollment=enrollment,
-            decision=decision,
-            now=now,
-            outcome=Outcome(),
-        )
+        apply_decision(session, contact=contact, enrollment=enrollment, decision=decision, now=now)
 
 
 def erase_contact(runtime: Runtime, *, contact_id: str) -> None:

@@ -61,10 +61,12 @@ def apply_decision(
     enrollment: Enrollment,
     decision: Decision,
     now: datetime,
-    outcome: Outcome,
+    outcome: Outcome | None = None,
     event_row_id: str | None = None,
-) -> None:
-    """Persist one engine step: state, history, and the outbox (stale messages canceled)."""
+) -> Outcome:
+    """Persist one engine step: state, history, and the outbox (stale messages canceled);
+    the moves are added to `outcome`, a new one unless the caller collects several steps."""
+    outcome = outcome if outcome is not None else Outcome()
     state = decision.state
     left_stage = (enrollment.stage, enrollment.visit) != (state.stage, state.visit)
     enrollment.version = state.version
@@ -116,6 +118,7 @@ def apply_decision(
         )
     for note in decision.notes:
         logger.warning("journey %s: %s", enrollment.journey_id, note)
+    return outcome
 
 
 def start_enrollment(
@@ -125,9 +128,9 @@ def start_enrollment(
     compiled: CompiledJourney,
     decision: Decision,
     now: datetime,
-    outcome: Outcome,
+    outcome: Outcome | None = None,
     event_row_id: str | None = None,
-) -> None:
+) -> Outcome:
     """Store a new enrollment from the engine's start decision."""
     enrollment = Enrollment(
         contact_id=contact.id,
@@ -140,7 +143,7 @@ def start_enrollment(
         entered_at=now,
         started_at=now,
     )
-    apply_decision(
+    outcome = apply_decision(
         session,
         contact=contact,
         enrollment=enrollment,
@@ -157,6 +160,7 @@ def start_enrollment(
             status=enrollment.status,
         )
     )
+    return outcome
 
 
 def fire_due_timer(
@@ -166,22 +170,18 @@ def fire_due_timer(
     enrollment: Enrollment,
     compiled: CompiledJourney,
     now: datetime,
-    outcome: Outcome,
+    outcome: Outcome | None = None,
     due_by: datetime | None = None,
-) -> None:
+) -> Outcome:
     """Fire the enrollment's timer if it was due by `due_by` (default `now`): from the
     scheduler, and before an event that happened after it (a lagging or stopped scheduler),
     as the first trigger to fire wins."""
+    outcome = outcome if outcome is not None else Outcome()
     if enrollment.next_due_at is None or enrollment.next_due_at > (due_by or now):
-        return
+        return outcome
     decision = compiled.on_clock(enrollment_state(enrollment), contact_view(contact), now=now)
-    apply_decision(
-        session,
-        contact=contact,
-        enrollment=enrollment,
-        decision=decision,
-        now=now,
-        outcome=outcome,
+    return apply_decision(
+        session, contact=contact, enrollment=enrollment, decision=decision, now=now, outcome=outcome
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -80,15 +81,8 @@ def contact_out(session: Session, contact: Contact) -> ContactOut:
         attributes=shown(dict(contact.attributes)),
         created_at=contact.created_at,
         updated_at=contact.updated_at,
-        consents=[
-            ConsentOut(
-                channel=c.channel,
-                status=c.status,
-                reason=c.reason,
-                suppressed=c.suppressed,
-                suppression_reason=c.suppression_reason,
-                updated_at=c.updated_at,
-            )
+        consents=[  # the row's fields, under the same names
+            ConsentOut.model_validate(c, from_attributes=True)
             for c in contacts_repo.contact_consents(session, contact_id=contact.id)
         ],
         enrollments=[
@@ -148,8 +142,12 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
     require_contact(session, contact_id)
     # (entry, order within its kind): the history sequence, or the message's stage visit.
     entries: list[tuple[TimelineEntry, int]] = []
+
+    def add(kind: str, at: datetime, summary: str, order: int, data: dict[str, Any]) -> None:
+        entries.append((TimelineEntry(at=at, kind=kind, summary=summary, data=data), order))
+
     for event in enrollments_repo.contact_events(session, contact_id=contact_id):
-        data = {
+        data: dict[str, Any] = {
             "id": event.event_id,
             "source": event.source,
             "properties": shown(event.properties),
@@ -157,9 +155,7 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
             "journey": event.journey_id,
             "stage": event.stage,
         }
-        entries.append(
-            (TimelineEntry(at=event.time, kind="event", summary=event.type, data=data), 0)
-        )
+        add("event", event.time, event.type, 0, data)
     enrollments = enrollments_repo.contact_enrollments(session, contact_id=contact_id)
     holdout = {e.id for e in enrollments if e.holdout}  # her entry into these says so
     for move in enrollments_repo.contact_transitions(session, contact_id=contact_id):
@@ -173,22 +169,16 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
             "to": move.to_stage,
             "trigger": move.trigger,
         }
-        entries.append(
-            (TimelineEntry(at=move.at, kind="transition", summary=summary, data=data), move.seq)
-        )
+        add("transition", move.at, summary, move.seq, data)
     for note in outbox.contact_notes(session, contact_id=contact_id):
-        summary = f"{note.journey_id}: {note.stage}: {note.text}"
         data = {
             "journey": note.journey_id,
             "stage": note.stage,
             "message_id": note.message_id,
             "text": note.text,
         }
-        entries.append(
-            (TimelineEntry(at=note.at, kind="note", summary=summary, data=data), note.seq)
-        )
+        add("note", note.at, f"{note.journey_id}: {note.stage}: {note.text}", note.seq, data)
     for message in outbox.contact_messages(session, contact_id=contact_id):
-        summary = f"{message.channel} {message.template}: {message.status}"
         data = {
             "id": message.id,
             "journey": message.journey_id,
@@ -197,9 +187,7 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
             "delivery_status": message.delivery_status,
             "subject": message.subject,
         }
-        at = message.sent_at or message.due_at
-        entries.append(
-            (TimelineEntry(at=at, kind="message", summary=summary, data=data), message.visit)
-        )
+        summary = f"{message.channel} {message.template}: {message.status}"
+        add("message", message.sent_at or message.due_at, summary, message.visit, data)
     entries.sort(key=lambda item: (item[0].at, _KIND_ORDER[item[0].kind], item[1]))
     return [entry for entry, _ in entries]

@@ -7,11 +7,13 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
 
-from service.delivery.compose import OPT_OUT_HINT, compose, with_opt_out_hint, with_pixel
+from service.delivery.channels import OutgoingMessage
+from service.delivery.compose import OPT_OUT_HINT, draft, finish, with_opt_out_hint, with_pixel
 from service.errors import JourneyError
 from service.runtime import Runtime
 from service.store.models import Contact, Message, MessageStatus
@@ -19,6 +21,11 @@ from service.tracking.links import UNSUBSCRIBE, read_token
 from tests.factories import FIXTURES, FakeClock, Harness, make_settings, running_app, signup
 
 SECRET = "compose-secret"
+
+
+def compose(session: Session, runtime: Runtime, **found: Any) -> OutgoingMessage:
+    """Draft and render in one go, as dispatch does on either side of its commit."""
+    return finish(runtime.content, draft(session, runtime, **found))
 
 
 def test_the_pixel_goes_just_before_the_closing_body_tag() -> None:
