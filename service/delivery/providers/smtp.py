@@ -9,21 +9,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import ssl
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Literal
 
 import aiosmtplib
 from pydantic import Field, SecretStr
@@ -32,6 +28,7 @@ from service.delivery.channels import DeliveryResult, OutgoingMessage
 from service.delivery.providers.email import Sender, SenderSettings, unsubscribe_headers
 from service.delivery.providers.http import RateLimiter
 from service.delivery.providers.registry import Provider, ProviderContext
+from service.delivery.providers.smtp_pool import Dropped, PoolBusy, Security, SmtpPool, SmtpServer
 from service.errors import ConfigError
 from service.hosts import is_loopback
 from service.settings_base import required, secret_text
@@ -44,29 +41,11 @@ DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 # credentials, encryption required for the mechanism.
 CREDENTIAL_CODES = frozenset({530, 534, 535, 538})
 REASON_LIMIT = 200  # server replies are kept short: they land in the timeline and logs
-IDLE_SECONDS = 30.0  # servers drop idle clients after a while; older connections are renewed
-MESSAGES_PER_CONNECTION = 100  # many servers cap a session's messages; renew before they do
 # Messages go out 7-bit clean (quoted-printable bodies, encoded-word headers) with CRLF, so
 # any server takes them without 8BITMIME or SMTPUTF8.
 WIRE = policy.SMTP.clone(cte_type="7bit")
 WHITESPACE = re.compile(r"\s+")
 ADDRESS = re.compile(r"[!-?A-~]+@[A-Za-z0-9.-]+")  # printable ASCII without '@', then a host
-
-Security = Literal["starttls", "tls", "none"]
-
-
-@dataclass(frozen=True)
-class SmtpServer:
-    """Where and how to connect, checked once at start-up."""
-
-    host: str
-    port: int
-    security: Security
-    helo_name: str
-    timeout: float
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)  # never in a log line
-    tls: ssl.SSLContext | None = None
 
 
 class SmtpSettings(SenderSettings):
@@ -165,105 +144,6 @@ class _Refused:
     credentials: bool = False
 
 
-class _PoolBusy(Exception):
-    """Every connection stayed busy for the whole timeout."""
-
-
-class _Dropped(Exception):
-    """A pooled connection the server had closed before this message began."""
-
-
-@dataclass
-class _Connection:
-    """A connection with what decides whether it may carry one more message."""
-
-    smtp: aiosmtplib.SMTP
-    transactions: int = 0
-    idle_since: float = 0.0
-
-    def reusable(self, now: float) -> bool:
-        """Still open, not idle long enough for the server to drop it, under its message cap."""
-        return (
-            self.smtp.is_connected
-            and now - self.idle_since < IDLE_SECONDS
-            and self.transactions < MESSAGES_PER_CONNECTION
-        )
-
-
-class SmtpPool:
-    """At most `size` connections to one server, reused while fresh, to skip the handshake."""
-
-    def __init__(self, server: SmtpServer, *, size: int) -> None:
-        self.server = server
-        self._slots = asyncio.Semaphore(size)
-        self._idle: list[_Connection] = []
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Wait for a free connection as long as the timeout, as HTTP pool waits do."""
-        try:
-            async with asyncio.timeout(self.server.timeout):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise _PoolBusy from None
-        try:
-            yield
-        finally:
-            self._slots.release()
-
-    async def take(self, *, fresh: bool = False) -> tuple[_Connection, bool]:
-        """A pooled connection (True) or a new one (False); the caller holds a slot."""
-        while self._idle and not fresh:
-            connection = self._idle.pop()
-            if connection.reusable(time.monotonic()):
-                return connection, True
-            await self._quit(connection)
-        return _Connection(await self._open()), False
-
-    def give_back(self, connection: _Connection) -> None:
-        """Keep a connection whose last transaction ended cleanly for the next message."""
-        connection.idle_since = time.monotonic()
-        if connection.smtp.is_connected:
-            self._idle.append(connection)
-
-    async def aclose(self) -> None:
-        """Say goodbye to the server on every idle connection."""
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            await self._quit(connection)
-
-    async def _open(self) -> aiosmtplib.SMTP:
-        """Connect, secure and log in, or raise what went wrong for the caller to classify."""
-        server = self.server
-        smtp = aiosmtplib.SMTP(
-            hostname=server.host,
-            port=server.port,
-            local_hostname=server.helo_name,
-            timeout=server.timeout,
-            use_tls=server.security == "tls",
-            start_tls=server.security == "starttls",
-            tls_context=server.tls,
-        )
-        try:
-            await smtp.connect()
-            if server.username is not None:
-                await smtp.login(server.username, server.password or "")
-        except BaseException:
-            smtp.close()
-            raise
-        return smtp
-
-    async def _quit(self, connection: _Connection) -> None:
-        """QUIT politely when the server still listens; close in any case."""
-        try:
-            if connection.smtp.is_connected:
-                await connection.smtp.quit(timeout=min(self.server.timeout, 5.0))
-        except (aiosmtplib.SMTPException, OSError, TimeoutError):
-            pass
-        finally:
-            connection.smtp.close()
-
-
 def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
     """The TLS error behind a connection failure, if that is what it was."""
     seen: BaseException | None = exc
@@ -345,7 +225,7 @@ class SmtpChannel:
         try:
             async with self.pool.slot():
                 return await self._deliver(message.to, data, mail["Message-ID"])
-        except _PoolBusy:
+        except PoolBusy:
             return DeliveryResult(ok=False, error="every SMTP connection stayed busy; not sent")
 
     async def _deliver(self, to: str, data: bytes, message_id: str) -> DeliveryResult:
@@ -358,7 +238,7 @@ class SmtpChannel:
                 return self._refused(failure) if isinstance(failure, _Refused) else failure
             try:
                 result = await self._transaction(connection.smtp, to, data, reused=reused)
-            except _Dropped:
+            except Dropped:
                 connection.smtp.close()
                 continue
             except BaseException:
@@ -382,11 +262,11 @@ class SmtpChannel:
             await smtp.mail(self.sender.email)
         except aiosmtplib.SMTPResponseException as exc:
             if reused and exc.code == 421:
-                raise _Dropped from exc  # the server is closing the idle connection
+                raise Dropped from exc  # the server is closing the idle connection
             return await self._answer(smtp, exc, before_recipient=True)
         except ConnectionError as exc:  # aiosmtplib's SMTPServerDisconnected included
             if reused:
-                raise _Dropped from exc  # the server closed the idle connection: nothing sent
+                raise Dropped from exc  # the server closed the idle connection: nothing sent
             return DeliveryResult(ok=False, error="SMTP connection lost at MAIL FROM")
         except TimeoutError:
             return DeliveryResult(ok=False, error="SMTP server timed out at MAIL FROM")
