@@ -1,4 +1,4 @@
-"""The layout stays easy to read: no module of the service grows past a screenful of screens."""
+"""The layout stays easy to change: no module of the service grows too long to read at once."""
 
 from __future__ import annotations
 
