@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Float, String, and_, case, func, text
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -46,7 +47,7 @@ class Scope:
         return and_(*parts)
 
 
-def tune(session: Any) -> None:
+def tune(session: Session) -> None:
     """Settings for one analytics read, on PostgreSQL: no JIT (its compile time costs more
     than these queries run) and room to sort and hash in memory. This transaction only."""
     if session.get_bind().dialect.name == "postgresql":
