@@ -130,13 +130,18 @@ def defer(message: Message, *, until: datetime, note: str | None = None) -> Outc
     return Outcome.DEFERRED
 
 
-def mark_sending(message: Message, *, outgoing: OutgoingMessage, send_lease: datetime) -> None:
-    """Keep what goes out and lease it as sending, so it is never claimed (or sent) again."""
+def _keep_content(message: Message, outgoing: OutgoingMessage) -> None:
+    """Keep the message as rendered, so the timeline shows what went out (or was held)."""
     message.subject = outgoing.subject
     message.preheader = outgoing.preheader
     message.html = outgoing.html
     message.text = outgoing.text
     message.body = outgoing.body
+
+
+def mark_sending(message: Message, *, outgoing: OutgoingMessage, send_lease: datetime) -> None:
+    """Keep what goes out and lease it as sending, so it is never claimed (or sent) again."""
+    _keep_content(message, outgoing)
     message.status = MessageStatus.SENDING
     message.claimed_until = send_lease
 
@@ -144,11 +149,7 @@ def mark_sending(message: Message, *, outgoing: OutgoingMessage, send_lease: dat
 def hold(message: Message, *, outgoing: OutgoingMessage, now: datetime) -> Outcome:
     """Record a holdout contact's message as sent at the hand-over moment, handed to no
     channel, so both groups' histories line up and it is never claimed or retried."""
-    message.subject = outgoing.subject
-    message.preheader = outgoing.preheader
-    message.html = outgoing.html
-    message.text = outgoing.text
-    message.body = outgoing.body
+    _keep_content(message, outgoing)
     message.sent_at = now
     _end_turn(message, status=MessageStatus.HELD, error=None)
     return Outcome.HELD

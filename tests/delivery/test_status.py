@@ -75,9 +75,9 @@ def test_waiting_is_no_attempt() -> None:
     assert message.error == "delayed by frequency cap"
 
 
-def test_marking_sending_keeps_what_goes_out_under_the_send_lease() -> None:
-    message = _message()
-    outgoing = OutgoingMessage(
+def _outgoing(message: Message) -> OutgoingMessage:
+    """The welcome email as rendered for `message`."""
+    return OutgoingMessage(
         id=message.id,
         idempotency_key=message.idempotency_key,
         contact_id="c1",
@@ -94,6 +94,11 @@ def test_marking_sending_keeps_what_goes_out_under_the_send_lease() -> None:
         url=None,
         unsubscribe_url="https://n.example/u/t",
     )
+
+
+def test_marking_sending_keeps_what_goes_out_under_the_send_lease() -> None:
+    message = _message()
+    outgoing = _outgoing(message)
     status.mark_sending(message, outgoing=outgoing, send_lease=SEND_LEASE)
     assert (message.status, message.claimed_until) == (MessageStatus.SENDING, SEND_LEASE)
     assert (message.subject, message.html, message.text, message.attempts) == (
@@ -106,23 +111,7 @@ def test_marking_sending_keeps_what_goes_out_under_the_send_lease() -> None:
 
 def test_a_held_message_is_recorded_as_sent_then_and_ends_its_turn() -> None:
     message = _message()
-    outgoing = OutgoingMessage(
-        id=message.id,
-        idempotency_key=message.idempotency_key,
-        contact_id="c1",
-        journey="wedding-story",
-        stage="welcome",
-        channel="email",
-        template="story/welcome",
-        to="ava@example.com",
-        subject="Welcome",
-        preheader="Hi",
-        html="<p>Hi</p>",
-        text="Hi",
-        body="",
-        url=None,
-        unsubscribe_url="https://n.example/u/t",
-    )
+    outgoing = _outgoing(message)
     assert status.hold(message, outgoing=outgoing, now=NOW) == Outcome.HELD
     assert (message.status, message.sent_at, message.claimed_until) == (
         MessageStatus.HELD,
