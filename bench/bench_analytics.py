@@ -19,14 +19,14 @@ import argparse
 import contextlib
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from support import private_schema
 
 from service.analytics import report
 from service.analytics.sql import Scope
@@ -130,19 +130,9 @@ def _database(given: str | None, folder: Path) -> Iterator[str]:
         command.upgrade(alembic_config(url), BEFORE)
         yield url
         return
-    schema = f"bench_analytics_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(given)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(given).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
-    try:
-        command.upgrade(alembic_config(rendered), BEFORE)
-        yield rendered
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_schema(given, "bench_analytics") as url:
+        command.upgrade(alembic_config(url), BEFORE)
+        yield url
 
 
 def _best(repeat: int, work: object) -> float:

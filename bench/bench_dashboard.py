@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from support import free_port, private_schema
 
 from service.engine.loader import load_catalog
 from service.store.migrate import upgrade
@@ -42,12 +41,6 @@ TARGET_MS = 300
 BATCH = 5_000
 STATUSES = ["active"] * 62 + ["converted"] * 12 + ["exited"] * 8 + ["completed"] * 18
 DELIVERY = [None, "delivered", "delivered", "opened", "opened", "clicked", "bounced"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _walk(rng: random.Random, journey: Any) -> list[tuple[str, str]]:
@@ -230,19 +223,9 @@ def _database(given: str | None, folder: Path) -> Iterator[str]:
         upgrade(url)
         yield url
         return
-    schema = f"bench_dashboard_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(given)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(given).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
-    try:
-        upgrade(rendered)
-        yield rendered
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_schema(given, "bench_dashboard") as url:
+        upgrade(url)
+        yield url
 
 
 def _time(client: httpx.Client, path: str, requests: int) -> tuple[float, float, float]:
@@ -271,7 +254,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, _database(args.database_url, Path(tmp)) as url:
         contact_id, seconds = _fill(url, args.enrollments, now)
         print(f"inserted {args.enrollments:,} enrollments with their rows in {seconds:.0f} s")
-        port = _free_port()
+        port = free_port()
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")},
             "NURTURE_DATABASE_URL": url,

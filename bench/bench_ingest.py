@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
 from loadgen import Load, post_load
+from support import free_port, private_schema
 
 ROOT = Path(__file__).parents[1]
 SINGLE_TARGET = 0.5
@@ -66,21 +66,11 @@ def _database(url: str | None, tmp: str) -> Iterator[Database]:
         yield Database(url, engine)
         engine.dispose()
         return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    scoped_url = scoped.render_as_string(hide_password=False)
-    try:
+    with private_schema(url, "bench") as scoped_url:
         _migrate(scoped_url, tmp)
-        engine = create_engine(scoped)
+        engine = create_engine(scoped_url)
         yield Database(scoped_url, engine)
         engine.dispose()
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _env(url: str, tmp: str) -> dict[str, str]:
@@ -99,16 +89,10 @@ def _migrate(url: str, tmp: str) -> None:
     subprocess.run(command, env=_env(url, tmp), cwd=tmp, check=True, stdout=subprocess.DEVNULL)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def _server(command: list[str], env: dict[str, str], cwd: str, ready: str) -> Any:
     """A server process on a free port, up once `ready` answers; stopped afterwards."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [*command, str(port)],
         env={**env, "PYTHONPATH": str(ROOT)},
