@@ -8,12 +8,13 @@ from datetime import datetime
 from sqlmodel import Session
 
 from service.contacts.identity import locked_contact
+from service.contacts.profile import contact_view
 from service.engine.core import CompiledJourney, Decision, Status
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.unit import (
     Outcome,
+    UnitOfWork,
     apply_decision,
-    contact_view,
     enrollment_state,
     fire_due_timer,
     start_enrollment,
@@ -28,20 +29,17 @@ def run_timer(runtime: Runtime, *, enrollment_id: str, contact_id: str, now: dat
     runtime.journeys.refresh()  # every scheduler follows reloads and experiment winners
 
     def work(session: Session) -> Outcome:
-        outcome = Outcome()
-        contact = locked_contact(session, contact_id)
+        unit = UnitOfWork(session, locked_contact(session, contact_id), now)
         enrollment = enrollments_repo.get_enrollment(session, enrollment_id=enrollment_id)
         if enrollment is None:
-            return outcome
+            return unit.outcome
         session.refresh(enrollment)
         enrollment.claimed_until = None
         session.add(enrollment)
         if enrollment.status != Status.ACTIVE:
-            return outcome
+            return unit.outcome
         compiled = runtime.journeys.get(enrollment.journey_id, enrollment.version)
-        return fire_due_timer(
-            session, contact=contact, enrollment=enrollment, compiled=compiled, now=now
-        )
+        return fire_due_timer(unit, enrollment=enrollment, compiled=compiled)
 
     return runtime.db.write_retrying(work)
 
@@ -60,7 +58,7 @@ def enroll(runtime: Runtime, *, contact_id: str, journey_id: str) -> Outcome:
         now = runtime.clock.now()
         decision = compiled.start(contact_view(contact), now=now)
         return start_enrollment(
-            session, contact=contact, compiled=compiled, decision=decision, now=now
+            UnitOfWork(session, contact, now), compiled=compiled, decision=decision
         )
 
     return runtime.db.write_retrying(work)
@@ -90,9 +88,8 @@ def _operate(
         compiled = runtime.journeys.get(journey_id, enrollment.version)
         now = runtime.clock.now()
         decision = decide(compiled, enrollment, contact, now)
-        return apply_decision(
-            session, contact=contact, enrollment=enrollment, decision=decision, now=now
-        )
+        unit = UnitOfWork(session, contact, now)
+        return apply_decision(unit, enrollment=enrollment, decision=decision)
 
     return runtime.db.write_retrying(work)
 

@@ -9,12 +9,13 @@ from functools import partial
 from sqlmodel import Session
 
 from service.contacts import repository as contacts_repo
+from service.contacts.profile import contact_view
 from service.engine.core import CompiledJourney, Status
 from service.engine.entry import decide_enrolment
 from service.engine.guards import Guard, GuardSyntaxError
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.schemas import AudienceIn, AudienceReport
-from service.enrollments.unit import contact_view, enrollment_state, start_enrollment
+from service.enrollments.unit import UnitOfWork, enrollment_state, start_enrollment
 from service.errors import InvalidInput
 from service.runtime import Runtime
 from service.store.models import Contact
@@ -126,5 +127,5 @@ def enrol_by_policy(
     if decision is None:
         return False
     if not dry_run:
-        start_enrollment(session, contact=contact, compiled=compiled, decision=decision, now=now)
+        start_enrollment(UnitOfWork(session, contact, now), compiled=compiled, decision=decision)
     return True

@@ -23,7 +23,7 @@ from service.contacts.identity import locked_contact
 from service.delivery import outbox
 from service.engine.core import Status
 from service.enrollments import repository as enrollments_repo
-from service.enrollments.unit import apply_decision, enrollment_state
+from service.enrollments.unit import UnitOfWork, apply_decision, enrollment_state
 from service.runtime import Runtime
 from service.store.models import Contact, new_id
 
@@ -54,13 +54,13 @@ def _number(value: Any) -> bool:
 
 def _end_active(session: Session, runtime: Runtime, contact: Contact) -> None:
     """Exit her active enrollments, canceling what they have not sent yet."""
-    now = runtime.clock.now()
+    unit = UnitOfWork(session, contact, runtime.clock.now())
     for enrollment in enrollments_repo.contact_enrollments(session, contact_id=contact.id):
         if enrollment.status != Status.ACTIVE:
             continue
         compiled = runtime.journeys.get(enrollment.journey_id, enrollment.version)
-        decision = compiled.exit(enrollment_state(enrollment), now=now, reason=ERASED)
-        apply_decision(session, contact=contact, enrollment=enrollment, decision=decision, now=now)
+        decision = compiled.exit(enrollment_state(enrollment), now=unit.now, reason=ERASED)
+        apply_decision(unit, enrollment=enrollment, decision=decision)
 
 
 def erase_contact(runtime: Runtime, *, contact_id: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from sqlmodel import Session
 
@@ -11,7 +10,7 @@ from service.catalog.registry import JourneyRegistry
 from service.contacts import repository as contacts_repo
 from service.contacts.consent import apply_consent_effects
 from service.contacts.identity import attach_identifiers, event_contact
-from service.contacts.profile import check_date_attributes, merge_profile
+from service.contacts.profile import check_date_attributes, contact_view, merge_profile
 from service.delivery import outbox
 from service.delivery import status as message_status
 from service.engine.core import EventView, Status
@@ -19,9 +18,8 @@ from service.engine.entry import decide_entry
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.schemas import EventResult
 from service.enrollments.unit import (
-    Outcome,
+    UnitOfWork,
     apply_decision,
-    contact_view,
     enrollment_state,
     fire_due_timer,
     start_enrollment,
@@ -29,7 +27,6 @@ from service.enrollments.unit import (
 from service.errors import Conflict, InvalidInput
 from service.runtime import Runtime
 from service.schemas import EventIn
-from service.store.models import Contact
 
 logger = logging.getLogger(__name__)
 
@@ -141,87 +138,46 @@ def _ingest(
         id=event.id,
         source=event.source,
     )
-    outcome = Outcome()
-    _apply_to_enrollments(
-        runtime.journeys,
-        session,
-        contact=contact,
-        event=seen,
-        row_id=row_id,
-        outcome=outcome,
-        now=now,
-    )
-    _apply_to_entries(
-        runtime.journeys,
-        session,
-        contact=contact,
-        event=seen,
-        row_id=row_id,
-        outcome=outcome,
-        now=now,
-    )
+    unit = UnitOfWork(session, contact, now)
+    _apply_to_enrollments(runtime.journeys, unit, event=seen, row_id=row_id)
+    _apply_to_entries(runtime.journeys, unit, event=seen, row_id=row_id)
     return EventResult(
         id=event.id,
         source=event.source,
         status="accepted",
         contact_id=contact.id,
-        moved=outcome.moved,
-        enrolled=outcome.enrolled,
+        moved=unit.outcome.moved,
+        enrolled=unit.outcome.enrolled,
     )
 
 
 def _apply_to_enrollments(
-    journeys: JourneyRegistry,
-    session: Session,
-    *,
-    contact: Contact,
-    event: EventView,
-    row_id: str,
-    outcome: Outcome,
-    now: datetime,
+    journeys: JourneyRegistry, unit: UnitOfWork, *, event: EventView, row_id: str
 ) -> None:
     """The event in each active enrollment, after any timer that was due before it."""
-    view = contact_view(contact)
-    for enrollment in enrollments_repo.contact_enrollments(session, contact_id=contact.id):
+    view = contact_view(unit.contact)
+    for enrollment in enrollments_repo.contact_enrollments(
+        unit.session, contact_id=unit.contact.id
+    ):
         if enrollment.status != Status.ACTIVE:
             continue
         compiled = journeys.get(enrollment.journey_id, enrollment.version)
-        fire_due_timer(
-            session,
-            contact=contact,
-            enrollment=enrollment,
-            compiled=compiled,
-            now=now,
-            outcome=outcome,
-            due_by=min(event.time, now),
-        )
+        due_by = min(event.time, unit.now)
+        fire_due_timer(unit, enrollment=enrollment, compiled=compiled, due_by=due_by)
         if enrollment.status != Status.ACTIVE:
             continue
-        decision = compiled.on_event(enrollment_state(enrollment), view, event, now=now)
-        apply_decision(
-            session,
-            contact=contact,
-            enrollment=enrollment,
-            decision=decision,
-            now=now,
-            outcome=outcome,
-            event_row_id=row_id,
-        )
+        decision = compiled.on_event(enrollment_state(enrollment), view, event, now=unit.now)
+        apply_decision(unit, enrollment=enrollment, decision=decision, event_row_id=row_id)
 
 
 def _apply_to_entries(
-    journeys: JourneyRegistry,
-    session: Session,
-    *,
-    contact: Contact,
-    event: EventView,
-    row_id: str,
-    outcome: Outcome,
-    now: datetime,
+    journeys: JourneyRegistry, unit: UnitOfWork, *, event: EventView, row_id: str
 ) -> None:
     """Enrol her in each current journey the event enters, as its re-entry policy allows."""
-    view = contact_view(contact)
-    enrollments = list(enrollments_repo.contact_enrollments(session, contact_id=contact.id))
+    view = contact_view(unit.contact)
+    enrollments = list(
+        enrollments_repo.contact_enrollments(unit.session, contact_id=unit.contact.id)
+    )
     for journey_id, compiled in journeys.current.items():
         mine = [e for e in enrollments if e.journey_id == journey_id]
         active = [e for e in mine if e.status == Status.ACTIVE]
@@ -231,27 +187,12 @@ def _apply_to_entries(
             event,
             active=[enrollment_state(e) for e in active],
             enrolled_before=bool(mine),
-            now=now,
+            now=unit.now,
         )
         for note in entry.notes:
             logger.warning("journey %s entry: %s", journey_id, note)
         if entry.start is None:
             continue
         for enrollment, decision in zip(active, entry.restarts, strict=True):
-            apply_decision(
-                session,
-                contact=contact,
-                enrollment=enrollment,
-                decision=decision,
-                now=now,
-                outcome=outcome,
-            )
-        start_enrollment(
-            session,
-            contact=contact,
-            compiled=compiled,
-            decision=entry.start,
-            now=now,
-            outcome=outcome,
-            event_row_id=row_id,
-        )
+            apply_decision(unit, enrollment=enrollment, decision=decision)
+        start_enrollment(unit, compiled=compiled, decision=entry.start, event_row_id=row_id)

@@ -40,6 +40,17 @@ class Outcome:
     enrolled: list[Enrolled] = field(default_factory=list)
 
 
+@dataclass
+class UnitOfWork:
+    """One transaction's work on one locked contact: where each step writes, at which
+    moment, and the moves and enrollments the steps made so far."""
+
+    session: Session
+    contact: Contact
+    now: datetime
+    outcome: Outcome = field(default_factory=Outcome)
+
+
 def enrollment_state(enrollment: Enrollment) -> EnrollmentState:
     """The engine's view of an enrollment row."""
     return EnrollmentState(
@@ -55,18 +66,11 @@ def enrollment_state(enrollment: Enrollment) -> EnrollmentState:
 
 
 def apply_decision(
-    session: Session,
-    *,
-    contact: Contact,
-    enrollment: Enrollment,
-    decision: Decision,
-    now: datetime,
-    outcome: Outcome | None = None,
-    event_row_id: str | None = None,
+    unit: UnitOfWork, *, enrollment: Enrollment, decision: Decision, event_row_id: str | None = None
 ) -> Outcome:
     """Persist one engine step: state, history, and the outbox (stale messages canceled);
-    the moves are added to `outcome`, a new one unless the caller collects several steps."""
-    outcome = outcome if outcome is not None else Outcome()
+    the moves are added to the unit's outcome."""
+    session, contact, now, outcome = unit.session, unit.contact, unit.now, unit.outcome
     state = decision.state
     left_stage = (enrollment.stage, enrollment.visit) != (state.stage, state.visit)
     enrollment.version = state.version
@@ -122,35 +126,26 @@ def apply_decision(
 
 
 def start_enrollment(
-    session: Session,
+    unit: UnitOfWork,
     *,
-    contact: Contact,
     compiled: CompiledJourney,
     decision: Decision,
-    now: datetime,
-    outcome: Outcome | None = None,
     event_row_id: str | None = None,
 ) -> Outcome:
     """Store a new enrollment from the engine's start decision."""
     enrollment = Enrollment(
-        contact_id=contact.id,
+        contact_id=unit.contact.id,
         journey_id=compiled.id,
         version=compiled.version,
         stage=decision.state.stage,
         status=decision.state.status,
         visit=decision.state.visit,
         holdout=decision.state.holdout,
-        entered_at=now,
-        started_at=now,
+        entered_at=unit.now,
+        started_at=unit.now,
     )
     outcome = apply_decision(
-        session,
-        contact=contact,
-        enrollment=enrollment,
-        decision=decision,
-        now=now,
-        outcome=outcome,
-        event_row_id=event_row_id,
+        unit, enrollment=enrollment, decision=decision, event_row_id=event_row_id
     )
     outcome.enrolled.append(
         Enrolled(
@@ -164,25 +159,20 @@ def start_enrollment(
 
 
 def fire_due_timer(
-    session: Session,
+    unit: UnitOfWork,
     *,
-    contact: Contact,
     enrollment: Enrollment,
     compiled: CompiledJourney,
-    now: datetime,
-    outcome: Outcome | None = None,
     due_by: datetime | None = None,
 ) -> Outcome:
-    """Fire the enrollment's timer if it was due by `due_by` (default `now`): from the
+    """Fire the enrollment's timer if it was due by `due_by` (default now): from the
     scheduler, and before an event that happened after it (a lagging or stopped scheduler),
     as the first trigger to fire wins."""
-    outcome = outcome if outcome is not None else Outcome()
-    if enrollment.next_due_at is None or enrollment.next_due_at > (due_by or now):
-        return outcome
-    decision = compiled.on_clock(enrollment_state(enrollment), contact_view(contact), now=now)
-    return apply_decision(
-        session, contact=contact, enrollment=enrollment, decision=decision, now=now, outcome=outcome
-    )
+    if enrollment.next_due_at is None or enrollment.next_due_at > (due_by or unit.now):
+        return unit.outcome
+    state, contact = enrollment_state(enrollment), contact_view(unit.contact)
+    decision = compiled.on_clock(state, contact, now=unit.now)
+    return apply_decision(unit, enrollment=enrollment, decision=decision)
 
 
 def reschedule(session: Session, *, journeys: JourneyRegistry, contact: Contact) -> None:

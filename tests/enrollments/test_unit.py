@@ -14,6 +14,7 @@ from service.engine.core import CompiledJourney, Decision, EventView
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.unit import (
     Outcome,
+    UnitOfWork,
     apply_decision,
     contact_view,
     enrollment_state,
@@ -34,40 +35,30 @@ Decide = Callable[[CompiledJourney, Enrollment, Contact, datetime], Decision]
 
 
 def _start(runtime: Runtime, contact_id: str, *, event_row_id: str | None = None) -> Outcome:
-    outcome = Outcome()
     with runtime.db.write() as session:
         contact = locked_contact(session, contact_id)
         compiled = runtime.journeys.current_of(STORY)
         now = runtime.clock.now()
-        start_enrollment(
-            session,
-            contact=contact,
+        return start_enrollment(
+            UnitOfWork(session, contact, now),
             compiled=compiled,
             decision=compiled.start(contact_view(contact), now=now),
-            now=now,
-            outcome=outcome,
             event_row_id=event_row_id,
         )
-    return outcome
 
 
 def _apply(runtime: Runtime, contact_id: str, decide: Decide) -> Outcome:
     """Decide on her one enrollment and persist the decision, as each unit of work does."""
-    outcome = Outcome()
     with runtime.db.write() as session:
         contact = locked_contact(session, contact_id)
         [enrollment] = enrollments_repo.contact_enrollments(session, contact_id=contact_id)
         compiled = runtime.journeys.get(enrollment.journey_id, enrollment.version)
         now = runtime.clock.now()
-        apply_decision(
-            session,
-            contact=contact,
+        return apply_decision(
+            UnitOfWork(session, contact, now),
             enrollment=enrollment,
             decision=decide(compiled, enrollment, contact, now),
-            now=now,
-            outcome=outcome,
         )
-    return outcome
 
 
 def _clock(compiled: CompiledJourney, e: Enrollment, c: Contact, now: datetime) -> Decision:
@@ -279,20 +270,15 @@ def test_reschedule_follows_a_new_date(runtime: Runtime, ava: str) -> None:
 
 
 def _fire(runtime: Runtime, contact_id: str, *, due_by: datetime | None = None) -> Outcome:
-    outcome = Outcome()
     with runtime.db.write() as session:
         contact = locked_contact(session, contact_id)
         [enrollment] = enrollments_repo.contact_enrollments(session, contact_id=contact_id)
-        fire_due_timer(
-            session,
-            contact=contact,
+        return fire_due_timer(
+            UnitOfWork(session, contact, runtime.clock.now()),
             enrollment=enrollment,
             compiled=runtime.journeys.get(STORY, "1"),
-            now=runtime.clock.now(),
-            outcome=outcome,
             due_by=due_by,
         )
-    return outcome
 
 
 def test_fire_due_timer_waits_until_due(runtime: Runtime, ava: str) -> None:
