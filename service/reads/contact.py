@@ -81,54 +81,20 @@ def contact_out(session: Session, contact: Contact) -> ContactOut:
         attributes=shown(dict(contact.attributes)),
         created_at=contact.created_at,
         updated_at=contact.updated_at,
-        consents=[  # the row's fields, under the same names
+        consents=[  # the rows' fields, under the same names
             ConsentOut.model_validate(c, from_attributes=True)
             for c in contacts_repo.contact_consents(session, contact_id=contact.id)
         ],
         enrollments=[
-            EnrollmentOut(
-                id=e.id,
-                journey=e.journey_id,
-                version=e.version,
-                stage=e.stage,
-                status=e.status,
-                visit=e.visit,
-                holdout=e.holdout,
-                entered_at=e.entered_at,
-                next_due_at=e.next_due_at,
-                started_at=e.started_at,
-                ended_at=e.ended_at,
-            )
+            EnrollmentOut.model_validate(e, from_attributes=True)
             for e in enrollments_repo.contact_enrollments(session, contact_id=contact.id)
         ],
     )
 
 
 def message_out(message: Message) -> MessageOut:
-    """One outbox row for operators."""
-    return MessageOut(
-        id=message.id,
-        idempotency_key=message.idempotency_key,
-        journey=message.journey_id,
-        version=message.version,
-        stage=message.stage,
-        visit=message.visit,
-        channel=message.channel,
-        template=message.template,
-        status=message.status,
-        due_at=message.due_at,
-        sent_at=message.sent_at,
-        attempts=message.attempts,
-        subject=message.subject,
-        preheader=message.preheader,
-        html=message.html,
-        text=message.text,
-        body=message.body,
-        provider_message_id=message.provider_message_id,
-        delivery_status=message.delivery_status,
-        error=message.error,
-        created_at=message.created_at,
-    )
+    """One outbox row for operators: the row's fields, under the same names."""
+    return MessageOut.model_validate(message, from_attributes=True)
 
 
 def contact_messages(session: Session, contact_id: str) -> list[MessageOut]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
+
+# Answers name a row's `journey_id` `journey`; read from the row under either name.
+JourneyName = Annotated[str, Field(validation_alias=AliasChoices("journey", "journey_id"))]
 
 
 class ConsentOut(BaseModel):
@@ -23,7 +26,7 @@ class EnrollmentOut(BaseModel):
     """Where the contact stands in one journey version."""
 
     id: str
-    journey: str
+    journey: JourneyName
     version: str
     stage: str
     status: str
@@ -59,7 +62,7 @@ class MessageOut(BaseModel):
 
     id: str
     idempotency_key: str
-    journey: str
+    journey: JourneyName
     version: str
     stage: str
     visit: int
