@@ -13,7 +13,7 @@ from service.engine.core import CompiledJourney, Decision, Status
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.unit import (
     Outcome,
-    UnitOfWork,
+    Work,
     apply_decision,
     enrollment_state,
     fire_due_timer,
@@ -29,7 +29,7 @@ def run_timer(runtime: Runtime, *, enrollment_id: str, contact_id: str, now: dat
     runtime.journeys.refresh()  # every scheduler follows reloads and experiment winners
 
     def work(session: Session) -> Outcome:
-        unit = UnitOfWork(session, locked_contact(session, contact_id), now)
+        unit = Work(session, locked_contact(session, contact_id), now)
         enrollment = enrollments_repo.get_enrollment(session, enrollment_id=enrollment_id)
         if enrollment is None:
             return unit.outcome
@@ -57,9 +57,7 @@ def enroll(runtime: Runtime, *, contact_id: str, journey_id: str) -> Outcome:
             raise Conflict(f"the contact is already active in journey '{journey_id}'")
         now = runtime.clock.now()
         decision = compiled.start(contact_view(contact), now=now)
-        return start_enrollment(
-            UnitOfWork(session, contact, now), compiled=compiled, decision=decision
-        )
+        return start_enrollment(Work(session, contact, now), compiled=compiled, decision=decision)
 
     return runtime.db.write_retrying(work)
 
@@ -88,7 +86,7 @@ def _operate(
         compiled = runtime.journeys.get(journey_id, enrollment.version)
         now = runtime.clock.now()
         decision = decide(compiled, enrollment, contact, now)
-        unit = UnitOfWork(session, contact, now)
+        unit = Work(session, contact, now)
         return apply_decision(unit, enrollment=enrollment, decision=decision)
 
     return runtime.db.write_retrying(work)

@@ -15,7 +15,7 @@ from service.engine.entry import decide_enrolment
 from service.engine.guards import Guard, GuardSyntaxError
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.schemas import AudienceIn, AudienceReport
-from service.enrollments.unit import UnitOfWork, enrollment_state, start_enrollment
+from service.enrollments.unit import Work, enrollment_state, start_enrollment
 from service.errors import InvalidInput
 from service.runtime import Runtime
 from service.store.models import Contact
@@ -127,5 +127,5 @@ def enrol_by_policy(
     if decision is None:
         return False
     if not dry_run:
-        start_enrollment(UnitOfWork(session, contact, now), compiled=compiled, decision=decision)
+        start_enrollment(Work(session, contact, now), compiled=compiled, decision=decision)
     return True

@@ -23,7 +23,7 @@ from service.contacts.identity import locked_contact
 from service.delivery import outbox
 from service.engine.core import Status
 from service.enrollments import repository as enrollments_repo
-from service.enrollments.unit import UnitOfWork, apply_decision, enrollment_state
+from service.enrollments.unit import Work, apply_decision, enrollment_state
 from service.runtime import Runtime
 from service.store.models import Contact, new_id
 
@@ -54,7 +54,7 @@ def _number(value: Any) -> bool:
 
 def _end_active(session: Session, runtime: Runtime, contact: Contact) -> None:
     """Exit her active enrollments, canceling what they have not sent yet."""
-    unit = UnitOfWork(session, contact, runtime.clock.now())
+    unit = Work(session, contact, runtime.clock.now())
     for enrollment in enrollments_repo.contact_enrollments(session, contact_id=contact.id):
         if enrollment.status != Status.ACTIVE:
             continue

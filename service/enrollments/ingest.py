@@ -18,7 +18,7 @@ from service.engine.entry import decide_entry
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.schemas import EventResult
 from service.enrollments.unit import (
-    UnitOfWork,
+    Work,
     apply_decision,
     enrollment_state,
     fire_due_timer,
@@ -138,7 +138,7 @@ def _ingest(
         id=event.id,
         source=event.source,
     )
-    unit = UnitOfWork(session, contact, now)
+    unit = Work(session, contact, now)
     _apply_to_enrollments(runtime.journeys, unit, event=seen, row_id=row_id)
     _apply_to_entries(runtime.journeys, unit, event=seen, row_id=row_id)
     return EventResult(
@@ -152,7 +152,7 @@ def _ingest(
 
 
 def _apply_to_enrollments(
-    journeys: JourneyRegistry, unit: UnitOfWork, *, event: EventView, row_id: str
+    journeys: JourneyRegistry, unit: Work, *, event: EventView, row_id: str
 ) -> None:
     """The event in each active enrollment, after any timer that was due before it."""
     view = contact_view(unit.contact)
@@ -171,7 +171,7 @@ def _apply_to_enrollments(
 
 
 def _apply_to_entries(
-    journeys: JourneyRegistry, unit: UnitOfWork, *, event: EventView, row_id: str
+    journeys: JourneyRegistry, unit: Work, *, event: EventView, row_id: str
 ) -> None:
     """Enrol her in each current journey the event enters, as its re-entry policy allows."""
     view = contact_view(unit.contact)

@@ -11,7 +11,7 @@ from service.contacts.profile import contact_view
 from service.engine.core import CompiledJourney, Status
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.schemas import MigrateIn, MigrationReport
-from service.enrollments.unit import UnitOfWork, apply_decision, enrollment_state
+from service.enrollments.unit import Work, apply_decision, enrollment_state
 from service.errors import InvalidInput
 from service.runtime import Runtime
 
@@ -76,7 +76,7 @@ def adopt(
         decision = current.adopt(
             enrollment_state(enrollment), contact_view(contact), stage=stage, now=now
         )
-        apply_decision(UnitOfWork(session, contact, now), enrollment=enrollment, decision=decision)
+        apply_decision(Work(session, contact, now), enrollment=enrollment, decision=decision)
         return True
 
     return runtime.db.write_retrying(work)

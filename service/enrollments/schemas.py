@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from service.schemas import StrictBody, strict_example
+
+# Answers name a row's `journey_id` `journey`; read from the row under either name.
+JourneyName = Annotated[str, Field(validation_alias=AliasChoices("journey", "journey_id"))]
 
 
 class EnrollIn(StrictBody):
@@ -37,7 +42,7 @@ class Move(BaseModel):
 class Enrolled(BaseModel):
     """A new enrollment caused by a request."""
 
-    journey: str
+    journey: JourneyName
     version: str
     stage: str
     status: str

@@ -41,9 +41,9 @@ class Outcome:
 
 
 @dataclass
-class UnitOfWork:
-    """One transaction's work on one locked contact: where each step writes, at which
-    moment, and the moves and enrollments the steps made so far."""
+class Work:
+    """One unit of work on one locked contact: the transaction each step writes in, its
+    moment, and the moves and enrollments its steps made so far."""
 
     session: Session
     contact: Contact
@@ -66,7 +66,7 @@ def enrollment_state(enrollment: Enrollment) -> EnrollmentState:
 
 
 def apply_decision(
-    unit: UnitOfWork, *, enrollment: Enrollment, decision: Decision, event_row_id: str | None = None
+    unit: Work, *, enrollment: Enrollment, decision: Decision, event_row_id: str | None = None
 ) -> Outcome:
     """Persist one engine step: state, history, and the outbox (stale messages canceled);
     the moves are added to the unit's outcome."""
@@ -126,11 +126,7 @@ def apply_decision(
 
 
 def start_enrollment(
-    unit: UnitOfWork,
-    *,
-    compiled: CompiledJourney,
-    decision: Decision,
-    event_row_id: str | None = None,
+    unit: Work, *, compiled: CompiledJourney, decision: Decision, event_row_id: str | None = None
 ) -> Outcome:
     """Store a new enrollment from the engine's start decision."""
     enrollment = Enrollment(
@@ -147,19 +143,12 @@ def start_enrollment(
     outcome = apply_decision(
         unit, enrollment=enrollment, decision=decision, event_row_id=event_row_id
     )
-    outcome.enrolled.append(
-        Enrolled(
-            journey=compiled.id,
-            version=compiled.version,
-            stage=enrollment.stage,
-            status=enrollment.status,
-        )
-    )
+    outcome.enrolled.append(Enrolled.model_validate(enrollment, from_attributes=True))
     return outcome
 
 
 def fire_due_timer(
-    unit: UnitOfWork,
+    unit: Work,
     *,
     enrollment: Enrollment,
     compiled: CompiledJourney,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import BaseModel, Field
 
-# Answers name a row's `journey_id` `journey`; read from the row under either name.
-JourneyName = Annotated[str, Field(validation_alias=AliasChoices("journey", "journey_id"))]
+from service.enrollments.schemas import JourneyName
 
 
 class ConsentOut(BaseModel):

@@ -14,7 +14,7 @@ from service.engine.core import CompiledJourney, Decision, EventView
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.unit import (
     Outcome,
-    UnitOfWork,
+    Work,
     apply_decision,
     contact_view,
     enrollment_state,
@@ -40,7 +40,7 @@ def _start(runtime: Runtime, contact_id: str, *, event_row_id: str | None = None
         compiled = runtime.journeys.current_of(STORY)
         now = runtime.clock.now()
         return start_enrollment(
-            UnitOfWork(session, contact, now),
+            Work(session, contact, now),
             compiled=compiled,
             decision=compiled.start(contact_view(contact), now=now),
             event_row_id=event_row_id,
@@ -55,7 +55,7 @@ def _apply(runtime: Runtime, contact_id: str, decide: Decide) -> Outcome:
         compiled = runtime.journeys.get(enrollment.journey_id, enrollment.version)
         now = runtime.clock.now()
         return apply_decision(
-            UnitOfWork(session, contact, now),
+            Work(session, contact, now),
             enrollment=enrollment,
             decision=decide(compiled, enrollment, contact, now),
         )
@@ -274,7 +274,7 @@ def _fire(runtime: Runtime, contact_id: str, *, due_by: datetime | None = None) 
         contact = locked_contact(session, contact_id)
         [enrollment] = enrollments_repo.contact_enrollments(session, contact_id=contact_id)
         return fire_due_timer(
-            UnitOfWork(session, contact, runtime.clock.now()),
+            Work(session, contact, runtime.clock.now()),
             enrollment=enrollment,
             compiled=runtime.journeys.get(STORY, "1"),
             due_by=due_by,
