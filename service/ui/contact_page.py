@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
 from sqlmodel import Session
 
 from service.contacts.phones import to_e164
@@ -16,6 +16,7 @@ from service.enrollments import repository as enrollments_repo
 from service.enrollments.unit import enrollment_state
 from service.errors import InvalidInput, NotFound
 from service.reads import contact as reads
+from service.reads.schemas import EnrollmentOut
 from service.runtime import Runtime
 from service.store.models import Contact, Message
 from service.ui import words
@@ -43,21 +44,12 @@ def find(session: Session, runtime: Runtime, *, by: str, query: str) -> Contact:
     )
 
 
-@dataclass(frozen=True)
-class EnrollmentRow:
-    """One enrollment with what her next timer will do and where she may be moved."""
+class EnrollmentRow(EnrollmentOut):
+    """One enrollment as the API shows it, with what her next timer will do and where she
+    may be moved (both empty once it ended)."""
 
-    journey: str
-    version: str
-    stage: str
-    status: str
-    holdout: bool
-    entered_at: Any
-    started_at: Any
-    ended_at: Any
-    next_due_at: Any
-    next_step: str
-    stages: list[str]
+    next_step: str = ""
+    stages: list[str] = Field(default_factory=list)
 
 
 def _enrollments(session: Session, runtime: Runtime, contact: Contact) -> list[EnrollmentRow]:
@@ -65,24 +57,11 @@ def _enrollments(session: Session, runtime: Runtime, contact: Contact) -> list[E
     rows = []
     for enrollment in enrollments_repo.contact_enrollments(session, contact_id=contact.id):
         compiled = runtime.journeys.get(enrollment.journey_id, enrollment.version)
-        active = enrollment.status == Status.ACTIVE
-        rows.append(
-            EnrollmentRow(
-                journey=enrollment.journey_id,
-                version=enrollment.version,
-                stage=enrollment.stage,
-                status=enrollment.status,
-                holdout=enrollment.holdout,
-                entered_at=enrollment.entered_at,
-                started_at=enrollment.started_at,
-                ended_at=enrollment.ended_at,
-                next_due_at=enrollment.next_due_at,
-                next_step=words.next_timer(compiled, enrollment_state(enrollment), view)
-                if active
-                else "",
-                stages=list(compiled.journey.stages) if active else [],
-            )
-        )
+        row = EnrollmentRow.model_validate(enrollment, from_attributes=True)
+        if enrollment.status == Status.ACTIVE:
+            row.next_step = words.next_timer(compiled, enrollment_state(enrollment), view)
+            row.stages = list(compiled.journey.stages)
+        rows.append(row)
     return rows
 
 
