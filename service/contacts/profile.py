@@ -18,14 +18,7 @@ logger = logging.getLogger(__name__)
 
 def contact_view(contact: Contact) -> ContactView:
     """The engine's plain-data view of a contact row."""
-    return ContactView(
-        id=contact.id,
-        attributes=dict(contact.attributes),
-        timezone=contact.timezone,
-        persona=contact.persona,
-        email=contact.email,
-        phone=contact.phone,
-    )
+    return ContactView.of(contact, id=contact.id)
 
 
 def merge_profile(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 class Status(StrEnum):
@@ -20,6 +20,21 @@ class Status(StrEnum):
     RESTARTED = "restarted"  # replaced by a new enrollment (reenter: always)
 
 
+class Profile(Protocol):
+    """What a contact view is read from: a stored contact, or a journey's sample contact."""
+
+    @property
+    def attributes(self) -> Mapping[str, Any]: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def persona(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class ContactView:
     """What the engine may know of a contact: plain data only."""
@@ -30,6 +45,18 @@ class ContactView:
     persona: str | None = None
     email: str | None = None
     phone: str | None = None
+
+    @classmethod
+    def of(cls, profile: Profile, *, id: str) -> ContactView:
+        """A profile as the engine sees it, its attributes copied."""
+        return cls(
+            id=id,
+            attributes=dict(profile.attributes),
+            timezone=profile.timezone,
+            persona=profile.persona,
+            email=profile.email,
+            phone=profile.phone,
+        )
 
     def as_context(self) -> dict[str, Any]:
         """The `contact` seen by guards and templates."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import TextIO
@@ -44,14 +44,8 @@ class ValidationResult:
 def sample_contact(journey: CompiledJourney) -> ContactView:
     """The journey's declared sample contact, as the engine sees contacts."""
     sample = journey.journey.sample_contact
-    return ContactView(
-        id="sample",
-        attributes=sample.attributes,
-        timezone=sample.timezone,
-        persona=sample.persona or journey.journey.persona,
-        email=sample.email,
-        phone=sample.phone,
-    )
+    view = ContactView.of(sample, id="sample")
+    return replace(view, persona=sample.persona or journey.journey.persona)
 
 
 def check_stage(
