@@ -10,10 +10,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from service.api.auth import SCOPES, ApiKey, match_key
+from service.api.auth import SCOPES, ApiKey
 from service.errors import Forbidden, Unauthorized
 from service.hosts import is_loopback
 from service.inbound.receive import Inbound
+from service.keys import match_key
 from service.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from NURTURE_API_KEYS")

@@ -124,6 +124,27 @@ class RateLimiter:
                 await asyncio.sleep((1 - self.tokens) / self.per_second)
 
 
+class RefusalAlarm:
+    """Says once, loudly, that a provider refuses our set-up: messages wait for the fix."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self.log = log
+        self.raised = False
+
+    def raise_once(self, refusal: str, *args: object) -> None:
+        """Log the refusal (a %-format of `args`) unless it was said since the last reset."""
+        if not self.raised:
+            self.raised = True
+            self.log.error(
+                f"{refusal}: check its settings; messages are retried with backoff meanwhile",
+                *args,
+            )
+
+    def reset(self) -> None:
+        """It works again: a later refusal is news."""
+        self.raised = False
+
+
 class HttpChannel:
     """The base of every HTTP provider's channel: client, limiter, error classification."""
 
@@ -139,7 +160,7 @@ class HttpChannel:
         self.client = client
         self.now = now
         self.limiter = limiter
-        self._credentials_refused = False
+        self._refusals = RefusalAlarm(logger)
 
     async def ready(self) -> None:
         """Wait for the provider's rate limit; called before a message is marked sending."""
@@ -168,16 +189,7 @@ class HttpChannel:
         response = await request
         ok = 200 <= response.status_code < 300
         if response.status_code in CREDENTIAL_ERRORS:
-            self._report_refused_credentials(response.status_code)
-        return classify(response, provider_id=provider_id(response) if ok else None, now=self.now())
-
-    def _report_refused_credentials(self, status: int) -> None:
-        """Say once, loudly, that our credentials are refused: messages wait for the fix."""
-        if not self._credentials_refused:
-            self._credentials_refused = True
-            logger.error(
-                "%s refused our credentials (HTTP %d): check its settings; "
-                "messages are retried with backoff meanwhile",
-                self.provider,
-                status,
+            self._refusals.raise_once(
+                "%s refused our credentials (HTTP %d)", self.provider, response.status_code
             )
+        return classify(response, provider_id=provider_id(response) if ok else None, now=self.now())
