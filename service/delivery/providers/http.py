@@ -14,11 +14,14 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from typing import ClassVar, NotRequired, TypedDict, Unpack
 
 import httpx
 from pydantic import Field
 
 from service.delivery.channels import DeliveryResult, OutgoingMessage
+from service.delivery.providers.email import Sender, SenderSettings
+from service.delivery.providers.registry import ProviderContext
 from service.settings_base import SettingsGroup
 
 logger = logging.getLogger(__name__)
@@ -193,3 +196,37 @@ class HttpChannel:
                 "%s refused our credentials (HTTP %d)", self.provider, response.status_code
             )
         return classify(response, provider_id=provider_id(response) if ok else None, now=self.now())
+
+
+class EmailApiOptions(TypedDict):
+    """What every email API's channel takes besides its credentials."""
+
+    sender: Sender
+    now: Callable[[], datetime]
+    base_url: NotRequired[str]
+    limiter: NotRequired[RateLimiter | None]
+
+
+def email_api_options(
+    settings: SenderSettings, context: ProviderContext, provider: str, base_url: str, pace: float
+) -> EmailApiOptions:
+    """An email API channel's sender, its address and pace (requests per second) from its
+    settings, and the clock from the context."""
+    return EmailApiOptions(
+        sender=settings.email_sender(provider=provider),
+        now=context.now,
+        base_url=base_url,
+        limiter=RateLimiter(pace),
+    )
+
+
+class EmailApiChannel(HttpChannel):
+    """An email API's channel: our sender, and the API's address (`default_base_url` unless
+    another is given)."""
+
+    default_base_url: ClassVar[str]
+
+    def __init__(self, client: httpx.AsyncClient, **options: Unpack[EmailApiOptions]) -> None:
+        super().__init__(client, now=options["now"], limiter=options.get("limiter"))
+        self.sender = options["sender"]
+        self.base_url = options.get("base_url", self.default_base_url).rstrip("/")
