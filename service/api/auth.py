@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,12 +40,3 @@ def parse_api_keys(items: Iterable[str]) -> list[ApiKey]:
             raise ConfigError(f"NURTURE_API_KEYS: key #{index + 1} is empty")
         keys.append(ApiKey(key=key, scopes=scopes, label=f"key#{index + 1}"))
     return keys
-
-
-def match_key(keys: list[ApiKey], presented: str) -> ApiKey | None:
-    """The configured key equal to `presented`, compared in constant time against all."""
-    found: ApiKey | None = None
-    for candidate in keys:
-        if hmac.compare_digest(candidate.key.encode(), presented.encode()):
-            found = candidate
-    return found

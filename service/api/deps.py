@@ -1,6 +1,7 @@
 """Request dependencies: runtime, a read session, webhook providers, and API-key scopes."""
 
-from __future__ import annotations
+# No postponed annotations: the dependency factories' inner functions name the dependency
+# they were given, which FastAPI could not resolve from a string.
 
 from collections.abc import Callable, Iterator
 from typing import Annotated
@@ -9,10 +10,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from service.api.auth import SCOPES, ApiKey, match_key
+from service.api.auth import SCOPES, ApiKey
 from service.errors import Forbidden, Unauthorized
 from service.hosts import is_loopback
 from service.inbound.receive import Inbound
+from service.keys import match_key
 from service.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from NURTURE_API_KEYS")
@@ -38,13 +40,19 @@ def get_inbound(request: Request) -> Inbound:
 InboundDep = Annotated[Inbound, Depends(get_inbound)]
 
 
-def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    """A read session for the request."""
-    with runtime.db.session() as session:
-        yield session
+def read_session(
+    get_runtime: Callable[[Request], Runtime],
+) -> Callable[[Runtime], Iterator[Session]]:
+    """A dependency yielding a read session of the runtime `get_runtime` finds."""
+
+    def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
+        with runtime.db.session() as session:
+            yield session
+
+    return get_session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(read_session(get_runtime))]
 
 
 def authenticate(

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import NotRequired, TypedDict, Unpack
 
 from service.catalog import experiments
 from service.catalog import repository as catalog_repo
@@ -23,6 +24,16 @@ from service.errors import ConfigError, JourneyErrors, NotFound
 from service.store.db import Database
 
 logger = logging.getLogger(__name__)
+
+
+class RegistryOptions(TypedDict):
+    """How a registry reads stored versions and follows the catalog (see `JourneyRegistry`)."""
+
+    db: Database
+    default_tz: str
+    clock: NotRequired[Callable[[], datetime] | None]
+    check_seconds: NotRequired[float]
+    experiment_seconds: NotRequired[float]
 
 
 class JourneyRegistry:
@@ -59,26 +70,15 @@ class JourneyRegistry:
         cls,
         journeys_dir: Path,
         *,
-        db: Database,
-        default_tz: str,
         now: datetime,
-        clock: Callable[[], datetime] | None = None,
-        check_seconds: float = 1.0,
-        experiment_seconds: float = 60.0,
         publish: bool = True,
+        **options: Unpack[RegistryOptions],
     ) -> JourneyRegistry:
         """Load the journey files and publish them as the current versions (refusing a
         rewritten version), or (`publish` off) follow the versions already published."""
         if not journeys_dir.is_dir():
             raise ConfigError(f"journeys folder not found: {journeys_dir}")
-        registry = cls(
-            load_catalog([journeys_dir], default_tz=default_tz),
-            db=db,
-            default_tz=default_tz,
-            clock=clock,
-            check_seconds=check_seconds,
-            experiment_seconds=experiment_seconds,
-        )
+        registry = cls(load_catalog([journeys_dir], default_tz=options["default_tz"]), **options)
         if publish:
             registry.register(now=now)
         else:

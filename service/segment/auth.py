@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from service.errors import ConfigError, Forbidden, Unauthorized
+from service.keys import match_key
 from service.settings_base import secret_text, split_commas
 
 SETTING = "NURTURE_SEGMENT_WRITE_KEYS"
@@ -66,15 +66,6 @@ def parse_write_keys(value: SecretStr | None, *, api_keys: Iterable[str]) -> lis
     return keys
 
 
-def _match(keys: list[WriteKey], presented: str) -> WriteKey | None:
-    """The configured key equal to `presented`, compared in constant time against all."""
-    found: WriteKey | None = None
-    for candidate in keys:
-        if hmac.compare_digest(candidate.key.encode(), presented.encode()):
-            found = candidate
-    return found
-
-
 def basic_user(authorization: str | None) -> str | None:
     """The user name of HTTP Basic credentials (the write key; the password is empty)."""
     if not authorization:
@@ -94,7 +85,7 @@ def check_basic(keys: list[WriteKey], authorization: str | None) -> WriteKey | N
     user = basic_user(authorization)
     if user is None:
         return None
-    key = _match(keys, user)
+    key = match_key(keys, user)
     if key is None:
         raise Unauthorized("unknown write key")
     return key
@@ -105,7 +96,7 @@ def write_key(keys: list[WriteKey], *, basic: WriteKey | None, body_key: Any) ->
     analytics-python send it); when both are given they must agree."""
     if body_key is not None and not isinstance(body_key, str):
         raise Unauthorized("writeKey must be a string")
-    given = _match(keys, body_key) if body_key else None
+    given = match_key(keys, body_key) if body_key else None
     if body_key and given is None:
         raise Unauthorized("unknown write key")
     if basic is not None and given is not None and basic != given:

@@ -1,9 +1,10 @@
 """Who may see and do what on the dashboard: the session cookie, scopes and CSRF checks,
 with the API's rule that without keys only this machine may come in."""
 
-from __future__ import annotations
+# No postponed annotations: the dependency factories' inner functions name the dependency
+# they were given, which FastAPI could not resolve from a string.
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import parse_qsl, urlsplit
 
@@ -11,7 +12,7 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from service.api.auth import ApiKey
-from service.api.deps import LOOPBACK_KEY
+from service.api.deps import LOOPBACK_KEY, read_session
 from service.errors import Forbidden, InvalidInput, Unauthorized
 from service.hosts import is_loopback
 from service.runtime import Runtime
@@ -36,13 +37,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    """A read session for the page."""
-    with runtime.db.session() as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(read_session(get_runtime))]
 
 
 def get_figures(request: Request) -> FiguresCache:
@@ -101,14 +96,22 @@ def current_operator(request: Request, runtime: RuntimeDep) -> Operator:
 OperatorDep = Annotated[Operator, Depends(current_operator)]
 
 
-def reader(operator: OperatorDep) -> Operator:
-    """An operator whose key may read."""
-    if not operator.may("read"):
-        raise Forbidden("this API key lacks the 'read' scope")
-    return operator
+def _holding(
+    scope: str, operator: Callable[..., Operator], *, refused: str = ""
+) -> Callable[[Operator], Operator]:
+    """A dependency admitting the operator the `operator` dependency finds only if her key
+    holds `scope`; `refused` ends the message otherwise."""
+
+    def check(found: Annotated[Operator, Depends(operator)]) -> Operator:
+        if not found.may(scope):
+            raise Forbidden(f"this API key lacks the '{scope}' scope{refused}")
+        return found
+
+    return check
 
 
-ReaderDep = Annotated[Operator, Depends(reader)]
+# An operator whose key may read.
+ReaderDep = Annotated[Operator, Depends(_holding("read", current_operator))]
 
 
 def same_origin(request: Request) -> None:
@@ -149,13 +152,7 @@ def poster(request: Request, operator: OperatorDep, fields: FormDep) -> Operator
 
 
 PosterDep = Annotated[Operator, Depends(poster)]
-
-
-def writer(operator: PosterDep) -> Operator:
-    """A posting operator whose key may act."""
-    if not operator.may("write"):
-        raise Forbidden("this API key lacks the 'write' scope: actions are not allowed")
-    return operator
-
-
-WriterDep = Annotated[Operator, Depends(writer)]
+# A posting operator whose key may act.
+WriterDep = Annotated[
+    Operator, Depends(_holding("write", poster, refused=": actions are not allowed"))
+]

@@ -70,46 +70,64 @@ def _answer(
     return JSONResponse(found)
 
 
-@router.get("/{journey_id}/analytics", dependencies=[ReadScope], responses=_RESPONSES)
-def journey_analytics(
-    journey_id: JourneyId, runtime: RuntimeDep, session: SessionDep, filters: FiltersDep
-) -> Response:
-    """Entered, active, completed, converted, exited by why, conversion rate, median time to
-    the goal, attributed revenue and messages sent."""
-    return _answer(runtime, session, journey_id, "analytics", filters)
+# The figures that take nothing but the shared filters: (figure, path, name, description).
+_PLAIN_FIGURES: list[tuple[report.Figure, str, str, str]] = [
+    (
+        "analytics",
+        "",
+        "journey_analytics",
+        "Entered, active, completed, converted, exited by why, conversion rate, median time to\n"
+        "the goal, attributed revenue and messages sent.",
+    ),
+    (
+        "stages",
+        "/stages",
+        "stage_analytics",
+        "Per stage: visits, where they went next, who is still there, drop-off, time in it.",
+    ),
+    (
+        "messages",
+        "/messages",
+        "message_analytics",
+        "Per template and stage: delivery statuses reached, rates, conversions and revenue.",
+    ),
+    (
+        "channels",
+        "/channels",
+        "channel_analytics",
+        "The message figures per channel, and conversions of contacts each channel reached.",
+    ),
+    (
+        "lift",
+        "/lift",
+        "lift_analytics",
+        "Treatment against holdout: conversion-rate and revenue-per-contact lift with 95%\n"
+        "intervals and p-values, or insufficient_data below 30 contacts in a group.",
+    ),
+]
 
 
-@router.get("/{journey_id}/analytics/stages", dependencies=[ReadScope], responses=_RESPONSES)
-def stage_analytics(
-    journey_id: JourneyId, runtime: RuntimeDep, session: SessionDep, filters: FiltersDep
-) -> Response:
-    """Per stage: visits, where they went next, who is still there, drop-off, time in it."""
-    return _answer(runtime, session, journey_id, "stages", filters)
+def _add_plain_figure(figure: report.Figure, path: str, name: str, description: str) -> None:
+    """Serve one figure that takes only the shared filters."""
+
+    def endpoint(
+        journey_id: JourneyId, runtime: RuntimeDep, session: SessionDep, filters: FiltersDep
+    ) -> Response:
+        return _answer(runtime, session, journey_id, figure, filters)
+
+    router.add_api_route(
+        f"/{{journey_id}}/analytics{path}",
+        endpoint,
+        methods=["GET"],
+        name=name,
+        description=description,
+        dependencies=[ReadScope],
+        responses=_RESPONSES,
+    )
 
 
-@router.get("/{journey_id}/analytics/messages", dependencies=[ReadScope], responses=_RESPONSES)
-def message_analytics(
-    journey_id: JourneyId, runtime: RuntimeDep, session: SessionDep, filters: FiltersDep
-) -> Response:
-    """Per template and stage: delivery statuses reached, rates, conversions and revenue."""
-    return _answer(runtime, session, journey_id, "messages", filters)
-
-
-@router.get("/{journey_id}/analytics/channels", dependencies=[ReadScope], responses=_RESPONSES)
-def channel_analytics(
-    journey_id: JourneyId, runtime: RuntimeDep, session: SessionDep, filters: FiltersDep
-) -> Response:
-    """The message figures per channel, and conversions of contacts each channel reached."""
-    return _answer(runtime, session, journey_id, "channels", filters)
-
-
-@router.get("/{journey_id}/analytics/lift", dependencies=[ReadScope], responses=_RESPONSES)
-def lift_analytics(
-    journey_id: JourneyId, runtime: RuntimeDep, session: SessionDep, filters: FiltersDep
-) -> Response:
-    """Treatment against holdout: conversion-rate and revenue-per-contact lift with 95%
-    intervals and p-values, or insufficient_data below 30 contacts in a group."""
-    return _answer(runtime, session, journey_id, "lift", filters)
+for _figure in _PLAIN_FIGURES:
+    _add_plain_figure(*_figure)
 
 
 @router.get("/{journey_id}/analytics/paths", dependencies=[ReadScope], responses=_RESPONSES)

@@ -43,7 +43,6 @@ def _answer(
 
 @router.post(
     "",
-    response_model=ContactOut | ContactWritten,
     dependencies=[EventsScope],
     responses={
         200: {"description": _WRITE_ANSWER},
@@ -63,7 +62,6 @@ def upsert_contact(
 
 @router.patch(
     "/{contact_id}",
-    response_model=ContactOut | ContactWritten,
     dependencies=[EventsScope],
     responses={200: {"description": _WRITE_ANSWER}, **_ACT},
 )
@@ -81,7 +79,6 @@ def patch_contact(
 
 @router.get(
     "",
-    response_model=ContactOut,
     dependencies=[ReadScope],
     responses=_READ,
     openapi_extra=LOOKUP_OPENAPI,
@@ -97,7 +94,7 @@ def find_contact(
     return views.contact_out(session, contact)
 
 
-@router.get("/{contact_id}", response_model=ContactOut, dependencies=[ReadScope], responses=_READ)
+@router.get("/{contact_id}", dependencies=[ReadScope], responses=_READ)
 def get_contact(contact_id: ContactId, session: SessionDep) -> ContactOut:
     """A contact with consents and where she stands in each journey."""
     return views.contact_out(session, views.require_contact(session, contact_id))
@@ -115,23 +112,13 @@ def erase_contact(contact_id: ContactId, runtime: RuntimeDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get(
-    "/{contact_id}/timeline",
-    response_model=list[TimelineEntry],
-    dependencies=[ReadScope],
-    responses=_READ,
-)
+@router.get("/{contact_id}/timeline", dependencies=[ReadScope], responses=_READ)
 def get_timeline(contact_id: ContactId, session: SessionDep) -> list[TimelineEntry]:
     """Events, moves and messages in time order."""
     return views.timeline(session, contact_id)
 
 
-@router.get(
-    "/{contact_id}/messages",
-    response_model=list[MessageOut],
-    dependencies=[ReadScope],
-    responses=_READ,
-)
+@router.get("/{contact_id}/messages", dependencies=[ReadScope], responses=_READ)
 def get_messages(contact_id: ContactId, session: SessionDep) -> list[MessageOut]:
     """The contact's outbox rows with rendered parts and status."""
     return views.contact_messages(session, contact_id)
@@ -139,7 +126,6 @@ def get_messages(contact_id: ContactId, session: SessionDep) -> list[MessageOut]
 
 @router.post(
     "/{contact_id}/enrollments",
-    response_model=ActionResult,
     status_code=status.HTTP_201_CREATED,
     dependencies=[WriteScope],
     responses=_ACT,
@@ -151,10 +137,7 @@ def enroll(contact_id: ContactId, body: EnrollIn, runtime: RuntimeDep) -> Action
 
 
 @router.post(
-    "/{contact_id}/enrollments/{journey_id}/move",
-    response_model=ActionResult,
-    dependencies=[WriteScope],
-    responses=_ACT,
+    "/{contact_id}/enrollments/{journey_id}/move", dependencies=[WriteScope], responses=_ACT
 )
 def move(
     contact_id: ContactId, journey_id: JourneyId, body: MoveIn, runtime: RuntimeDep
@@ -165,10 +148,7 @@ def move(
 
 
 @router.post(
-    "/{contact_id}/enrollments/{journey_id}/exit",
-    response_model=ActionResult,
-    dependencies=[WriteScope],
-    responses=_ACT,
+    "/{contact_id}/enrollments/{journey_id}/exit", dependencies=[WriteScope], responses=_ACT
 )
 def exit_journey(contact_id: ContactId, journey_id: JourneyId, runtime: RuntimeDep) -> ActionResult:
     """End the active enrollment early; unsent messages are canceled."""

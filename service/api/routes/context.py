@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query
 
 from service.api.deps import ReadScope, RuntimeDep, SessionDep
 from service.api.errors import error_responses
 from service.api.params import ContactId
-from service.api.routes.track import OriginHeader, cors_preflight
+from service.api.routes.track import SiteRequestDep, cors_preflight
 from service.reads import agent, next_content
 from service.reads.agent import AgentCard
 from service.reads.next_content import NextContent, VisitorContent, VisitorContentIn
-from service.tracking.site import cors_headers
 
 router = APIRouter(tags=["contacts"])
 
@@ -67,13 +66,7 @@ router.add_api_route("/next-content", cors_preflight, methods=["OPTIONS"], inclu
     summary="Recommendations for the visitor of a page (publishable key)",
     responses=error_responses(400, 401, 403, 404, 413, 422, 503),
 )
-def visitor_next_content(
-    body: VisitorContentIn,
-    runtime: RuntimeDep,
-    response: Response,
-    origin: OriginHeader = None,
-    x_nurture_key: Annotated[str | None, Header(description="Publishable key")] = None,
-) -> VisitorContent:
+def visitor_next_content(body: VisitorContentIn, site: SiteRequestDep) -> VisitorContent:
     """The visitor is the one the signed `nt` token names; nothing about her is returned."""
-    response.headers.update(cors_headers(runtime.settings, origin))
-    return next_content.for_visitor(runtime, body, key=x_nurture_key)
+    site.allow_origin()
+    return next_content.for_visitor(site.runtime, body, key=site.key)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.types import DecoratedCallable
 
 from service.api.deps import RuntimeDep
 from service.api.errors import error_responses
@@ -79,12 +81,20 @@ def _page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(PAGE.format(title=title, body=body), headers=NO_CACHE)
 
 
-@router.get(
-    "/u/{token}",
-    response_class=HTMLResponse,
-    summary="Unsubscribe confirmation page",
-    responses={**_HTML, **_REFUSED},
-)
+def _unsubscribe_page(
+    method: str, summary: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """Route an HTML page at the unsubscribe link, refused for a link we did not sign."""
+    return router.api_route(
+        "/u/{token}",
+        methods=[method],
+        response_class=HTMLResponse,
+        summary=summary,
+        responses={**_HTML, **_REFUSED},
+    )
+
+
+@_unsubscribe_page("GET", "Unsubscribe confirmation page")
 def confirm_unsubscribe(token: Token, _link: Unsubscribe) -> HTMLResponse:
     """Only asks: mail scanners fetch links, so a GET must never unsubscribe anyone."""
     form = (
@@ -96,12 +106,7 @@ def confirm_unsubscribe(token: Token, _link: Unsubscribe) -> HTMLResponse:
     return _page("Unsubscribe", form)
 
 
-@router.post(
-    "/u/{token}",
-    response_class=HTMLResponse,
-    summary="One-click unsubscribe",
-    responses={**_HTML, **_REFUSED},
-)
+@_unsubscribe_page("POST", "One-click unsubscribe")
 def unsubscribe(link: Unsubscribe, runtime: RuntimeDep) -> HTMLResponse:
     """RFC 8058 one-click: records email.unsubscribed, which withdraws email consent."""
     _record(runtime, link, type="email.unsubscribed", id=f"unsubscribe:{link['m']}")

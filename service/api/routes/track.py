@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib.resources import files
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Depends, Header, Response
 
 from service.api.deps import RuntimeDep
 from service.api.errors import error_responses
 from service.inbound.website import track_event
+from service.runtime import Runtime
 from service.schemas import TrackIn, TrackResult
 from service.tracking.site import cors_headers
 
 router = APIRouter(tags=["website"])
 SNIPPET = (files("service.tracking") / "static" / "nurture.js").read_text(encoding="utf-8")
 OriginHeader = Annotated[str | None, Header(include_in_schema=False)]
+PublishableKey = Annotated[str | None, Header(alias="x-nurture-key", description="Publishable key")]
 
 
 @router.get(
@@ -39,6 +42,31 @@ def cors_preflight(runtime: RuntimeDep, origin: OriginHeader = None) -> Response
     return Response(status_code=204, headers=headers)
 
 
+@dataclass(frozen=True)
+class SiteRequest:
+    """A browser's call to a public website route: where it comes from, the key it shows."""
+
+    runtime: Runtime
+    response: Response
+    origin: str | None
+    key: str | None
+
+    def allow_origin(self) -> None:
+        """Answer with CORS headers for a configured origin; refuse any other (403, or 404
+        when website tracking is off)."""
+        self.response.headers.update(cors_headers(self.runtime.settings, self.origin))
+
+
+def _site_request(
+    runtime: RuntimeDep,
+    response: Response,
+    origin: OriginHeader = None,
+    x_nurture_key: Annotated[str | None, Header(description="Publishable key")] = None,
+) -> SiteRequest:
+    return SiteRequest(runtime, response, origin, x_nurture_key)
+
+
+SiteRequestDep = Annotated[SiteRequest, Depends(_site_request)]
 router.add_api_route("/track", cors_preflight, methods=["OPTIONS"], include_in_schema=False)
 
 
@@ -61,13 +89,7 @@ router.add_api_route("/track", cors_preflight, methods=["OPTIONS"], include_in_s
         e404="Website tracking is not configured",
     ),
 )
-def track(
-    body: TrackIn,
-    runtime: RuntimeDep,
-    response: Response,
-    origin: OriginHeader = None,
-    x_nurture_key: Annotated[str | None, Header(description="Publishable key")] = None,
-) -> TrackResult:
+def track(body: TrackIn, site: SiteRequestDep) -> TrackResult:
     """Same processing as POST /events; the event id (a UUID) makes a resend a duplicate."""
-    response.headers.update(cors_headers(runtime.settings, origin))
-    return track_event(runtime, body, key=x_nurture_key)
+    site.allow_origin()
+    return track_event(site.runtime, body, key=site.key)

@@ -14,11 +14,14 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from typing import ClassVar, NotRequired, TypedDict, Unpack
 
 import httpx
 from pydantic import Field
 
 from service.delivery.channels import DeliveryResult, OutgoingMessage
+from service.delivery.providers.email import Sender, SenderSettings
+from service.delivery.providers.registry import ProviderContext
 from service.settings_base import SettingsGroup
 
 logger = logging.getLogger(__name__)
@@ -124,6 +127,27 @@ class RateLimiter:
                 await asyncio.sleep((1 - self.tokens) / self.per_second)
 
 
+class RefusalAlarm:
+    """Says once, loudly, that a provider refuses our set-up: messages wait for the fix."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self.log = log
+        self.raised = False
+
+    def raise_once(self, refusal: str, *args: object) -> None:
+        """Log the refusal (a %-format of `args`) unless it was said since the last reset."""
+        if not self.raised:
+            self.raised = True
+            self.log.error(
+                f"{refusal}: check its settings; messages are retried with backoff meanwhile",
+                *args,
+            )
+
+    def reset(self) -> None:
+        """It works again: a later refusal is news."""
+        self.raised = False
+
+
 class HttpChannel:
     """The base of every HTTP provider's channel: client, limiter, error classification."""
 
@@ -139,7 +163,7 @@ class HttpChannel:
         self.client = client
         self.now = now
         self.limiter = limiter
-        self._credentials_refused = False
+        self._refusals = RefusalAlarm(logger)
 
     async def ready(self) -> None:
         """Wait for the provider's rate limit; called before a message is marked sending."""
@@ -168,16 +192,41 @@ class HttpChannel:
         response = await request
         ok = 200 <= response.status_code < 300
         if response.status_code in CREDENTIAL_ERRORS:
-            self._report_refused_credentials(response.status_code)
+            self._refusals.raise_once(
+                "%s refused our credentials (HTTP %d)", self.provider, response.status_code
+            )
         return classify(response, provider_id=provider_id(response) if ok else None, now=self.now())
 
-    def _report_refused_credentials(self, status: int) -> None:
-        """Say once, loudly, that our credentials are refused: messages wait for the fix."""
-        if not self._credentials_refused:
-            self._credentials_refused = True
-            logger.error(
-                "%s refused our credentials (HTTP %d): check its settings; "
-                "messages are retried with backoff meanwhile",
-                self.provider,
-                status,
-            )
+
+class EmailApiOptions(TypedDict):
+    """What every email API's channel takes besides its credentials."""
+
+    sender: Sender
+    now: Callable[[], datetime]
+    base_url: NotRequired[str]
+    limiter: NotRequired[RateLimiter | None]
+
+
+def email_api_options(
+    settings: SenderSettings, context: ProviderContext, provider: str, base_url: str, pace: float
+) -> EmailApiOptions:
+    """An email API channel's sender, its address and pace (requests per second) from its
+    settings, and the clock from the context."""
+    return EmailApiOptions(
+        sender=settings.email_sender(provider=provider),
+        now=context.now,
+        base_url=base_url,
+        limiter=RateLimiter(pace),
+    )
+
+
+class EmailApiChannel(HttpChannel):
+    """An email API's channel: our sender, and the API's address (`default_base_url` unless
+    another is given)."""
+
+    default_base_url: ClassVar[str]
+
+    def __init__(self, client: httpx.AsyncClient, **options: Unpack[EmailApiOptions]) -> None:
+        super().__init__(client, now=options["now"], limiter=options.get("limiter"))
+        self.sender = options["sender"]
+        self.base_url = options.get("base_url", self.default_base_url).rstrip("/")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import httpx
 from pydantic import Field, SecretStr
 
 from service.delivery.channels import DeliveryResult, OutgoingMessage
-from service.delivery.providers.email import Sender, SenderSettings, unsubscribe_headers
-from service.delivery.providers.http import HttpChannel, RateLimiter, json_field
+from service.delivery.providers.email import SenderSettings, unsubscribe_headers
+from service.delivery.providers.http import (
+    EmailApiChannel,
+    EmailApiOptions,
+    email_api_options,
+    json_field,
+)
 from service.delivery.providers.registry import Provider, ProviderContext
 from service.settings_base import required
 from webhooks.events import MESSAGE_ID_KEY
@@ -33,10 +40,11 @@ class MailgunSettings(SenderSettings):
         return key, domain
 
 
-class MailgunChannel(HttpChannel):
+class MailgunChannel(EmailApiChannel):
     """One messages request per message."""
 
     provider = NAME
+    default_base_url = "https://api.mailgun.net"
 
     def __init__(
         self,
@@ -44,13 +52,10 @@ class MailgunChannel(HttpChannel):
         *,
         api_key: str,
         domain: str,
-        sender: Sender,
-        base_url: str = "https://api.mailgun.net",
-        **kwargs: object,
+        **options: Unpack[EmailApiOptions],
     ) -> None:
-        super().__init__(client, **kwargs)  # type: ignore[arg-type]
-        self.api_key, self.domain, self.sender = api_key, domain, sender
-        self.base_url = base_url.rstrip("/")
+        super().__init__(client, **options)
+        self.api_key, self.domain = api_key, domain
 
     async def _send(self, message: OutgoingMessage) -> DeliveryResult:
         form = {
@@ -78,10 +83,9 @@ def build(settings: MailgunSettings, context: ProviderContext) -> MailgunChannel
         context.client,
         api_key=api_key,
         domain=domain,
-        sender=settings.email_sender(provider=NAME),
-        base_url=settings.mailgun_base_url,
-        now=context.now,
-        limiter=RateLimiter(settings.mailgun_rate_limit),
+        **email_api_options(
+            settings, context, NAME, settings.mailgun_base_url, settings.mailgun_rate_limit
+        ),
     )
 
 

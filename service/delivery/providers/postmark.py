@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import httpx
 from pydantic import Field, SecretStr
 
 from service.delivery.channels import DeliveryResult, OutgoingMessage
-from service.delivery.providers.email import Sender, SenderSettings, unsubscribe_headers
-from service.delivery.providers.http import HttpChannel, RateLimiter, json_field
+from service.delivery.providers.email import SenderSettings, unsubscribe_headers
+from service.delivery.providers.http import (
+    EmailApiChannel,
+    EmailApiOptions,
+    email_api_options,
+    json_field,
+)
 from service.delivery.providers.registry import Provider, ProviderContext
 from service.settings_base import required
 from webhooks.events import MESSAGE_ID_KEY
@@ -32,24 +39,22 @@ class PostmarkSettings(SenderSettings):
         )
 
 
-class PostmarkChannel(HttpChannel):
+class PostmarkChannel(EmailApiChannel):
     """One /email request per message."""
 
     provider = NAME
+    default_base_url = "https://api.postmarkapp.com"
 
     def __init__(
         self,
         client: httpx.AsyncClient,
         *,
         server_token: str,
-        sender: Sender,
         message_stream: str = "broadcast",
-        base_url: str = "https://api.postmarkapp.com",
-        **kwargs: object,
+        **options: Unpack[EmailApiOptions],
     ) -> None:
-        super().__init__(client, **kwargs)  # type: ignore[arg-type]
-        self.token, self.sender, self.stream = server_token, sender, message_stream
-        self.base_url = base_url.rstrip("/")
+        super().__init__(client, **options)
+        self.token, self.stream = server_token, message_stream
 
     async def _send(self, message: OutgoingMessage) -> DeliveryResult:
         body: dict[str, object] = {
@@ -78,11 +83,10 @@ def build(settings: PostmarkSettings, context: ProviderContext) -> PostmarkChann
     return PostmarkChannel(
         context.client,
         server_token=settings.postmark_token(),
-        sender=settings.email_sender(provider=NAME),
         message_stream=settings.postmark_message_stream,
-        base_url=settings.postmark_base_url,
-        now=context.now,
-        limiter=RateLimiter(settings.postmark_rate_limit),
+        **email_api_options(
+            settings, context, NAME, settings.postmark_base_url, settings.postmark_rate_limit
+        ),
     )
 
 

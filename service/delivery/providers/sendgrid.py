@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import httpx
 from pydantic import Field, SecretStr
 
 from service.delivery.channels import DeliveryResult, OutgoingMessage
-from service.delivery.providers.email import Sender, SenderSettings, unsubscribe_headers
-from service.delivery.providers.http import HttpChannel, RateLimiter
+from service.delivery.providers.email import SenderSettings, unsubscribe_headers
+from service.delivery.providers.http import EmailApiChannel, EmailApiOptions, email_api_options
 from service.delivery.providers.registry import Provider, ProviderContext
 from service.settings_base import required
 from webhooks.events import MESSAGE_ID_KEY
@@ -29,22 +31,17 @@ class SendGridSettings(SenderSettings):
         )
 
 
-class SendGridChannel(HttpChannel):
+class SendGridChannel(EmailApiChannel):
     """One Mail Send request per message."""
 
     provider = NAME
+    default_base_url = "https://api.sendgrid.com"
 
     def __init__(
-        self,
-        client: httpx.AsyncClient,
-        *,
-        api_key: str,
-        sender: Sender,
-        base_url: str = "https://api.sendgrid.com",
-        **kwargs: object,
+        self, client: httpx.AsyncClient, *, api_key: str, **options: Unpack[EmailApiOptions]
     ) -> None:
-        super().__init__(client, **kwargs)  # type: ignore[arg-type]
-        self.api_key, self.sender, self.base_url = api_key, sender, base_url.rstrip("/")
+        super().__init__(client, **options)
+        self.api_key = api_key
 
     async def _send(self, message: OutgoingMessage) -> DeliveryResult:
         sender: dict[str, str] = {"email": self.sender.email}
@@ -78,10 +75,9 @@ def build(settings: SendGridSettings, context: ProviderContext) -> SendGridChann
     return SendGridChannel(
         context.client,
         api_key=settings.sendgrid_key(),
-        sender=settings.email_sender(provider=NAME),
-        base_url=settings.sendgrid_base_url,
-        now=context.now,
-        limiter=RateLimiter(settings.sendgrid_rate_limit),
+        **email_api_options(
+            settings, context, NAME, settings.sendgrid_base_url, settings.sendgrid_rate_limit
+        ),
     )
 
 

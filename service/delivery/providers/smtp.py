@@ -26,7 +26,7 @@ from pydantic import Field, SecretStr
 
 from service.delivery.channels import DeliveryResult, OutgoingMessage
 from service.delivery.providers.email import Sender, SenderSettings, unsubscribe_headers
-from service.delivery.providers.http import RateLimiter
+from service.delivery.providers.http import RateLimiter, RefusalAlarm
 from service.delivery.providers.registry import Provider, ProviderContext
 from service.delivery.providers.smtp_pool import Dropped, PoolBusy, Security, SmtpPool, SmtpServer
 from service.errors import ConfigError
@@ -195,7 +195,7 @@ class SmtpChannel:
         self.now = now
         self.limiter = limiter
         self.pool = SmtpPool(server, size=pool_size)
-        self._refused_reported = False
+        self._refusals = RefusalAlarm(logger)
 
     async def ready(self) -> None:
         """Wait for the server's rate limit; called before a message is marked sending."""
@@ -250,7 +250,7 @@ class SmtpChannel:
                 return self._refused(result)
             if not result.ok:
                 return result
-            self._refused_reported = False  # it works again: a later refusal is news
+            self._refusals.reset()
             return DeliveryResult(ok=True, provider_message_id=message_id)
         return DeliveryResult(ok=False, error="SMTP server dropped the connection")
 
@@ -307,17 +307,14 @@ class SmtpChannel:
 
     def _refused(self, refusal: _Refused) -> DeliveryResult:
         """Say once, loudly, that the server refuses our set-up: messages wait for the fix."""
-        if not self._refused_reported:
-            self._refused_reported = True
-            logger.error(
-                "%s server %s:%d refused our %s (%s): check its settings; "
-                "messages are retried with backoff meanwhile",
-                NAME,
-                self.server.host,
-                self.server.port,
-                "credentials" if refusal.credentials else "set-up",
-                refusal.reason,
-            )
+        self._refusals.raise_once(
+            "%s server %s:%d refused our %s (%s)",
+            NAME,
+            self.server.host,
+            self.server.port,
+            "credentials" if refusal.credentials else "set-up",
+            refusal.reason,
+        )
         return DeliveryResult(ok=False, error=refusal.reason, counts_as_attempt=False)
 
 

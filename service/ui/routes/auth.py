@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from service.api.auth import match_key
+from service.keys import match_key
 from service.ui import deps
 from service.ui import session as cookies
 from service.ui.deps import FormDep, PosterDep, RuntimeDep

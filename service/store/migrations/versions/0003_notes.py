@@ -3,33 +3,25 @@
 import sqlalchemy as sa
 from alembic import op
 
+from service.store.migrations.tables import column, create_table, key, moment, string
+
 revision, down_revision = "0003", "0002"
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "notes",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("contact_id", sa.String(length=36), nullable=False),
-        sa.Column("message_id", sa.String(length=36), nullable=True),
-        sa.Column("journey_id", sa.String(length=200), nullable=False),
-        sa.Column("stage", sa.String(length=200), nullable=False),
-        sa.Column("text", sa.String(length=500), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["contact_id"], ["contacts.id"], name=op.f("fk_notes_contact_id_contacts"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["message_id"], ["messages.id"], name=op.f("fk_notes_message_id_messages"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_notes")),
+        key("contact_id"),
+        key("message_id", nullable=True),
+        string("journey_id", 200),
+        string("stage", 200),
+        string("text", 500),
+        moment("at"),
+        column("seq", sa.Integer()),
+        references={"contact_id": "contacts", "message_id": "messages"},
+        indexed=["contact_id"],
     )
-    with op.batch_alter_table("notes", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_notes_contact_id"), ["contact_id"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("notes", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_notes_contact_id"))
-    op.drop_table("notes")
+    op.drop_table("notes")  # and its index
