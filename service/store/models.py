@@ -156,6 +156,10 @@ class Enrollment(SQLModel, table=True):
     claimed_until: datetime | None = _time(nullable=True)
     started_at: datetime = _time()
     ended_at: datetime | None = _time(nullable=True)
+    # Facts analytics read, kept by enrollments/visits.py as moves are written: her first
+    # goal, and the stages she visited in the order of their first visit (" > "-joined).
+    goal_at: datetime | None = _time(nullable=True)
+    path: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Event(SQLModel, table=True):
@@ -254,9 +258,23 @@ class Message(SQLModel, table=True):
     created_at: datetime = _time()
 
 
+PATH_SEPARATOR = " > "  # between the stages of an enrollment's `path`
+
+
+class VisitEnd(StrEnum):
+    """How a stage visit ended, kept on the move that began it."""
+
+    OPEN = "open"  # she is still there
+    VISIT = "visit"  # on to another stage visit (`next_stage`)
+    GOAL = "goal"  # the goal ended her enrollment
+    EXIT = "exit"  # an exit rule, an operator, a restart or erasure
+    COMPLETED = "completed"  # she finished there (a final stage)
+
+
 # The partial indexes' conditions, spelled as analytics spells them (analytics/moves.py).
 GOAL_MOVES = "trigger LIKE 'goal:%'"
 EXIT_MOVES = "trigger LIKE 'exit:%'"
+VISIT_MOVES = "visit_end IS NOT NULL"
 
 
 class TransitionRecord(SQLModel, table=True):
@@ -304,6 +322,19 @@ class TransitionRecord(SQLModel, table=True):
             postgresql_where=text(EXIT_MOVES),
             sqlite_where=text(EXIT_MOVES),
         ),
+        # Analytics: the stage visits and how each ended, read from the index alone.
+        Index(
+            "ix_transitions_visits",
+            "journey_id",
+            "version",
+            "at",
+            "to_stage",
+            "visit_end",
+            "next_stage",
+            "left_at",
+            postgresql_where=text(VISIT_MOVES),
+            sqlite_where=text(VISIT_MOVES),
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -320,6 +351,12 @@ class TransitionRecord(SQLModel, table=True):
     trigger: str = Field(max_length=300)
     at: datetime = _time()
     seq: int = 0
+    # Facts of the stage visit this move began (enrollments/visits.py): how it ended (open
+    # while she is there, then visit, goal, exit or completed), where to and when; all None
+    # on a move that began no visit (a goal, an exit, a version migration).
+    visit_end: str | None = Field(default=None, max_length=20)
+    next_stage: str | None = Field(default=None, max_length=200)
+    left_at: datetime | None = _time(nullable=True)
 
 
 class Note(SQLModel, table=True):
