@@ -63,7 +63,7 @@ def summary(session: Session, scope: Scope) -> Summary:
         .join(Enrollment, col(Enrollment.id) == goals.c.enrollment_id)
         .subquery("to_goal")
     )
-    middle = percentiles(to_goal, value="seconds", by=[])
+    middle = percentiles(session, to_goal, value="seconds", by=[])
     converted = session.execute(select(func.count()).select_from(goals)).scalar_one()
     median = session.execute(select(middle.c.median)).scalar()
     credited = attributed(scope)
@@ -103,7 +103,6 @@ def stages(session: Session, scope: Scope, *, names: list[str]) -> list[StageRow
             col(T.to_stage).label("stage"),
             col(T.visit_end).label("end"),
             col(T.next_stage).label("next_stage"),
-            seconds_between(col(T.left_at), col(T.at)).label("seconds"),
         )
         .where(scope.of(T), moves.is_visit(), scope.during(col(T.at)))
         .subquery("visits")
@@ -119,7 +118,13 @@ def stages(session: Session, scope: Scope, *, names: list[str]) -> list[StageRow
         if target is not None:
             moved = ways.setdefault(stage, {})
             moved[target] = moved.get(target, 0) + int(count)
-    lengths = percentiles(visits, value="seconds", by=["stage"])
+    # The visits that ended, by the index of their lengths in order.
+    ended = (
+        select(col(T.to_stage).label("stage"), col(T.seconds).label("seconds"))
+        .where(scope.of(T), col(T.seconds).is_not(None), scope.during(col(T.at)))
+        .subquery("ended")
+    )
+    lengths = percentiles(session, ended, value="seconds", by=["stage"])
     spread = {stage: (median, p90) for stage, median, p90 in session.execute(select(lengths)).all()}
     rows = []
     for stage in [*names, *sorted(set(entered) - set(names))]:
@@ -179,7 +184,7 @@ def paths(
         .having(func.max(facts.c.path).is_not(None))
         .cte("each")  # read twice below (counts and time to goal), computed once
     )
-    speed = percentiles(each, value="seconds", by=["path"])
+    speed = percentiles(session, each, value="seconds", by=["path"])
     contacts = func.count().label("contacts")
     revenue = func.sum(each.c.revenue).label("revenue")
     grouped = (

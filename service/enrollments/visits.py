@@ -1,14 +1,12 @@
 """The facts journey analytics read, kept true as moves are written: on the move that began
-each stage visit, how, when and where to the visit ended; on the enrollment, her first goal
+each stage visit, how it ended, where to and how long it lasted; on the enrollment, her first goal
 and the stages she visited in the order of their first visit."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from service.engine.core import Status
 from service.store.models import PATH_SEPARATOR, Enrollment, TransitionRecord, VisitEnd
@@ -32,8 +30,10 @@ def record_moves(
     it only when it ended her enrollment (a goal with `ends: false` is passed through); a
     version migration keeps her visit going; a final stage ends it as completed.
     """
-    had_visit = enrollment.path is not None  # an open visit may be stored from before
-    current: TransitionRecord | None = None  # the open visit among `moves`
+    if not moves:
+        return
+    # The visit she is in, begun by an earlier decision (none for a new enrollment).
+    current = None if enrollment.path is None else _open_visit(session, enrollment.id)
     for index, move in enumerate(moves):
         kind = kind_of(move.trigger)
         if kind == MIGRATE:
@@ -42,39 +42,28 @@ def record_moves(
             enrollment.goal_at = enrollment.goal_at or move.at
             if enrollment.status != Status.CONVERTED or index < len(moves) - 1:
                 continue
-        end = VisitEnd.VISIT if kind == VisitEnd.VISIT else VisitEnd(kind)
-        nxt = move.to_stage if end is VisitEnd.VISIT else None
-        _end(session, enrollment, current, had_visit, end=end, next_stage=nxt, at=move.at)
-        had_visit, current = False, None
+        end = VisitEnd(kind)
+        if current is not None:
+            current.visit_end = end
+            current.next_stage = move.to_stage if end is VisitEnd.VISIT else None
+            current.seconds = (move.at - current.at).total_seconds()
+            session.add(current)
+        current = None
         if end is VisitEnd.VISIT:
             move.visit_end, current = VisitEnd.OPEN, move
             stages = enrollment.path.split(PATH_SEPARATOR) if enrollment.path else []
             if move.to_stage not in stages:
                 enrollment.path = PATH_SEPARATOR.join([*stages, move.to_stage])
-    if moves and enrollment.status == Status.COMPLETED:
-        _end(session, enrollment, current, had_visit, end=VisitEnd.COMPLETED)
+    if current is not None and enrollment.status == Status.COMPLETED:
+        current.visit_end = VisitEnd.COMPLETED
+        session.add(current)
 
 
-def _end(
-    session: Session,
-    enrollment: Enrollment,
-    current: TransitionRecord | None,
-    stored: bool,
-    *,
-    end: VisitEnd,
-    next_stage: str | None = None,
-    at: datetime | None = None,
-) -> None:
-    """End the open visit: `current` when this decision began it, else the stored one."""
-    if current is not None:
-        current.visit_end, current.next_stage, current.left_at = end, next_stage, at
-    elif stored:
-        session.execute(
-            update(TransitionRecord)
-            .where(
-                col(TransitionRecord.enrollment_id) == enrollment.id,
-                col(TransitionRecord.visit_end) == VisitEnd.OPEN,
-            )
-            .values(visit_end=end, next_stage=next_stage, left_at=at)
-            .execution_options(synchronize_session=False)
+def _open_visit(session: Session, enrollment_id: str) -> TransitionRecord | None:
+    """The move that began the visit an enrollment is in."""
+    return session.exec(
+        select(TransitionRecord).where(
+            col(TransitionRecord.enrollment_id) == enrollment_id,
+            col(TransitionRecord.visit_end) == VisitEnd.OPEN,
         )
+    ).first()

@@ -19,7 +19,23 @@ down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-VISIT_COLUMNS = ["journey_id", "version", "at", "to_stage", "visit_end", "next_stage", "left_at"]
+INDEXES = [
+    (
+        "ix_transitions_visits",
+        ["journey_id", "version", "at", "to_stage", "visit_end", "next_stage"],
+        "visit_end IS NOT NULL",
+    ),
+    (
+        "ix_transitions_visit_lengths",
+        ["journey_id", "to_stage", "seconds", "version", "at"],
+        "seconds IS NOT NULL",
+    ),
+]
+# Seconds from `at` to the next move's, as each database subtracts times.
+SECONDS = {
+    "postgresql": "EXTRACT(EPOCH FROM (next_at - at))",
+    "sqlite": "((julianday(next_at) - julianday(at)) * 86400.0)",
+}
 
 # Every move but a version migration, with its kind, in her order; a goal is a way out of a
 # visit only as her last move in an enrollment it converted (`ends: false` passes through).
@@ -32,22 +48,26 @@ FROM transitions AS t JOIN enrollments AS e ON e.id = t.enrollment_id
 WHERE t.trigger NOT LIKE 'migrate:%'
 """
 _VISITS = f"""
-SELECT id, status, kind,
+SELECT id, status, kind, at,
        LEAD(kind) OVER w AS next_kind, LEAD(to_stage) OVER w AS next_stage,
        LEAD(at) OVER w AS next_at
 FROM ({_MOVES}) AS moves
 WHERE kind <> 'goal' OR (later IS NULL AND status = 'converted')
 WINDOW w AS (PARTITION BY enrollment_id ORDER BY seq)
 """
-_FACTS = f"""
-SELECT id,
-       CASE WHEN next_kind IS NOT NULL THEN next_kind
-            WHEN status = 'completed' THEN 'completed' ELSE 'open' END AS visit_end,
-       CASE WHEN next_kind = 'visit' THEN next_stage END AS next_stage,
-       next_at AS left_at
-FROM ({_VISITS}) AS steps
-WHERE kind = 'visit'
-"""
+
+
+def _facts(dialect: str) -> str:
+    """Each visit's end, next stage and length."""
+    return f"""
+    SELECT id,
+           CASE WHEN next_kind IS NOT NULL THEN next_kind
+                WHEN status = 'completed' THEN 'completed' ELSE 'open' END AS visit_end,
+           CASE WHEN next_kind = 'visit' THEN next_stage END AS next_stage,
+           {SECONDS[dialect]} AS seconds
+    FROM ({_VISITS}) AS steps
+    WHERE kind = 'visit'
+    """
 
 
 def _paths(concat: str) -> str:
@@ -62,9 +82,11 @@ def _paths(concat: str) -> str:
 
 def _backfill() -> None:
     """The facts, from the history already written, as the unit of work keeps them."""
+    dialect = op.get_bind().dialect.name
     op.execute(
         f"""UPDATE transitions SET visit_end = facts.visit_end, next_stage = facts.next_stage,
-        left_at = facts.left_at FROM ({_FACTS}) AS facts WHERE facts.id = transitions.id"""
+        seconds = facts.seconds FROM ({_facts(dialect)}) AS facts
+        WHERE facts.id = transitions.id"""
     )
     op.execute(
         """UPDATE enrollments SET goal_at = goals.at
@@ -72,7 +94,7 @@ def _backfill() -> None:
               WHERE trigger LIKE 'goal:%' GROUP BY enrollment_id) AS goals
         WHERE goals.enrollment_id = enrollments.id"""
     )
-    concat = "string_agg" if op.get_bind().dialect.name == "postgresql" else "group_concat"
+    concat = "string_agg" if dialect == "postgresql" else "group_concat"
     op.execute(
         f"""UPDATE enrollments SET path = paths.path FROM ({_paths(concat)}) AS paths
         WHERE paths.enrollment_id = enrollments.id"""
@@ -83,27 +105,25 @@ def upgrade() -> None:
     with op.batch_alter_table("transitions") as batch:
         batch.add_column(sa.Column("visit_end", sa.String(length=20), nullable=True))
         batch.add_column(sa.Column("next_stage", sa.String(length=200), nullable=True))
-        batch.add_column(sa.Column("left_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("seconds", sa.Float(), nullable=True))
     with op.batch_alter_table("enrollments") as batch:
         batch.add_column(sa.Column("goal_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("path", sa.Text(), nullable=True))
     _backfill()
-    where = sa.text("visit_end IS NOT NULL")
-    op.create_index(
-        "ix_transitions_visits",
-        "transitions",
-        VISIT_COLUMNS,
-        postgresql_where=where,
-        sqlite_where=where,
-    )
+    for name, columns, condition in INDEXES:
+        where = sa.text(condition)
+        op.create_index(
+            name, "transitions", columns, postgresql_where=where, sqlite_where=where
+        )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_transitions_visits", table_name="transitions")
+    for name, _columns, _condition in reversed(INDEXES):
+        op.drop_index(name, table_name="transitions")
     with op.batch_alter_table("enrollments") as batch:
         batch.drop_column("path")
         batch.drop_column("goal_at")
     with op.batch_alter_table("transitions") as batch:
-        batch.drop_column("left_at")
+        batch.drop_column("seconds")
         batch.drop_column("next_stage")
         batch.drop_column("visit_end")
