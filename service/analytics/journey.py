@@ -56,15 +56,16 @@ def summary(session: Session, scope: Scope) -> Summary:
             count_if(trigger == ERASURE),
         ).where(scope.of(T), moves.is_exit(), scope.during(col(T.at)))
     ).one()
-    goals = moves.goals(scope)
+    # Conversions by her first goal, kept on the enrollment and read by its index.
     to_goal = (
-        select(seconds_between(goals.c.at, col(Enrollment.started_at)).label("seconds"))
-        .select_from(goals)
-        .join(Enrollment, col(Enrollment.id) == goals.c.enrollment_id)
+        select(
+            seconds_between(col(Enrollment.goal_at), col(Enrollment.started_at)).label("seconds")
+        )
+        .where(scope.of(Enrollment), scope.during(col(Enrollment.goal_at)))
         .subquery("to_goal")
     )
     middle = percentiles(session, to_goal, value="seconds", by=[])
-    converted = session.execute(select(func.count()).select_from(goals)).scalar_one()
+    converted = session.execute(select(func.count()).select_from(to_goal)).scalar_one()
     median = session.execute(select(middle.c.median)).scalar()
     credited = attributed(scope)
     revenue = session.execute(

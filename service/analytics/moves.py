@@ -3,10 +3,9 @@ early or began a stage visit (whose end the unit of work keeps on it, enrollment
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Subquery, func, literal_column, select
+from sqlalchemy import ColumnElement, literal_column
 from sqlmodel import col
 
-from service.analytics.sql import Scope
 from service.store.models import TransitionRecord
 
 T = TransitionRecord
@@ -34,13 +33,3 @@ def is_visit() -> ColumnElement[bool]:
     or a version migration, which keep her where she is); the partial index of visits
     (models.py, migration 0008) holds exactly these."""
     return col(T.visit_end).is_not(None)
-
-
-def goals(scope: Scope) -> Subquery:
-    """Each enrollment that reached the goal in the range, and when it first did."""
-    return (
-        select(col(T.enrollment_id).label("enrollment_id"), func.min(col(T.at)).label("at"))
-        .where(scope.of(T), is_goal(), scope.during(col(T.at)))
-        .group_by(col(T.enrollment_id))
-        .subquery("goals")
-    )

@@ -120,6 +120,9 @@ class JourneyCatalog(SQLModel, table=True):
     updated_at: datetime = _time()
 
 
+CONVERTED = "goal_at IS NOT NULL"  # the partial index of enrollments that reached the goal
+
+
 class Enrollment(SQLModel, table=True):
     """One contact's pass through one journey version."""
 
@@ -139,6 +142,16 @@ class Enrollment(SQLModel, table=True):
         Index("ix_enrollments_journey_active", "journey_id", "status", "version", "stage"),
         Index(
             "ix_enrollments_journey_waiting", "journey_id", "status", "next_due_at", "entered_at"
+        ),
+        # Analytics: conversions by her first goal, and the time it took.
+        Index(
+            "ix_enrollments_journey_goal",
+            "journey_id",
+            "version",
+            "goal_at",
+            "started_at",
+            postgresql_where=text(CONVERTED),
+            sqlite_where=text(CONVERTED),
         ),
     )
 

@@ -21,12 +21,20 @@ depends_on: str | Sequence[str] | None = None
 
 INDEXES = [
     (
+        "ix_enrollments_journey_goal",
+        "enrollments",
+        ["journey_id", "version", "goal_at", "started_at"],
+        "goal_at IS NOT NULL",
+    ),
+    (
         "ix_transitions_visits",
+        "transitions",
         ["journey_id", "version", "at", "to_stage", "visit_end", "next_stage"],
         "visit_end IS NOT NULL",
     ),
     (
         "ix_transitions_visit_lengths",
+        "transitions",
         ["journey_id", "to_stage", "seconds", "version", "at"],
         "seconds IS NOT NULL",
     ),
@@ -110,16 +118,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("goal_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("path", sa.Text(), nullable=True))
     _backfill()
-    for name, columns, condition in INDEXES:
+    for name, table, columns, condition in INDEXES:
         where = sa.text(condition)
-        op.create_index(
-            name, "transitions", columns, postgresql_where=where, sqlite_where=where
-        )
+        op.create_index(name, table, columns, postgresql_where=where, sqlite_where=where)
 
 
 def downgrade() -> None:
-    for name, _columns, _condition in reversed(INDEXES):
-        op.drop_index(name, table_name="transitions")
+    for name, table, _columns, _condition in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
     with op.batch_alter_table("enrollments") as batch:
         batch.drop_column("path")
         batch.drop_column("goal_at")
