@@ -1,6 +1,6 @@
 """Analytics facts written with each move: on the move that began a stage visit, how, when
 and where to it ended; on the enrollment, her first goal and her stages in first-visit
-order; backfilled from the history, and the visits by index.
+order; backfilled from the history; the visits, their lengths and first goals by index.
 
 Revision ID: 0008
 Revises: 0007
