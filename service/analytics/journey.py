@@ -119,10 +119,11 @@ def stages(session: Session, scope: Scope, *, names: list[str]) -> list[StageRow
         if target is not None:
             moved = ways.setdefault(stage, {})
             moved[target] = moved.get(target, 0) + int(count)
-    # The visits that ended, by the index of their lengths in order.
+    # The lengths of the visits that ended: over a whole history read in order from their
+    # own index, over a range from the index of visits (the planner picks).
     ended = (
         select(col(T.to_stage).label("stage"), col(T.seconds).label("seconds"))
-        .where(scope.of(T), col(T.seconds).is_not(None), scope.during(col(T.at)))
+        .where(scope.of(T), moves.is_visit(), col(T.seconds).is_not(None), scope.during(col(T.at)))
         .subquery("ended")
     )
     lengths = percentiles(session, ended, value="seconds", by=["stage"])

@@ -288,7 +288,6 @@ class VisitEnd(StrEnum):
 GOAL_MOVES = "trigger LIKE 'goal:%'"
 EXIT_MOVES = "trigger LIKE 'exit:%'"
 VISIT_MOVES = "visit_end IS NOT NULL"
-ENDED_VISITS = "seconds IS NOT NULL"
 
 
 class TransitionRecord(SQLModel, table=True):
@@ -345,6 +344,7 @@ class TransitionRecord(SQLModel, table=True):
             "to_stage",
             "visit_end",
             "next_stage",
+            "seconds",
             postgresql_where=text(VISIT_MOVES),
             sqlite_where=text(VISIT_MOVES),
         ),
@@ -356,8 +356,8 @@ class TransitionRecord(SQLModel, table=True):
             "seconds",
             "version",
             "at",
-            postgresql_where=text(ENDED_VISITS),
-            sqlite_where=text(ENDED_VISITS),
+            postgresql_where=text(VISIT_MOVES),
+            sqlite_where=text(VISIT_MOVES),
         ),
     )
 

@@ -29,14 +29,14 @@ INDEXES = [
     (
         "ix_transitions_visits",
         "transitions",
-        ["journey_id", "version", "at", "to_stage", "visit_end", "next_stage"],
+        ["journey_id", "version", "at", "to_stage", "visit_end", "next_stage", "seconds"],
         "visit_end IS NOT NULL",
     ),
     (
         "ix_transitions_visit_lengths",
         "transitions",
         ["journey_id", "to_stage", "seconds", "version", "at"],
-        "seconds IS NOT NULL",
+        "visit_end IS NOT NULL",
     ),
 ]
 # Seconds from `at` to the next move's, as each database subtracts times.
