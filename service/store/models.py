@@ -348,7 +348,8 @@ class TransitionRecord(SQLModel, table=True):
             postgresql_where=text(VISIT_MOVES),
             sqlite_where=text(VISIT_MOVES),
         ),
-        # Analytics: each stage's visit lengths in order, for the median and 90th percentile.
+        # Analytics: the same by stage and length, for the median and 90th percentile (and the
+        # ways out) over a whole history.
         Index(
             "ix_transitions_visit_lengths",
             "journey_id",
@@ -356,6 +357,8 @@ class TransitionRecord(SQLModel, table=True):
             "seconds",
             "version",
             "at",
+            "visit_end",
+            "next_stage",
             postgresql_where=text(VISIT_MOVES),
             sqlite_where=text(VISIT_MOVES),
         ),

@@ -35,7 +35,7 @@ INDEXES = [
     (
         "ix_transitions_visit_lengths",
         "transitions",
-        ["journey_id", "to_stage", "seconds", "version", "at"],
+        ["journey_id", "to_stage", "seconds", "version", "at", "visit_end", "next_stage"],
         "visit_end IS NOT NULL",
     ),
 ]
