@@ -9,8 +9,9 @@ messages; 12% reach the goal with an order, 8% exit; 30% of messages are opened.
 figures are computed through the same functions the API answers with, and timed (best of
 --repeat) against the 1 s target and against a baseline measured in the same run: COUNT(*) over
 the transitions and the messages. The rows are loaded at the schema before the analytics
-migration, which then runs and backfills the facts the figures read (each message's feedback
-times), as it would on an existing database; its time is printed too.
+migrations, which then run and backfill the facts the figures read (each message's feedback
+times; each stage visit's end, next stage and length; each enrollment's first goal and path),
+as they would on an existing database; their time is printed too.
 """
 
 from __future__ import annotations

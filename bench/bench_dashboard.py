@@ -33,7 +33,15 @@ from support import free_port, private_schema
 
 from service.engine.loader import load_catalog
 from service.store.migrate import upgrade
-from service.store.models import Contact, Enrollment, Event, Message, TransitionRecord
+from service.store.models import (
+    PATH_SEPARATOR,
+    Contact,
+    Enrollment,
+    Event,
+    Message,
+    TransitionRecord,
+    VisitEnd,
+)
 
 ROOT = Path(__file__).parents[1]
 JOURNEY = "bride-wedding-timeline"
@@ -57,6 +65,27 @@ def _walk(rng: random.Random, journey: Any) -> list[tuple[str, str]]:
     return path
 
 
+def _facts(moves: list[dict[str, Any]], status: str) -> tuple[datetime | None, str]:
+    """The facts the unit of work keeps with her moves (enrollments/visits.py): each visit's
+    end, next stage and length; her first goal and her stages in first-visit order."""
+    visits = [m for m in moves if not m["trigger"].startswith(("goal:", "exit:"))]
+    for visit, after in zip(visits, moves[1:], strict=False):
+        kind = after["trigger"].split(":", 1)[0]
+        end = kind if kind in ("goal", "exit") else VisitEnd.VISIT
+        visit["visit_end"] = end
+        visit["next_stage"] = after["to_stage"] if end == VisitEnd.VISIT else None
+        visit["seconds"] = (after["at"] - visit["at"]).total_seconds()
+    last = visits[-1]
+    if len(visits) == len(moves):
+        last["visit_end"] = VisitEnd.COMPLETED if status == "completed" else VisitEnd.OPEN
+    for move in moves:
+        move.setdefault("visit_end", None)
+        move.setdefault("next_stage", None)
+        move.setdefault("seconds", None)
+    goal_at = next((m["at"] for m in moves if m["trigger"].startswith("goal:")), None)
+    return goal_at, PATH_SEPARATOR.join(dict.fromkeys(m["to_stage"] for m in visits))
+
+
 def _rows(count: int, journey: Any, version: str, now: datetime) -> Iterator[dict[str, list[Any]]]:
     """Batches of rows per table for `count` brides, each with one enrollment."""
     rng = random.Random(12)
@@ -76,9 +105,10 @@ def _rows(count: int, journey: Any, version: str, now: datetime) -> Iterator[dic
         at = started
         seq = 0
         previous: str | None = None
+        moves: list[dict[str, Any]] = []
         for stage, trigger in path:
             seq += 1
-            batch["transitions"].append(
+            moves.append(
                 {
                     "id": str(uuid.uuid4()),
                     "enrollment_id": enrollment_id,
@@ -136,7 +166,7 @@ def _rows(count: int, journey: Any, version: str, now: datetime) -> Iterator[dic
         if status in ("converted", "exited"):
             seq += 1
             trigger = "goal:order.completed" if status == "converted" else "exit:email.unsubscribed"
-            batch["transitions"].append(
+            moves.append(
                 {
                     "id": str(uuid.uuid4()),
                     "enrollment_id": enrollment_id,
@@ -153,6 +183,8 @@ def _rows(count: int, journey: Any, version: str, now: datetime) -> Iterator[dic
             ended = at
         elif status == "completed":
             ended = at
+        goal_at, visited = _facts(moves, status)
+        batch["transitions"].extend(moves)
         timers = status == "active" and any(t.is_timer for t in journey.stages[previous].on)
         batch["contacts"].append(
             {
@@ -177,6 +209,8 @@ def _rows(count: int, journey: Any, version: str, now: datetime) -> Iterator[dic
                 "entered_at": at,
                 "started_at": started,
                 "ended_at": ended,
+                "goal_at": goal_at,
+                "path": visited,
                 "next_due_at": now + timedelta(days=rng.uniform(1, 60)) if timers else None,
             }
         )

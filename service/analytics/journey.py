@@ -3,7 +3,7 @@ few) in the database."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import and_, case, desc, func, literal, null, select, union_all
 from sqlmodel import Session, col
@@ -11,22 +11,16 @@ from sqlmodel import Session, col
 from service.analytics import moves
 from service.analytics.attribution import attributed
 from service.analytics.figures import Exits, PathRow, StageRow, Summary
-from service.analytics.moves import ERASURE, EXIT, GOAL, OPERATOR, RESTART, VISIT, T
+from service.analytics.moves import ERASURE, OPERATOR, RESTART, T
 from service.analytics.percentiles import percentiles
-from service.analytics.sql import (
-    COMPLETED,
-    PATH_SEPARATOR,
-    Scope,
-    concat_path,
-    count_if,
-    seconds_between,
-    tune,
-)
+from service.analytics.sql import COMPLETED, Scope, count_if, seconds_between, tune
 from service.analytics.sql import EXIT as EXIT_KEY
 from service.analytics.sql import GOAL as GOAL_KEY
-from service.store.models import Enrollment, Message, MessageStatus
+from service.store.models import PATH_SEPARATOR, Enrollment, Message, MessageStatus, VisitEnd
 
 PathSort = Literal["contacts", "revenue", "speed"]
+# Where a visit went, by how it ended: on to its next stage, or one of these.
+WAYS_OUT = {VisitEnd.GOAL: GOAL_KEY, VisitEnd.EXIT: EXIT_KEY, VisitEnd.COMPLETED: COMPLETED}
 
 
 def _seconds(value: float | None) -> float | None:
@@ -62,15 +56,16 @@ def summary(session: Session, scope: Scope) -> Summary:
             count_if(trigger == ERASURE),
         ).where(scope.of(T), moves.is_exit(), scope.during(col(T.at)))
     ).one()
-    goals = moves.goals(scope)
+    # Conversions by her first goal, kept on the enrollment and read by its index.
     to_goal = (
-        select(seconds_between(goals.c.at, col(Enrollment.started_at)).label("seconds"))
-        .select_from(goals)
-        .join(Enrollment, col(Enrollment.id) == goals.c.enrollment_id)
+        select(
+            seconds_between(col(Enrollment.goal_at), col(Enrollment.started_at)).label("seconds")
+        )
+        .where(scope.of(Enrollment), scope.during(col(Enrollment.goal_at)))
         .subquery("to_goal")
     )
-    middle = percentiles(to_goal, value="seconds", by=[])
-    converted = session.execute(select(func.count()).select_from(goals)).scalar_one()
+    middle = percentiles(session, to_goal, value="seconds", by=[])
+    converted = session.execute(select(func.count()).select_from(to_goal)).scalar_one()
     median = session.execute(select(middle.c.median)).scalar()
     credited = attributed(scope)
     revenue = session.execute(
@@ -101,33 +96,38 @@ def summary(session: Session, scope: Scope) -> Summary:
 def stages(session: Session, scope: Scope, *, names: list[str]) -> list[StageRow]:
     """Per stage (those of the journey first, in its order, then any others the history
     holds): visits begun in the range, where they went, who is still there, drop-off, and
-    the median and 90th percentile length of the visits that ended."""
+    the median and 90th percentile length of the visits that ended; each visit's end is
+    kept on the move that began it."""
     tune(session)
-    # The visits are read once (a CTE both halves share) for the ways out and the lengths.
-    visits = select(moves.visits(scope)).cte("visits")
-    to = case(
-        (visits.c.next_kind == VISIT, visits.c.next_stage),
-        (visits.c.next_kind == GOAL, GOAL_KEY),
-        (visits.c.next_kind == EXIT, EXIT_KEY),
-        (visits.c.status == "completed", COMPLETED),
+    visits = (
+        select(
+            col(T.to_stage).label("stage"),
+            col(T.visit_end).label("end"),
+            col(T.next_stage).label("next_stage"),
+        )
+        .where(scope.of(T), moves.is_visit(), scope.during(col(T.at)))
+        .subquery("visits")
     )
-    lengths = percentiles(visits, value="seconds", by=["stage"])
-    both = union_all(
-        select(visits.c.stage, to.label("to"), func.count(), null(), null()).group_by(
-            visits.c.stage, to
-        ),
-        select(lengths.c.stage, null(), null(), lengths.c.median, lengths.c.p90),
+    ends = select(visits.c.stage, visits.c.end, visits.c.next_stage, func.count()).group_by(
+        visits.c.stage, visits.c.end, visits.c.next_stage
     )
-    spread: dict[str, tuple[float | None, float | None]] = {}
     entered: dict[str, int] = {}
     ways: dict[str, dict[str, int]] = {}
-    for stage, target, count, median, p90 in session.execute(both).all():
-        if count is None:
-            spread[stage] = (median, p90)
-            continue
+    for stage, end, next_stage, count in session.execute(ends).all():
         entered[stage] = entered.get(stage, 0) + int(count)
+        target = next_stage if end == VisitEnd.VISIT else WAYS_OUT.get(end)
         if target is not None:
-            ways.setdefault(stage, {})[str(target)] = int(count)
+            moved = ways.setdefault(stage, {})
+            moved[target] = moved.get(target, 0) + int(count)
+    # The lengths of the visits that ended: over a whole history read in order from their
+    # own index, over a range from the index of visits (the planner picks).
+    ended = (
+        select(col(T.to_stage).label("stage"), col(T.seconds).label("seconds"))
+        .where(scope.of(T), moves.is_visit(), col(T.seconds).is_not(None), scope.during(col(T.at)))
+        .subquery("ended")
+    )
+    lengths = percentiles(session, ended, value="seconds", by=["stage"])
+    spread = {stage: (median, p90) for stage, median, p90 in session.execute(select(lengths)).all()}
     rows = []
     for stage in [*names, *sorted(set(entered) - set(names))]:
         moved = ways.get(stage, {})
@@ -150,54 +150,27 @@ def paths(
     session: Session, scope: Scope, *, limit: int = 10, sort: PathSort = "contacts"
 ) -> list[PathRow]:
     """The commonest stage sequences of enrollments that ended in the range, each stage at
-    its first visit (loops collapsed), with conversions, time to goal and revenue."""
+    its first visit (loops collapsed, as kept on the enrollment), with conversions, time to
+    goal and revenue."""
     tune(session)
-    ended = scope.during(col(Enrollment.ended_at))
-    first = (
-        select(
-            col(T.enrollment_id).label("enrollment_id"),
-            col(T.to_stage).label("stage"),
-            col(T.seq).label("seq"),
-            func.row_number()
-            .over(partition_by=(col(T.enrollment_id), col(T.to_stage)), order_by=col(T.seq))
-            .label("nth"),
-        )
-        .join(Enrollment, col(Enrollment.id) == col(T.enrollment_id))
-        .where(scope.of(T), scope.of(Enrollment), ended, moves.is_visit())
-        .subquery("first")
-    )
-    frame: dict[str, Any] = {"partition_by": first.c.enrollment_id, "order_by": first.c.seq}
-    joined = (
-        select(
-            first.c.enrollment_id,
-            concat_path(first.c.stage).over(**frame, rows=(None, None)).label("path"),
-            func.row_number().over(**frame).label("k"),
-        )
-        .where(first.c.nth == 1)
-        .subquery("joined")
-    )
+    first_goal = col(Enrollment.goal_at)  # her first goal, counted when before the range's end
+    goal_at = first_goal if scope.until is None else case((first_goal < scope.until, first_goal))
     credited = attributed(scope)
-    # Her first goal up to the range's end, looked up by the partial index of goals.
-    until = Scope(scope.journey_id, scope.version, None, scope.until)
-    goal_at = (
-        select(func.min(col(T.at)))
-        .where(until.of(T), moves.is_goal(), until.during(col(T.at)))
-        .where(col(T.enrollment_id) == joined.c.enrollment_id)
-        .scalar_subquery()
-    )
     # Each ended enrollment's path and goal, and the revenue her messages earned, brought
     # together by grouping on the enrollment rather than by a join: neither side has an
     # index to join on, and SQLite would compare every pair.
     facts = union_all(
         select(
-            joined.c.enrollment_id,
-            joined.c.path,
+            col(Enrollment.id).label("enrollment_id"),
+            col(Enrollment.path).label("path"),
             case((goal_at.is_not(None), 1), else_=0).label("converted"),
             seconds_between(goal_at, col(Enrollment.started_at)).label("seconds"),
             literal(0.0).label("revenue"),
-        )
-        .join(Enrollment, col(Enrollment.id) == joined.c.enrollment_id)
-        .where(joined.c.k == 1),
+        ).where(
+            scope.of(Enrollment),
+            scope.during(col(Enrollment.ended_at)),
+            col(Enrollment.path).is_not(None),
+        ),
         select(credited.c.enrollment_id, null(), null(), null(), credited.c.revenue).where(
             credited.c.status == MessageStatus.SENT
         ),
@@ -213,7 +186,7 @@ def paths(
         .having(func.max(facts.c.path).is_not(None))
         .cte("each")  # read twice below (counts and time to goal), computed once
     )
-    speed = percentiles(each, value="seconds", by=["path"])
+    speed = percentiles(session, each, value="seconds", by=["path"])
     contacts = func.count().label("contacts")
     revenue = func.sum(each.c.revenue).label("revenue")
     grouped = (

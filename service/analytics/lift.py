@@ -6,7 +6,6 @@ from __future__ import annotations
 from sqlalchemy import case, func, select
 from sqlmodel import Session, col
 
-from service.analytics import moves
 from service.analytics.attribution import attributed
 from service.analytics.figures import Group, Lift
 from service.analytics.sql import Scope, tune
@@ -25,17 +24,16 @@ def groups(session: Session, scope: Scope) -> tuple[Group, Group]:
         .group_by(credited.c.enrollment_id)
         .subquery("earned")
     )
-    goals = moves.goals(scope)
     revenue = func.coalesce(earned.c.revenue, 0.0)
+    converted = scope.during(col(Enrollment.goal_at))  # her first goal, in the range
     statement = (
         select(
             col(Enrollment.holdout),
             func.count(),
-            func.sum(case((goals.c.at.is_not(None), 1), else_=0)),
+            func.sum(case((converted, 1), else_=0)),
             func.sum(revenue),
             func.sum(revenue * revenue),
         )
-        .outerjoin(goals, goals.c.enrollment_id == col(Enrollment.id))
         .outerjoin(earned, earned.c.enrollment_id == col(Enrollment.id))
         .where(scope.of(Enrollment), scope.during(col(Enrollment.started_at)))
         .group_by(col(Enrollment.holdout))

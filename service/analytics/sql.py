@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, String, and_, case, func, text
+from sqlalchemy import ColumnElement, Float, and_, case, func, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -16,7 +16,6 @@ from sqlalchemy.sql.functions import FunctionElement
 GOAL = "(goal)"
 EXIT = "(exit)"
 COMPLETED = "(completed)"
-PATH_SEPARATOR = " > "
 
 
 @dataclass(frozen=True)
@@ -109,26 +108,6 @@ def _json_number_postgresql(element: json_number, compiler: SQLCompiler, **kw: A
         f"(CASE WHEN json_typeof(({column})::json -> '{name}') = 'number' "
         f"THEN (({column})::json ->> '{name}')::float END)"
     )
-
-
-class concat_path(FunctionElement[str]):
-    """String aggregation joined by PATH_SEPARATOR; used as a window over an ordered frame so
-    the order is the window's on both databases."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(concat_path, "sqlite")
-def _concat_sqlite(element: concat_path, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = element.clauses
-    return f"group_concat({compiler.process(value, **kw)}, '{PATH_SEPARATOR}')"
-
-
-@compiles(concat_path)
-def _concat_postgresql(element: concat_path, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = element.clauses
-    return f"string_agg({compiler.process(value, **kw)}, '{PATH_SEPARATOR}')"
 
 
 def revenue_of(properties: Any) -> ColumnElement[float]:

@@ -26,6 +26,7 @@ from service.engine.core import (
     Status,
 )
 from service.enrollments import repository as enrollments_repo
+from service.enrollments import visits
 from service.enrollments.schemas import Enrolled, Move
 from service.store.models import Contact, Enrollment, TransitionRecord
 
@@ -83,9 +84,10 @@ def apply_decision(
     if state.status is not Status.ACTIVE and enrollment.ended_at is None:
         enrollment.ended_at = now
     session.add(enrollment)
+    records: list[TransitionRecord] = []
     for change in decision.changes:
         contact.history_seq += 1
-        session.add(
+        records.append(
             TransitionRecord(
                 enrollment_id=enrollment.id,
                 contact_id=contact.id,
@@ -106,6 +108,8 @@ def apply_decision(
                 trigger=change.trigger,
             )
         )
+    visits.record_moves(session, enrollment=enrollment, moves=records)
+    session.add_all(records)
     session.add(contact)
     session.flush()
     if state.status in ENDED_EARLY:

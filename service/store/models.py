@@ -120,6 +120,9 @@ class JourneyCatalog(SQLModel, table=True):
     updated_at: datetime = _time()
 
 
+CONVERTED = "goal_at IS NOT NULL"  # the partial index of enrollments that reached the goal
+
+
 class Enrollment(SQLModel, table=True):
     """One contact's pass through one journey version."""
 
@@ -140,6 +143,16 @@ class Enrollment(SQLModel, table=True):
         Index(
             "ix_enrollments_journey_waiting", "journey_id", "status", "next_due_at", "entered_at"
         ),
+        # Analytics: conversions by her first goal, and the time it took.
+        Index(
+            "ix_enrollments_journey_goal",
+            "journey_id",
+            "version",
+            "goal_at",
+            "started_at",
+            postgresql_where=text(CONVERTED),
+            sqlite_where=text(CONVERTED),
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -156,6 +169,10 @@ class Enrollment(SQLModel, table=True):
     claimed_until: datetime | None = _time(nullable=True)
     started_at: datetime = _time()
     ended_at: datetime | None = _time(nullable=True)
+    # Facts analytics read, kept by enrollments/visits.py as moves are written: her first
+    # goal, and the stages she visited in the order of their first visit (" > "-joined).
+    goal_at: datetime | None = _time(nullable=True)
+    path: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Event(SQLModel, table=True):
@@ -254,9 +271,23 @@ class Message(SQLModel, table=True):
     created_at: datetime = _time()
 
 
+PATH_SEPARATOR = " > "  # between the stages of an enrollment's `path`
+
+
+class VisitEnd(StrEnum):
+    """How a stage visit ended, kept on the move that began it."""
+
+    OPEN = "open"  # she is still there
+    VISIT = "visit"  # on to another stage visit (`next_stage`)
+    GOAL = "goal"  # the goal ended her enrollment
+    EXIT = "exit"  # an exit rule, an operator, a restart or erasure
+    COMPLETED = "completed"  # she finished there (a final stage)
+
+
 # The partial indexes' conditions, spelled as analytics spells them (analytics/moves.py).
 GOAL_MOVES = "trigger LIKE 'goal:%'"
 EXIT_MOVES = "trigger LIKE 'exit:%'"
+VISIT_MOVES = "visit_end IS NOT NULL"
 
 
 class TransitionRecord(SQLModel, table=True):
@@ -304,6 +335,33 @@ class TransitionRecord(SQLModel, table=True):
             postgresql_where=text(EXIT_MOVES),
             sqlite_where=text(EXIT_MOVES),
         ),
+        # Analytics: the stage visits and how each ended, read from the index alone.
+        Index(
+            "ix_transitions_visits",
+            "journey_id",
+            "version",
+            "at",
+            "to_stage",
+            "visit_end",
+            "next_stage",
+            "seconds",
+            postgresql_where=text(VISIT_MOVES),
+            sqlite_where=text(VISIT_MOVES),
+        ),
+        # Analytics: the same by stage and length, for the median and 90th percentile (and the
+        # ways out) over a whole history.
+        Index(
+            "ix_transitions_visit_lengths",
+            "journey_id",
+            "to_stage",
+            "seconds",
+            "version",
+            "at",
+            "visit_end",
+            "next_stage",
+            postgresql_where=text(VISIT_MOVES),
+            sqlite_where=text(VISIT_MOVES),
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -320,6 +378,13 @@ class TransitionRecord(SQLModel, table=True):
     trigger: str = Field(max_length=300)
     at: datetime = _time()
     seq: int = 0
+    # Facts of the stage visit this move began (enrollments/visits.py): how it ended (open
+    # while she is there, then visit, goal, exit or completed), where to and how many seconds
+    # it lasted (None while open and once completed); all None on a move that began no
+    # visit (a goal, an exit, a version migration).
+    visit_end: str | None = Field(default=None, max_length=20)
+    next_stage: str | None = Field(default=None, max_length=200)
+    seconds: float | None = None
 
 
 class Note(SQLModel, table=True):
