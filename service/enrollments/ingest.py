@@ -17,6 +17,7 @@ from service.delivery import status as message_status
 from service.engine.core import EventView, Status
 from service.engine.entry import decide_entry
 from service.enrollments import repository as enrollments_repo
+from service.enrollments.attribution import credit_order
 from service.enrollments.schemas import EventResult
 from service.enrollments.unit import (
     Outcome,
@@ -141,6 +142,7 @@ def _ingest(
         id=event.id,
         source=event.source,
     )
+    credit_order(session, runtime.journeys, row_id=row_id, contact_id=contact.id, event=seen)
     outcome = Outcome()
     _apply_to_enrollments(
         runtime.journeys,
