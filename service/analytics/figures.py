@@ -31,17 +31,17 @@ class Exits:
 
 @dataclass(frozen=True)
 class Summary:
-    """A journey's headline figures over a range."""
+    """A journey's headline figures over a range (each one always computed: no defaults)."""
 
-    entered: int = 0
-    holdout_entered: int = 0
-    active: int = 0
-    completed: int = 0
-    converted: int = 0
-    exited: Exits = field(default_factory=Exits)
-    median_seconds_to_goal: float | None = None
-    revenue: float = 0.0
-    messages_sent: int = 0
+    entered: int
+    holdout_entered: int
+    active: int
+    completed: int
+    converted: int
+    exited: Exits
+    median_seconds_to_goal: float | None
+    revenue: float
+    messages_sent: int
 
     @property
     def conversion_rate(self) -> float | None:
@@ -104,6 +104,11 @@ class MessageMetrics:
     revenue: float = 0.0
     reports_opens: bool = True  # email reports opens and clicks; other channels do not
 
+    @property
+    def revenue_per_message(self) -> float | None:
+        """Attributed revenue per message sent."""
+        return ratio(self.revenue, self.sent)
+
     def count(self, status: str) -> int:
         """Sent messages that reached a delivery status."""
         return self.reached.get(status, 0)
@@ -114,11 +119,6 @@ class MessageMetrics:
         if not self.reports_opens:
             return None
         return ratio(self.count(status), self.count("delivered") or self.sent)
-
-    @property
-    def revenue_per_message(self) -> float | None:
-        """Attributed revenue per message sent."""
-        return ratio(self.revenue, self.sent)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, String, and_, case, func, text
+from sqlalchemy import ColumnElement, Float, String, and_, func, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -96,5 +96,6 @@ def _concat_postgresql(element: concat_path, compiler: SQLCompiler, **kw: Any) -
 
 
 def count_if(condition: ColumnElement[bool]) -> Any:
-    """How many rows meet a condition (0, never NULL)."""
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    """How many rows meet a condition (0, never NULL): an aggregate's FILTER, which both
+    databases evaluate more cheaply than a sum over CASE."""
+    return func.count().filter(condition)
