@@ -27,7 +27,7 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 CREDITED = ("sent", "held")
 # The attributions table as models.py declares it at this revision: no column is nullable.
-COLUMNS = [
+COLUMNS: list[tuple[str, sa.types.TypeEngine[Any]]] = [
     ("event_id", sa.String(length=36)),
     ("journey_id", sa.String(length=200)),
     ("contact_id", sa.String(length=36)),
