@@ -10,8 +10,9 @@ figures are computed through the same functions the API answers with, and timed 
 --repeat) against the 1 s target and against a baseline measured in the same run: COUNT(*) over
 the transitions and the messages. The rows are loaded at the schema before the analytics
 migrations, which then run and backfill the facts the figures read (each message's feedback
-times; each stage visit's end, next stage and length; each enrollment's first goal and path),
-as they would on an existing database; their time is printed too.
+times and next goal; each order's credit; each stage visit's end, next stage and length; each
+enrollment's first goal and path), as they would on an existing database; their time is printed
+too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -31,7 +33,7 @@ from support import private_schema
 
 from service.analytics import report
 from service.analytics.sql import Scope
-from service.engine.loader import load_catalog
+from service.engine.loader import JourneySource, load_catalog
 from service.store.migrate import alembic_config, upgrade
 
 ROOT = Path(__file__).parents[1]
@@ -48,8 +50,9 @@ def _time(dialect: str, seconds: str) -> str:
     return f"strftime('%Y-%m-%d %H:%M:%f', '2026-01-01 00:00:00', '+' || ({seconds}) || ' seconds')"
 
 
-def _fill(engine: Engine, contacts: int, stages: list[str], version: str) -> None:
+def _fill(engine: Engine, contacts: int, source: JourneySource) -> None:
     dialect = engine.dialect.name
+    stages, version = list(source.journey.stages), source.version
     rows = contacts * MOVES
     stage = "CASE k " + " ".join(
         f"WHEN {k} THEN '{stages[(k - 1) % len(stages)]}'" for k in range(1, MOVES + 1)
@@ -117,6 +120,19 @@ def _fill(engine: Engine, contacts: int, stages: list[str], version: str) -> Non
                     SELECT n + 1 FROM r WHERE n < {rows}) SELECT n FROM r"""
                 )
             )
+        connection.execute(
+            text(
+                """INSERT INTO journey_versions (id, journey_id, version, source, path, created_at,
+                current) VALUES ('v1', :journey, :version, :source, :path, :now, TRUE)"""
+            ),
+            {
+                "journey": JOURNEY,
+                "version": version,
+                "source": source.text,
+                "path": source.path,
+                "now": datetime(2026, 1, 1, tzinfo=UTC),
+            },
+        )
         for statement in statements:
             connection.execute(text(statement))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -151,12 +167,13 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    compiled = load_catalog([ROOT / "journeys"]).journeys[JOURNEY]
+    catalog = load_catalog([ROOT / "journeys"])
+    compiled = catalog.journeys[JOURNEY]
     stages = list(compiled.journey.stages)
     with tempfile.TemporaryDirectory() as tmp, _database(args.database_url, Path(tmp)) as url:
         engine = create_engine(url)
         start = time.perf_counter()
-        _fill(engine, args.contacts, stages, compiled.version)
+        _fill(engine, args.contacts, catalog.sources[JOURNEY])
         print(
             f"{engine.dialect.name}: {args.contacts:,} contacts, {args.contacts * MOVES:,} "
             f"transitions and messages loaded in {time.perf_counter() - start:.0f} s"
@@ -167,7 +184,7 @@ def main() -> None:
             connection.execute(
                 text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
             )
-        print(f"analytics migration with its backfill: {time.perf_counter() - start:.0f} s")
+        print(f"analytics migrations with their backfills: {time.perf_counter() - start:.0f} s")
         scope = Scope(JOURNEY, None, None, None, compiled.journey.attribution.window)
         with Session(engine) as session:
 

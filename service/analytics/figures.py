@@ -3,6 +3,7 @@ and `nurture report`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from service.analytics.sql import COMPLETED
@@ -30,17 +31,17 @@ class Exits:
 
 @dataclass(frozen=True)
 class Summary:
-    """A journey's headline figures over a range."""
+    """A journey's headline figures over a range (each one always computed: no defaults)."""
 
-    entered: int = 0
-    holdout_entered: int = 0
-    active: int = 0
-    completed: int = 0
-    converted: int = 0
-    exited: Exits = field(default_factory=Exits)
-    median_seconds_to_goal: float | None = None
-    revenue: float = 0.0
-    messages_sent: int = 0
+    entered: int
+    holdout_entered: int
+    active: int
+    completed: int
+    converted: int
+    exited: Exits
+    median_seconds_to_goal: float | None
+    revenue: float
+    messages_sent: int
 
     @property
     def conversion_rate(self) -> float | None:
@@ -97,31 +98,27 @@ class MessageMetrics:
     queued: int = 0  # every message the stage asked for, whatever became of it
     sent: int = 0
     held: int = 0
-    delivered: int = 0
-    opened: int = 0
-    clicked: int = 0
-    bounced: int = 0
-    complained: int = 0
-    unsubscribed: int = 0
-    failed: int = 0
+    # Sent messages that reached each delivery status (delivery/status.py REACHED), by status.
+    reached: Mapping[str, int] = field(default_factory=dict)
     conversions: int = 0
     revenue: float = 0.0
     reports_opens: bool = True  # email reports opens and clicks; other channels do not
 
     @property
-    def open_rate(self) -> float | None:
-        """Opened over delivered, or over sent where no delivery was reported."""
-        return ratio(self.opened, self.delivered or self.sent) if self.reports_opens else None
-
-    @property
-    def click_rate(self) -> float | None:
-        """Clicked over delivered, or over sent where no delivery was reported."""
-        return ratio(self.clicked, self.delivered or self.sent) if self.reports_opens else None
-
-    @property
     def revenue_per_message(self) -> float | None:
         """Attributed revenue per message sent."""
         return ratio(self.revenue, self.sent)
+
+    def count(self, status: str) -> int:
+        """Sent messages that reached a delivery status."""
+        return self.reached.get(status, 0)
+
+    def rate(self, status: str) -> float | None:
+        """Messages reaching `status` (opened, clicked) over delivered, or over sent where no
+        delivery was reported; None for a channel that reports neither."""
+        if not self.reports_opens:
+            return None
+        return ratio(self.count(status), self.count("delivered") or self.sent)
 
 
 @dataclass(frozen=True)

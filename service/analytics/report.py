@@ -18,6 +18,7 @@ from service.analytics.figures import Group, Interval, Lift, MessageMetrics
 from service.analytics.lift import lift
 from service.analytics.sql import Scope
 from service.catalog.registry import JourneyRegistry
+from service.delivery.status import REACHED
 
 INSUFFICIENT = "insufficient_data"
 Row = dict[str, Any]
@@ -88,15 +89,9 @@ def _metrics(m: MessageMetrics) -> Row:
         "queued": m.queued,
         "sent": m.sent,
         "held": m.held,
-        "delivered": m.delivered,
-        "opened": m.opened,
-        "clicked": m.clicked,
-        "bounced": m.bounced,
-        "complained": m.complained,
-        "unsubscribed": m.unsubscribed,
-        "failed": m.failed,
-        "open_rate": m.open_rate,
-        "click_rate": m.click_rate,
+        **{status: m.count(status) for status in REACHED},
+        "open_rate": m.rate("opened"),
+        "click_rate": m.rate("clicked"),
         "conversions": m.conversions,
         "revenue": m.revenue,
         "revenue_per_message": m.revenue_per_message,

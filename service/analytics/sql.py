@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, case, func, text
+from sqlalchemy import ColumnElement, Float, and_, func, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -74,51 +74,7 @@ def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: A
     return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
 
 
-class json_number(FunctionElement[float]):
-    """A JSON object's member when it is a number, else NULL (never an error)."""
-
-    type = Float()
-    inherit_cache = False  # the key is part of the SQL text
-
-    def __init__(self, column: Any, key: str) -> None:
-        if not key.isidentifier():
-            raise ValueError(f"not a plain JSON key: {key!r}")
-        self.member = key
-        super().__init__(column)
-
-
-def _member(element: json_number, compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
-    (column,) = element.clauses
-    return compiler.process(column, **kw), element.member
-
-
-@compiles(json_number, "sqlite")
-def _json_number_sqlite(element: json_number, compiler: SQLCompiler, **kw: Any) -> str:
-    column, name = _member(element, compiler, **kw)
-    return (
-        f"(CASE WHEN json_type({column}, '$.{name}') IN ('integer', 'real') "
-        f"THEN json_extract({column}, '$.{name}') END)"
-    )
-
-
-@compiles(json_number)
-def _json_number_postgresql(element: json_number, compiler: SQLCompiler, **kw: Any) -> str:
-    column, name = _member(element, compiler, **kw)
-    return (
-        f"(CASE WHEN json_typeof(({column})::json -> '{name}') = 'number' "
-        f"THEN (({column})::json ->> '{name}')::float END)"
-    )
-
-
-def revenue_of(properties: Any) -> ColumnElement[float]:
-    """An order's revenue: its `revenue`, else `total`, else `value` (numbers only)."""
-    return func.coalesce(
-        json_number(properties, "revenue"),
-        json_number(properties, "total"),
-        json_number(properties, "value"),
-    )
-
-
 def count_if(condition: ColumnElement[bool]) -> Any:
-    """How many rows meet a condition (0, never NULL)."""
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    """How many rows meet a condition (0, never NULL): an aggregate's FILTER, which both
+    databases evaluate more cheaply than a sum over CASE."""
+    return func.count().filter(condition)

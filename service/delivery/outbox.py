@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from service.delivery import status
@@ -109,6 +109,27 @@ def referenced_message(
         return None
     statement = select(Message).where(Message.id == message_id, Message.contact_id == contact_id)
     return session.exec(statement).first()
+
+
+def latest_touches(session: Session, *, contact_id: str, at: datetime) -> Sequence[Message]:
+    """Her latest message sent (or held) by each journey at or before `at`, for attribution;
+    ties on the send time go to the larger id, as everywhere."""
+    touched = col(Message.status).in_([MessageStatus.SENT, MessageStatus.HELD])
+    ranked = (
+        select(
+            col(Message.id).label("id"),
+            func.row_number()
+            .over(
+                partition_by=col(Message.journey_id),
+                order_by=(col(Message.sent_at).desc(), col(Message.id).desc()),
+            )
+            .label("nth"),
+        )
+        .where(Message.contact_id == contact_id, touched, col(Message.sent_at) <= at)
+        .subquery("ranked")
+    )
+    statement = select(Message).join(ranked, ranked.c.id == Message.id).where(ranked.c.nth == 1)
+    return session.exec(statement).all()
 
 
 def in_holdout(session: Session, *, message: Message) -> bool:

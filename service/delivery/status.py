@@ -76,6 +76,23 @@ def cancel_pending(session: Session, *, enrollment_id: str, reason: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def record_goal(session: Session, *, enrollment_id: str, at: datetime) -> int:
+    """Keep on each message the enrollment sent before its goal, and no goal followed yet,
+    when the goal came: a sent message converts when that is within the attribution window.
+    Goals are recorded in her order, so the first after each message is kept; how many."""
+    result = session.execute(
+        update(Message)
+        .where(
+            col(Message.enrollment_id) == enrollment_id,
+            col(Message.status) == MessageStatus.SENT,
+            col(Message.sent_at) <= at,
+            col(Message.goal_at).is_(None),
+        )
+        .values(goal_at=at)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 # ----- a worker's turn with a claimed message ----------------------------------------------
 
 

@@ -2,13 +2,13 @@
 stays, anonymised, so every journey's figures stay true."""
 
 # Her contact row, consents, anonymous ids (and their waiting events) are deleted. Her
-# enrollments, moves, messages, notes and events are kept under a new random contact id (a
-# row with no identifier, attribute, persona or time zone) and get new random ids where an
-# id ever left the database (enrollments and messages: providers and links know those; an
-# event's own id: its sender knows it), so nothing leads back to her and no mapping is kept.
-# What they said is cleared: message content, addresses and errors; event properties but an
-# order's revenue figures. Her active enrollments end first, as an operator exit would
-# (`exit:erased`), so nothing more is sent or timed for nobody.
+# enrollments, moves, messages, notes, events and the credits of her orders are kept under a
+# new random contact id (a row with no identifier, attribute, persona or time zone) and get
+# new random ids where an id ever left the database (enrollments and messages: providers and
+# links know those; an event's own id: its sender knows it), so nothing leads back to her and
+# no mapping is kept. What they said is cleared: message content, addresses and errors; event
+# properties but an order's revenue figures. Her active enrollments end first, as an operator
+# exit would (`exit:erased`), so nothing more is sent or timed for nobody.
 
 from __future__ import annotations
 
@@ -23,18 +23,17 @@ from service.contacts.identity import locked_contact
 from service.delivery import outbox
 from service.engine.core import Status
 from service.enrollments import repository as enrollments_repo
+from service.enrollments.attribution import ORDER, REVENUE_KEYS, move_credits
 from service.enrollments.unit import Work, apply_decision, enrollment_state
 from service.runtime import Runtime
 from service.store.models import Contact, new_id
 
 ERASED = "erased"  # the exit reason of an enrollment active when its contact is erased
-REVENUE_EVENT = "order.completed"
-REVENUE_KEYS = ("revenue", "total", "value")
 
 
 def kept_properties(event_type: str, properties: Mapping[str, Any]) -> dict[str, Any]:
     """What an erased contact's event keeps: an order's numeric revenue figures, no more."""
-    if event_type != REVENUE_EVENT:
+    if event_type != ORDER:
         return {}
     return {key: properties[key] for key in REVENUE_KEYS if _number(properties.get(key))}
 
@@ -81,6 +80,9 @@ def erase_contact(runtime: Runtime, *, contact_id: str) -> None:
             session, contact_id=contact.id, into=into, enrollments=enrollments
         )
         enrollments_repo.move_transitions(session, into=into, enrollments=enrollments)
+        move_credits(
+            session, contact_id=contact.id, into=into, enrollments=enrollments, messages=messages
+        )
         enrollments_repo.drop_moved_enrollments(session, enrollments=enrollments)
         for event in enrollments_repo.contact_events(session, contact_id=contact.id):
             event.contact_id = into

@@ -16,6 +16,7 @@ from service.delivery import status as message_status
 from service.engine.core import EventView, Status
 from service.engine.entry import decide_entry
 from service.enrollments import repository as enrollments_repo
+from service.enrollments.attribution import credit_order
 from service.enrollments.schemas import EventResult
 from service.enrollments.unit import (
     Work,
@@ -138,6 +139,7 @@ def _ingest(
         id=event.id,
         source=event.source,
     )
+    credit_order(session, runtime.journeys, row_id=row_id, contact_id=contact.id, event=seen)
     unit = Work(session, contact, now)
     _apply_to_enrollments(runtime.journeys, unit, event=seen, row_id=row_id)
     _apply_to_entries(runtime.journeys, unit, event=seen, row_id=row_id)

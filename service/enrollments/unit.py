@@ -100,6 +100,8 @@ def apply_decision(
                 seq=contact.history_seq,
             )
         )
+        if change.trigger.startswith("goal:"):
+            message_status.record_goal(session, enrollment_id=enrollment.id, at=change.at)
         outcome.moved.append(
             Move(
                 journey=enrollment.journey_id,

@@ -42,6 +42,17 @@ def _contact_fk() -> Any:
     )
 
 
+def _enrollment_fk(*, index: bool = True) -> Any:
+    return Field(
+        sa_column=Column(
+            String(36),
+            ForeignKey("enrollments.id", ondelete="CASCADE"),
+            nullable=False,
+            index=index,
+        )
+    )
+
+
 class ConsentStatus(StrEnum):
     """Whether a contact allows messages on a channel."""
 
@@ -227,16 +238,22 @@ class Message(SQLModel, table=True):
             "status",
             "version",
         ),
+        # An enrollment's messages: for its goal facts, and per channel for analytics.
+        Index(
+            "ix_messages_enrollment_sent",
+            "enrollment_id",
+            "journey_id",
+            "status",
+            "channel",
+            "created_at",
+            "version",
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     idempotency_key: str = Field(unique=True, max_length=300)
     contact_id: str = _contact_fk()
-    enrollment_id: str = Field(
-        sa_column=Column(
-            String(36), ForeignKey("enrollments.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    enrollment_id: str = _enrollment_fk(index=False)  # ix_messages_enrollment_sent leads by it
     event_id: str | None = Field(default=None, max_length=36)
     journey_id: str = Field(max_length=200)
     version: str = Field(max_length=100)
@@ -264,6 +281,9 @@ class Message(SQLModel, table=True):
     complained_at: datetime | None = _time(nullable=True)
     unsubscribed_at: datetime | None = _time(nullable=True)
     failed_at: datetime | None = _time(nullable=True)
+    # The first goal its enrollment reached at or after it was sent (delivery/status.py
+    # record_goal): a sent message converts when that is within the attribution window.
+    goal_at: datetime | None = _time(nullable=True)
     error: str | None = Field(default=None, sa_column=Column(Text))
     claimed_until: datetime | None = _time(nullable=True)
     attempts: int = 0
@@ -365,11 +385,7 @@ class TransitionRecord(SQLModel, table=True):
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    enrollment_id: str = Field(
-        sa_column=Column(
-            String(36), ForeignKey("enrollments.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    enrollment_id: str = _enrollment_fk()
     contact_id: str = _contact_fk()
     journey_id: str = Field(max_length=200)
     version: str = Field(max_length=100)
@@ -385,6 +401,31 @@ class TransitionRecord(SQLModel, table=True):
     visit_end: str | None = Field(default=None, max_length=20)
     next_stage: str | None = Field(default=None, max_length=200)
     seconds: float | None = None
+
+
+class Attribution(SQLModel, table=True):
+    """An order's revenue credited, last touch, to the message of one journey that earned it:
+    decided once, when the order is recorded (enrollments/attribution.py), so no figure has
+    to search for touches. One row per order and journey credited."""
+
+    __tablename__ = "attributions"
+    __table_args__ = (Index("ix_attributions_journey_at", "journey_id", "at", "version", "status"),)
+
+    event_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    )
+    journey_id: str = Field(primary_key=True, max_length=200)
+    contact_id: str = _contact_fk()
+    enrollment_id: str = _enrollment_fk()
+    # The message credited, as it was when the order came: sent, or held for the holdout.
+    message_id: str = Field(max_length=36)
+    version: str = Field(max_length=100)
+    stage: str = Field(max_length=200)
+    template: str = Field(max_length=300)
+    channel: str = Field(max_length=20)
+    status: str = Field(max_length=20)
+    revenue: float
+    at: datetime = _time()  # the order's time
 
 
 class Note(SQLModel, table=True):
