@@ -1,25 +1,15 @@
 """Analytics: each message's feedback facts (when it was first delivered, opened, clicked,
 bounced, complained about, unsubscribed from or failed, backfilled from the events tied back
 to it); orders by time, feedback by message, last touches by contact, each enrollment's
-moves in order, and the goal and exit moves alone, by index.
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-02
-"""
+moves in order, and the goal and exit moves alone, by index."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0007"
-down_revision: str | None = "0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0007", "0006"
 
 INDEXES = [
     ("ix_events_type_time", "events", ["type", "time", "contact_id"]),

@@ -1,23 +1,13 @@
 """Analytics facts written with each move: on the move that began a stage visit, how, when
 and where to it ended; on the enrollment, her first goal and her stages in first-visit
-order; backfilled from the history; the visits, their lengths and first goals by index.
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-02
-"""
+order; backfilled from the history; the visits, their lengths and first goals by index."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0008", "0007"
 
 INDEXES = [
     (
