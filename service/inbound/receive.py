@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import httpx
 from pydantic import ValidationError
@@ -27,6 +28,16 @@ from webhooks.errors import WebhookError
 from webhooks.events import CanonicalEvent, WebhookResult
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook request as the provider signed it: the raw bytes, the headers and the URL
+    it called."""
+
+    raw_body: bytes
+    headers: Mapping[str, str]
+    url: str
 
 
 class Inbound:
@@ -58,35 +69,23 @@ class Inbound:
         return found
 
     async def receive(
-        self,
-        runtime: Runtime,
-        endpoint: Endpoint,
-        raw_body: bytes,
-        headers: Mapping[str, str],
-        *,
-        url: str,
+        self, runtime: Runtime, endpoint: Endpoint, delivery: Delivery
     ) -> WebhookResult:
         """Verify, parse and ingest one delivery, with the provider's own steps around it."""
         if endpoint.before_verify is not None:
             now = runtime.clock.now()
-            await endpoint.before_verify(raw_body, client=self.client, now=now)
-        result = await asyncio.to_thread(process, runtime, endpoint, raw_body, headers, url=url)
+            await endpoint.before_verify(delivery.raw_body, client=self.client, now=now)
+        result = await asyncio.to_thread(process, runtime, endpoint, delivery)
         if endpoint.after_ingest is not None:
             await endpoint.after_ingest(result, client=self.client)
         return result
 
 
-def process(
-    runtime: Runtime,
-    endpoint: Endpoint,
-    raw_body: bytes,
-    headers: Mapping[str, str],
-    *,
-    url: str,
-) -> WebhookResult:
+def process(runtime: Runtime, endpoint: Endpoint, delivery: Delivery) -> WebhookResult:
     """The blocking part of a delivery: verification, the provider's step after it, parsing
     and ingestion. A refusal raises before anything is stored."""
     adapter = endpoint.adapter
+    raw_body, headers, url = delivery.raw_body, delivery.headers, delivery.url
     now = runtime.clock.now()
     try:
         adapter.verify(raw_body, headers, now=now, url=url)

@@ -53,6 +53,11 @@ def _enrollment_fk(*, index: bool = True) -> Any:
     )
 
 
+def _partial_index(name: str, *columns: str, where: str) -> Index:
+    """An index of the rows meeting `where` alone, spelled the same on both databases."""
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
+
+
 class ConsentStatus(StrEnum):
     """Whether a contact allows messages on a channel."""
 
@@ -155,14 +160,13 @@ class Enrollment(SQLModel, table=True):
             "ix_enrollments_journey_waiting", "journey_id", "status", "next_due_at", "entered_at"
         ),
         # Analytics: conversions by her first goal, and the time it took.
-        Index(
+        _partial_index(
             "ix_enrollments_journey_goal",
             "journey_id",
             "version",
             "goal_at",
             "started_at",
-            postgresql_where=text(CONVERTED),
-            sqlite_where=text(CONVERTED),
+            where=CONVERTED,
         ),
     )
 
@@ -337,26 +341,14 @@ class TransitionRecord(SQLModel, table=True):
             "trigger",
         ),
         # Analytics: the few goal and exit moves, read without scanning every move.
-        Index(
-            "ix_transitions_goals",
-            "journey_id",
-            "enrollment_id",
-            "at",
-            "version",
-            postgresql_where=text(GOAL_MOVES),
-            sqlite_where=text(GOAL_MOVES),
+        _partial_index(
+            "ix_transitions_goals", "journey_id", "enrollment_id", "at", "version", where=GOAL_MOVES
         ),
-        Index(
-            "ix_transitions_exits",
-            "journey_id",
-            "at",
-            "trigger",
-            "version",
-            postgresql_where=text(EXIT_MOVES),
-            sqlite_where=text(EXIT_MOVES),
+        _partial_index(
+            "ix_transitions_exits", "journey_id", "at", "trigger", "version", where=EXIT_MOVES
         ),
         # Analytics: the stage visits and how each ended, read from the index alone.
-        Index(
+        _partial_index(
             "ix_transitions_visits",
             "journey_id",
             "version",
@@ -365,12 +357,11 @@ class TransitionRecord(SQLModel, table=True):
             "visit_end",
             "next_stage",
             "seconds",
-            postgresql_where=text(VISIT_MOVES),
-            sqlite_where=text(VISIT_MOVES),
+            where=VISIT_MOVES,
         ),
         # Analytics: the same by stage and length, for the median and 90th percentile (and the
         # ways out) over a whole history.
-        Index(
+        _partial_index(
             "ix_transitions_visit_lengths",
             "journey_id",
             "to_stage",
@@ -379,8 +370,7 @@ class TransitionRecord(SQLModel, table=True):
             "at",
             "visit_end",
             "next_stage",
-            postgresql_where=text(VISIT_MOVES),
-            sqlite_where=text(VISIT_MOVES),
+            where=VISIT_MOVES,
         ),
     )
 

@@ -13,7 +13,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from service.errors import NotFound
-from service.inbound.receive import Inbound, process, public_url
+from service.inbound.receive import Delivery, Inbound, process, public_url
 from service.inbound.registry import Endpoint
 from service.runtime import Runtime
 from service.store.models import Contact, Event
@@ -69,7 +69,7 @@ def count(runtime: Runtime, table: type[Event] | type[Contact]) -> int:
 
 def test_a_verified_request_is_parsed_and_ingested(runtime: Runtime) -> None:
     adapter = FakeAdapter(opened())
-    result = process(runtime, Endpoint(adapter), b"{}", {}, url=URL)
+    result = process(runtime, Endpoint(adapter), Delivery(b"{}", {}, URL))
     assert result.body == "ok"
     assert adapter.calls == [("verify", URL), ("parse", URL)]  # both see the called URL
     assert count(runtime, Event) == 1
@@ -83,7 +83,7 @@ def test_a_refused_signature_stores_nothing(runtime: Runtime) -> None:
         spent.append(raw_body)
 
     with pytest.raises(SignatureError) as refused:
-        process(runtime, Endpoint(adapter, after_verify=spend), b"{}", {}, url=URL)
+        process(runtime, Endpoint(adapter, after_verify=spend), Delivery(b"{}", {}, URL))
     assert (refused.value.status_code, refused.value.code) == (401, "invalid_signature")
     assert adapter.calls == [("verify", URL)]  # never parsed
     assert spent == []  # and its token, if any, is not spent
@@ -97,7 +97,7 @@ def test_a_refusal_after_verification_stores_nothing(runtime: Runtime) -> None:
         raise ReplayedRequest("signature token was already used for another request")
 
     with pytest.raises(ReplayedRequest):
-        process(runtime, Endpoint(adapter, after_verify=replayed), b"{}", {}, url=URL)
+        process(runtime, Endpoint(adapter, after_verify=replayed), Delivery(b"{}", {}, URL))
     assert adapter.calls == [("verify", URL)]
     assert count(runtime, Event) == 0
 
@@ -109,7 +109,7 @@ def test_bad_events_are_skipped_and_logged(
     stranger = opened("evt-stranger", contact_id="00000000-0000-0000-0000-000000000000")
     adapter = FakeAdapter(nobody, stranger, opened("evt-good"))
     with caplog.at_level(logging.WARNING, logger="service.inbound.receive"):
-        process(runtime, Endpoint(adapter), b"{}", {}, url=URL)
+        process(runtime, Endpoint(adapter), Delivery(b"{}", {}, URL))
     skipped = sorted(r.getMessage() for r in caplog.records if "skipped" in r.getMessage())
     assert len(skipped) == 2
     assert skipped[0].startswith("fake event evt-nobody skipped: ")
@@ -120,8 +120,8 @@ def test_bad_events_are_skipped_and_logged(
 
 def test_a_duplicate_has_no_second_effect(runtime: Runtime) -> None:
     endpoint = Endpoint(FakeAdapter(opened(), opened()))
-    process(runtime, endpoint, b"{}", {}, url=URL)
-    process(runtime, endpoint, b"{}", {}, url=URL)
+    process(runtime, endpoint, Delivery(b"{}", {}, URL))
+    process(runtime, endpoint, Delivery(b"{}", {}, URL))
     assert (count(runtime, Event), count(runtime, Contact)) == (1, 1)
 
 
@@ -145,7 +145,7 @@ async def test_the_providers_own_steps_run_around_the_pipeline(
     endpoint = Endpoint(FakeAdapter(opened()), before, after_verify, after)
     inbound = Inbound(make_settings(runtime.settings.database_url, tmp_path))
     try:
-        result = await inbound.receive(runtime, endpoint, b"{}", {}, url=URL)
+        result = await inbound.receive(runtime, endpoint, Delivery(b"{}", {}, URL))
     finally:
         await inbound.aclose()
     assert result.body == "ok"

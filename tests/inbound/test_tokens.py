@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from service.inbound.receive import process
+from service.inbound.receive import Delivery, process
 from service.inbound.registry import PROVIDERS
 from service.inbound.tokens import TOKEN_MEMORY, OneTimeTokens
 from service.runtime import Runtime
@@ -47,7 +47,7 @@ def mailgun(runtime: Runtime, tmp_path: Path, body: bytes) -> None:
         runtime.settings.database_url, tmp_path, webhook_mailgun_signing_key=SIGNING_KEY
     )
     endpoint = PROVIDERS.enabled(settings)["mailgun"]
-    process(runtime, endpoint, body, {}, url="https://n.example/webhooks/mailgun")
+    process(runtime, endpoint, Delivery(body, {}, "https://n.example/webhooks/mailgun"))
 
 
 def test_a_token_carries_one_body_only(runtime: Runtime, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from service.api.deps import InboundDep, RuntimeDep
 from service.api.errors import ErrorBody, error_responses, read_body
-from service.inbound.receive import public_url
+from service.inbound.receive import Delivery, public_url
 from service.inbound.registry import PROVIDERS
 
 router = APIRouter(tags=["webhooks"])
@@ -46,5 +46,5 @@ async def receive_webhook(
     endpoint = inbound.provider(provider)
     raw_body = await read_body(request, limit=endpoint.max_body_bytes)
     url = public_url(runtime.settings.public_base_url, request.url.path, request.url.query)
-    result = await inbound.receive(runtime, endpoint, raw_body, request.headers, url=url)
+    result = await inbound.receive(runtime, endpoint, Delivery(raw_body, request.headers, url))
     return Response(result.body, status_code=result.status_code, media_type=result.content_type)
