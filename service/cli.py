@@ -155,27 +155,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             send_to=args.send_to,
         )
     if args.command == "import":
-        from service.clock import SystemClock
         from service.enrollments.imports import run_import
-        from service.errors import NurtureError
-        from service.runtime import build_runtime
+        from service.runtime import run_command
 
-        try:
-            runtime = build_runtime(settings, SystemClock(), publish=False)
-        except NurtureError as exc:
-            print(f"nurture: {exc.message}", file=sys.stderr)
-            return 2
-        try:
-            return run_import(
+        return run_command(
+            settings,
+            lambda runtime: run_import(
                 runtime,
                 args.file,
                 journey_id=args.journey,
                 dry_run=args.dry_run,
                 out=sys.stdout,
                 err=sys.stderr,
-            )
-        finally:
-            runtime.close()
+            ),
+            err=sys.stderr,
+        )
     if args.command == "report":
         from service.analytics.terminal import run_report
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TextIO
 
 from service.catalog.registry import JourneyRegistry
-from service.clock import Clock
+from service.clock import Clock, SystemClock
 from service.config import Settings
 from service.engine.render import ContentLibrary
+from service.errors import NurtureError
 from service.store.db import Database, is_sqlite
 from service.store.migrate import upgrade
 
@@ -55,3 +58,20 @@ def build_runtime(settings: Settings, clock: Clock, *, publish: bool = True) -> 
         journeys=journeys,
         content=ContentLibrary(settings.content_dir, limits=settings.template_limits()),
     )
+
+
+def run_command(settings: Settings, work: Callable[[Runtime], int], *, err: TextIO) -> int:
+    """A CLI command's body on a runtime of its own (the versions the service runs): a refusal
+    prints one line and exits 2, and the runtime is closed however the body ends."""
+    try:
+        runtime = build_runtime(settings, SystemClock(), publish=False)
+    except NurtureError as exc:
+        print(f"nurture: {exc.message}", file=err)
+        return 2
+    try:
+        return work(runtime)
+    except NurtureError as exc:
+        print(f"nurture: {exc.message}", file=err)
+        return 2
+    finally:
+        runtime.close()

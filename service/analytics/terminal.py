@@ -9,10 +9,9 @@ from typing import Any, TextIO
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from service.analytics import report
-from service.clock import SystemClock
 from service.config import Settings
 from service.errors import NurtureError
-from service.runtime import build_runtime
+from service.runtime import Runtime, run_command
 
 _TIME = TypeAdapter(AwareDatetime)
 TITLES: dict[report.Figure, str] = {
@@ -69,24 +68,20 @@ def run_report(
     err: TextIO,
 ) -> int:
     """Print every analytics answer of a journey; 2 with a message on bad input."""
-    try:
-        window = _moment(since, "since"), _moment(until, "until")
-        runtime = build_runtime(settings, SystemClock(), publish=False)
-    except NurtureError as exc:
-        print(f"nurture: {exc.message}", file=err)
-        return 2
-    try:
+
+    def print_report(runtime: Runtime) -> int:
         scope, names = report.scope_of(
-            runtime.journeys, journey_id, version=version, since=window[0], until=window[1]
+            runtime.journeys,
+            journey_id,
+            version=version,
+            since=_moment(since, "since"),
+            until=_moment(until, "until"),
         )
         with runtime.db.session() as session:
             for figure, title in TITLES.items():
                 found = report.answer(session, figure, scope, names)
                 body = table(found) if isinstance(found, list) else pairs(found)
                 print(f"{title}\n{'=' * len(title)}\n{body or '(none)'}\n", file=out)
-    except NurtureError as exc:
-        print(f"nurture: {exc.message}", file=err)
-        return 2
-    finally:
-        runtime.close()
-    return 0
+        return 0
+
+    return run_command(settings, print_report, err=err)
