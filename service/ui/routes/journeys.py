@@ -16,13 +16,11 @@ Day = Annotated[str | None, Query(max_length=40)]
 
 
 @router.get("/journeys")
-def journeys(
-    request: Request, runtime: RuntimeDep, session: SessionDep, figures: FiguresDep, _: ReaderDep
-) -> Response:
+def journeys(request: Request, runtime: RuntimeDep, figures: FiguresDep, _: ReaderDep) -> Response:
     """Every journey with its last 30 days."""
     window = date_range(runtime.clock.now())
     start, end = range_days(window)
-    as_of, rows = journeys_list(session, runtime, figures, window=window)
+    as_of, rows = journeys_list(runtime, figures, window=window)
     return render(request, "journeys.html", rows=rows, start=start, end=end, as_of=as_of)
 
 
