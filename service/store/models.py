@@ -329,17 +329,6 @@ class TransitionRecord(SQLModel, table=True):
             "trigger",
             "enrollment_id",
         ),
-        # Analytics: each enrollment's moves in order, read from the index alone.
-        Index(
-            "ix_transitions_journey_enrollment_seq",
-            "journey_id",
-            "enrollment_id",
-            "seq",
-            "version",
-            "at",
-            "to_stage",
-            "trigger",
-        ),
         # Analytics: the few goal and exit moves, read without scanning every move.
         _partial_index(
             "ix_transitions_goals", "journey_id", "enrollment_id", "at", "version", where=GOAL_MOVES
