@@ -11,8 +11,9 @@ from sqlmodel import Session, col, select
 
 from service.delivery import status
 from service.engine.core import MessageOrder
+from service.store.columns import new_id
 from service.store.db import insert_ignoring_conflicts
-from service.store.models import Contact, Enrollment, Message, MessageStatus, Note, new_id
+from service.store.models import Contact, Enrollment, Message, MessageStatus, Note
 
 # What a message said and where it went: cleared when its contact is erased.
 ERASED_CONTENT = (

@@ -26,7 +26,8 @@ from service.enrollments import repository as enrollments_repo
 from service.enrollments.attribution import ORDER, REVENUE_KEYS, move_credits
 from service.enrollments.unit import Work, apply_decision, enrollment_state
 from service.runtime import Runtime
-from service.store.models import Contact, new_id
+from service.store.columns import new_id
+from service.store.models import Contact
 
 ERASED = "erased"  # the exit reason of an enrollment active when its contact is erased
 

@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from service.store.columns import new_id
 from service.store.db import insert_ignoring_conflicts
-from service.store.models import WebhookToken, new_id
+from service.store.models import WebhookToken
 
 
 def remember_webhook_token(

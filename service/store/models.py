@@ -2,60 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import Column, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from service.store.types import UTCDateTime
-
-# Named constraints, so migrations can address them on every database.
-SQLModel.metadata.naming_convention = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def new_id() -> str:
-    """A random identifier, unique across processes and shards."""
-    return str(uuid.uuid4())
-
-
-def _time(*, nullable: bool = False, index: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
-
-
-def _json() -> Any:
-    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-
-
-def _contact_fk() -> Any:
-    return Field(
-        sa_column=Column(
-            String(36), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
-
-
-def _enrollment_fk(*, index: bool = True) -> Any:
-    return Field(
-        sa_column=Column(
-            String(36),
-            ForeignKey("enrollments.id", ondelete="CASCADE"),
-            nullable=False,
-            index=index,
-        )
-    )
-
-
-def _partial_index(name: str, *columns: str, where: str) -> Index:
-    """An index of the rows meeting `where` alone, spelled the same on both databases."""
-    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
+from service.store.columns import (
+    contact_fk,
+    enrollment_fk,
+    json_column,
+    new_id,
+    partial_index,
+    time_column,
+)
 
 
 class ConsentStatus(StrEnum):
@@ -88,10 +49,10 @@ class Contact(SQLModel, table=True):
     external_id: str | None = Field(default=None, unique=True, max_length=200)
     persona: str | None = Field(default=None, max_length=100)
     timezone: str | None = Field(default=None, max_length=64)
-    attributes: dict[str, Any] = _json()
+    attributes: dict[str, Any] = json_column()
     history_seq: int = 0  # numbers this contact's transitions, which may share a timestamp
-    created_at: datetime = _time()
-    updated_at: datetime = _time()
+    created_at: datetime = time_column()
+    updated_at: datetime = time_column()
 
 
 class Consent(SQLModel, table=True):
@@ -101,13 +62,13 @@ class Consent(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("contact_id", "channel"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    contact_id: str = _contact_fk()
+    contact_id: str = contact_fk()
     channel: str = Field(max_length=20)
     status: str = Field(default=ConsentStatus.GRANTED, max_length=20)
     reason: str | None = Field(default=None, max_length=200)
     suppressed: bool = False
     suppression_reason: str | None = Field(default=None, max_length=200)
-    updated_at: datetime = _time()
+    updated_at: datetime = time_column()
 
 
 class JourneyVersion(SQLModel, table=True):
@@ -121,7 +82,7 @@ class JourneyVersion(SQLModel, table=True):
     version: str = Field(max_length=100)
     source: str = Field(sa_column=Column(Text, nullable=False))
     path: str = Field(max_length=500)
-    created_at: datetime = _time()
+    created_at: datetime = time_column()
     current: bool = False  # new entries use it; at most one per journey (journey_catalog)
 
 
@@ -133,7 +94,7 @@ class JourneyCatalog(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     generation: int = 0
-    updated_at: datetime = _time()
+    updated_at: datetime = time_column()
 
 
 CONVERTED = "goal_at IS NOT NULL"  # the partial index of enrollments that reached the goal
@@ -160,7 +121,7 @@ class Enrollment(SQLModel, table=True):
             "ix_enrollments_journey_waiting", "journey_id", "status", "next_due_at", "entered_at"
         ),
         # Analytics: conversions by her first goal, and the time it took.
-        _partial_index(
+        partial_index(
             "ix_enrollments_journey_goal",
             "journey_id",
             "version",
@@ -171,22 +132,22 @@ class Enrollment(SQLModel, table=True):
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    contact_id: str = _contact_fk()
+    contact_id: str = contact_fk()
     journey_id: str = Field(max_length=200)
     version: str = Field(max_length=100)
     stage: str = Field(max_length=200)
     status: str = Field(max_length=20)
     visit: int = 1
     holdout: bool = False
-    entered_at: datetime = _time()
-    clock_checked_at: datetime | None = _time(nullable=True)
-    next_due_at: datetime | None = _time(nullable=True, index=True)
-    claimed_until: datetime | None = _time(nullable=True)
-    started_at: datetime = _time()
-    ended_at: datetime | None = _time(nullable=True)
+    entered_at: datetime = time_column()
+    clock_checked_at: datetime | None = time_column(nullable=True)
+    next_due_at: datetime | None = time_column(nullable=True, index=True)
+    claimed_until: datetime | None = time_column(nullable=True)
+    started_at: datetime = time_column()
+    ended_at: datetime | None = time_column(nullable=True)
     # Facts analytics read, kept by enrollments/visits.py as moves are written: her first
     # goal, and the stages she visited in the order of their first visit (" > "-joined).
-    goal_at: datetime | None = _time(nullable=True)
+    goal_at: datetime | None = time_column(nullable=True)
     path: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
@@ -205,10 +166,10 @@ class Event(SQLModel, table=True):
     source: str = Field(max_length=100)
     event_id: str = Field(max_length=200)
     type: str = Field(max_length=100)
-    time: datetime = _time()
-    contact_id: str = _contact_fk()
-    properties: dict[str, Any] = _json()
-    received_at: datetime = _time()
+    time: datetime = time_column()
+    contact_id: str = contact_fk()
+    properties: dict[str, Any] = json_column()
+    received_at: datetime = time_column()
     # The message this event is feedback on (a provider returned our id), for attribution.
     message_id: str | None = Field(default=None, max_length=36)
     journey_id: str | None = Field(default=None, max_length=200)
@@ -256,8 +217,8 @@ class Message(SQLModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     idempotency_key: str = Field(unique=True, max_length=300)
-    contact_id: str = _contact_fk()
-    enrollment_id: str = _enrollment_fk(index=False)  # ix_messages_enrollment_sent leads by it
+    contact_id: str = contact_fk()
+    enrollment_id: str = enrollment_fk(index=False)  # ix_messages_enrollment_sent leads by it
     event_id: str | None = Field(default=None, max_length=36)
     journey_id: str = Field(max_length=200)
     version: str = Field(max_length=100)
@@ -266,7 +227,7 @@ class Message(SQLModel, table=True):
     channel: str = Field(max_length=20)
     template: str = Field(max_length=300)
     url: str | None = Field(default=None, max_length=2000)
-    due_at: datetime = _time(index=True)
+    due_at: datetime = time_column(index=True)
     status: str = Field(default=MessageStatus.PENDING, max_length=20)
     subject: str | None = Field(default=None, sa_column=Column(Text))
     preheader: str | None = Field(default=None, sa_column=Column(Text))
@@ -278,21 +239,21 @@ class Message(SQLModel, table=True):
     delivery_status: str | None = Field(default=None, max_length=20)
     # When provider feedback first said it reached each status (delivery/status.py REACHED),
     # whatever order the reports came in: what analytics counts, with no events to read.
-    delivered_at: datetime | None = _time(nullable=True)
-    opened_at: datetime | None = _time(nullable=True)
-    clicked_at: datetime | None = _time(nullable=True)
-    bounced_at: datetime | None = _time(nullable=True)
-    complained_at: datetime | None = _time(nullable=True)
-    unsubscribed_at: datetime | None = _time(nullable=True)
-    failed_at: datetime | None = _time(nullable=True)
+    delivered_at: datetime | None = time_column(nullable=True)
+    opened_at: datetime | None = time_column(nullable=True)
+    clicked_at: datetime | None = time_column(nullable=True)
+    bounced_at: datetime | None = time_column(nullable=True)
+    complained_at: datetime | None = time_column(nullable=True)
+    unsubscribed_at: datetime | None = time_column(nullable=True)
+    failed_at: datetime | None = time_column(nullable=True)
     # The first goal its enrollment reached at or after it was sent (delivery/status.py
     # record_goal): a sent message converts when that is within the attribution window.
-    goal_at: datetime | None = _time(nullable=True)
+    goal_at: datetime | None = time_column(nullable=True)
     error: str | None = Field(default=None, sa_column=Column(Text))
-    claimed_until: datetime | None = _time(nullable=True)
+    claimed_until: datetime | None = time_column(nullable=True)
     attempts: int = 0
-    sent_at: datetime | None = _time(nullable=True)
-    created_at: datetime = _time()
+    sent_at: datetime | None = time_column(nullable=True)
+    created_at: datetime = time_column()
 
 
 PATH_SEPARATOR = " > "  # between the stages of an enrollment's `path`
@@ -330,14 +291,14 @@ class TransitionRecord(SQLModel, table=True):
             "enrollment_id",
         ),
         # Analytics: the few goal and exit moves, read without scanning every move.
-        _partial_index(
+        partial_index(
             "ix_transitions_goals", "journey_id", "enrollment_id", "at", "version", where=GOAL_MOVES
         ),
-        _partial_index(
+        partial_index(
             "ix_transitions_exits", "journey_id", "at", "trigger", "version", where=EXIT_MOVES
         ),
         # Analytics: the stage visits and how each ended, read from the index alone.
-        _partial_index(
+        partial_index(
             "ix_transitions_visits",
             "journey_id",
             "version",
@@ -350,7 +311,7 @@ class TransitionRecord(SQLModel, table=True):
         ),
         # Analytics: the same by stage and length, for the median and 90th percentile (and the
         # ways out) over a whole history.
-        _partial_index(
+        partial_index(
             "ix_transitions_visit_lengths",
             "journey_id",
             "to_stage",
@@ -364,14 +325,14 @@ class TransitionRecord(SQLModel, table=True):
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    enrollment_id: str = _enrollment_fk()
-    contact_id: str = _contact_fk()
+    enrollment_id: str = enrollment_fk()
+    contact_id: str = contact_fk()
     journey_id: str = Field(max_length=200)
     version: str = Field(max_length=100)
     from_stage: str | None = Field(default=None, max_length=200)
     to_stage: str = Field(max_length=200)
     trigger: str = Field(max_length=300)
-    at: datetime = _time()
+    at: datetime = time_column()
     seq: int = 0
     # Facts of the stage visit this move began (enrollments/visits.py): how it ended (open
     # while she is there, then visit, goal, exit or completed), where to and how many seconds
@@ -394,8 +355,8 @@ class Attribution(SQLModel, table=True):
         sa_column=Column(String(36), ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
     )
     journey_id: str = Field(primary_key=True, max_length=200)
-    contact_id: str = _contact_fk()
-    enrollment_id: str = _enrollment_fk()
+    contact_id: str = contact_fk()
+    enrollment_id: str = enrollment_fk()
     # The message credited, as it was when the order came: sent, or held for the holdout.
     message_id: str = Field(max_length=36)
     version: str = Field(max_length=100)
@@ -404,7 +365,7 @@ class Attribution(SQLModel, table=True):
     channel: str = Field(max_length=20)
     status: str = Field(max_length=20)
     revenue: float
-    at: datetime = _time()  # the order's time
+    at: datetime = time_column()  # the order's time
 
 
 class Note(SQLModel, table=True):
@@ -414,7 +375,7 @@ class Note(SQLModel, table=True):
     __tablename__ = "notes"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    contact_id: str = _contact_fk()
+    contact_id: str = contact_fk()
     message_id: str | None = Field(
         default=None,
         sa_column=Column(String(36), ForeignKey("messages.id", ondelete="CASCADE"), nullable=True),
@@ -422,7 +383,7 @@ class Note(SQLModel, table=True):
     journey_id: str = Field(max_length=200)
     stage: str = Field(max_length=200)
     text: str = Field(max_length=500)
-    at: datetime = _time()
+    at: datetime = time_column()
     seq: int = 0
 
 
@@ -437,7 +398,7 @@ class WebhookToken(SQLModel, table=True):
     source: str = Field(max_length=100)
     token: str = Field(max_length=200)
     body_sha256: str = Field(max_length=64)
-    seen_at: datetime = _time(index=True)
+    seen_at: datetime = time_column(index=True)
 
 
 class AnonymousId(SQLModel, table=True):
@@ -448,8 +409,8 @@ class AnonymousId(SQLModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     anonymous_id: str = Field(unique=True, max_length=200)
-    contact_id: str = _contact_fk()
-    linked_at: datetime = _time()
+    contact_id: str = contact_fk()
+    linked_at: datetime = time_column()
 
 
 class AnonymousEvent(SQLModel, table=True):
@@ -465,7 +426,7 @@ class AnonymousEvent(SQLModel, table=True):
     event_id: str = Field(max_length=200)
     anonymous_id: str = Field(max_length=200, index=True)
     type: str = Field(max_length=100)
-    time: datetime = _time()
-    properties: dict[str, Any] = _json()
-    attributes: dict[str, Any] = _json()
-    received_at: datetime = _time(index=True)
+    time: datetime = time_column()
+    properties: dict[str, Any] = json_column()
+    attributes: dict[str, Any] = json_column()
+    received_at: datetime = time_column(index=True)
