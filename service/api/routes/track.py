@@ -18,7 +18,6 @@ from service.tracking.site import cors_headers
 router = APIRouter(tags=["website"])
 SNIPPET = (files("service.tracking") / "static" / "nurture.js").read_text(encoding="utf-8")
 OriginHeader = Annotated[str | None, Header(include_in_schema=False)]
-PublishableKey = Annotated[str | None, Header(alias="x-nurture-key", description="Publishable key")]
 
 
 @router.get(
