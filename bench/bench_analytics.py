@@ -100,7 +100,7 @@ def _fill(engine: Engine, contacts: int, source: JourneySource) -> None:
         received_at, message_id, journey_id, stage)
         SELECT 'o' || e, 'bench', 'o' || e, 'order.completed',
         {_time(dialect, f"e * 60 + ({MOVES} - 1) * 3600")}, 'c' || e, '{{"revenue": 40}}',
-        {_time(dialect, "e * 60")}, NULL, NULL, NULL
+        {_time(dialect, f"e * 60 + ({MOVES} - 1) * 3600")}, NULL, NULL, NULL
         FROM ({numbered}) AS x WHERE k = 1 AND e % 100 < 12 AND e <= {contacts}""",
         f"""INSERT INTO events (id, source, event_id, type, time, contact_id, properties,
         received_at, message_id, journey_id, stage)

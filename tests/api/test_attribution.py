@@ -112,6 +112,11 @@ async def test_a_message_sent_after_the_order_is_recorded_never_earns_it(gift: H
     summary, row = await _figures(harness)
     assert summary["revenue"] == 7.0  # the second order only
     assert (row["sent"], row["conversions"], row["revenue"]) == (1, 1, 7.0)
+    # The backfill judges each order as it stood when it was recorded, as the live writer did.
+    config = alembic_config(harness.settings.database_url)
+    command.downgrade(config, migration("0009").down_revision)
+    command.upgrade(config, "head")
+    assert await _figures(harness) == (summary, row)
 
 
 async def test_an_order_outside_the_window_converts_but_earns_nothing(gift: Harness) -> None:

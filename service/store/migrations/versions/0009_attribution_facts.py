@@ -104,7 +104,7 @@ def _backfill_credits(bind: sa.Connection) -> None:
             f"""INSERT INTO attributions (event_id, contact_id, revenue, at, {columns})
             WITH windows (journey_id, version, seconds) AS (VALUES {values}),
             orders AS (
-                SELECT id, contact_id, time, {_revenue(dialect)} AS revenue
+                SELECT id, contact_id, time, received_at, {_revenue(dialect)} AS revenue
                 FROM events WHERE type = :order
             ),
             touches AS (
@@ -116,7 +116,7 @@ def _backfill_credits(bind: sa.Connection) -> None:
                     ) AS nth
                 FROM orders o JOIN messages m
                     ON m.contact_id = o.contact_id AND m.status IN ({touch})
-                    AND m.sent_at <= o.time
+                    AND m.sent_at <= o.time AND m.sent_at <= o.received_at
                 WHERE o.revenue IS NOT NULL
             )
             SELECT t.event_id, t.contact_id, t.revenue, t.at,
