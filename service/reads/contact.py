@@ -70,18 +70,11 @@ def find_contact(
 
 
 def contact_out(session: Session, contact: Contact) -> ContactOut:
-    """A contact with consent and per-journey state."""
+    """A contact with consent and per-journey state: the rows' fields, under the same names."""
     return ContactOut(
-        id=contact.id,
-        email=contact.email,
-        phone=contact.phone,
-        external_id=contact.external_id,
-        persona=contact.persona,
-        timezone=contact.timezone,
+        **contact.model_dump(exclude={"attributes"}),
         attributes=shown(dict(contact.attributes)),
-        created_at=contact.created_at,
-        updated_at=contact.updated_at,
-        consents=[  # the rows' fields, under the same names
+        consents=[
             ConsentOut.model_validate(c, from_attributes=True)
             for c in contacts_repo.contact_consents(session, contact_id=contact.id)
         ],
