@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from service.contacts import repository as contacts_repo
 from service.delivery import outbox
@@ -24,6 +24,13 @@ from service.store.models import Contact, Message
 
 # Same-moment entries read naturally in this order: what happened, what it did, what it sent.
 _KIND_ORDER = {"event": 0, "transition": 1, "note": 2, "message": 3}
+# The timeline's names for the row fields it renames; every other field keeps its own.
+_TIMELINE_NAMES = {
+    "event_id": "id",
+    "journey_id": "journey",
+    "from_stage": "from",
+    "to_stage": "to",
+}
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 CUT = "…"
 
@@ -96,6 +103,11 @@ def contact_messages(session: Session, contact_id: str) -> list[MessageOut]:
     return [message_out(m) for m in outbox.contact_messages(session, contact_id=contact_id)]
 
 
+def _data(row: SQLModel, *fields: str) -> dict[str, Any]:
+    """The row's fields an entry shows, in this order, under the timeline's names."""
+    return {_TIMELINE_NAMES.get(name, name): getattr(row, name) for name in fields}
+
+
 def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
     """Events, moves, notes and messages of a contact merged in time order."""
     require_contact(session, contact_id)
@@ -106,14 +118,8 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
         entries.append((TimelineEntry(at=at, kind=kind, summary=summary, data=data), order))
 
     for event in enrollments_repo.contact_events(session, contact_id=contact_id):
-        data: dict[str, Any] = {
-            "id": event.event_id,
-            "source": event.source,
-            "properties": shown(event.properties),
-            "message_id": event.message_id,
-            "journey": event.journey_id,
-            "stage": event.stage,
-        }
+        data = _data(event, "event_id", "source", "properties", "message_id", "journey_id", "stage")
+        data["properties"] = shown(event.properties)
         add("event", event.time, event.type, 0, data)
     enrollments = enrollments_repo.contact_enrollments(session, contact_id=contact_id)
     holdout = {e.id for e in enrollments if e.holdout}  # her entry into these says so
@@ -121,31 +127,13 @@ def timeline(session: Session, contact_id: str) -> list[TimelineEntry]:
         summary = f"{move.journey_id}: {move.from_stage or '(start)'} -> {move.to_stage}"
         if move.from_stage is None and move.enrollment_id in holdout:
             summary += " (holdout)"
-        data = {
-            "journey": move.journey_id,
-            "version": move.version,
-            "from": move.from_stage,
-            "to": move.to_stage,
-            "trigger": move.trigger,
-        }
+        data = _data(move, "journey_id", "version", "from_stage", "to_stage", "trigger")
         add("transition", move.at, summary, move.seq, data)
     for note in outbox.contact_notes(session, contact_id=contact_id):
-        data = {
-            "journey": note.journey_id,
-            "stage": note.stage,
-            "message_id": note.message_id,
-            "text": note.text,
-        }
+        data = _data(note, "journey_id", "stage", "message_id", "text")
         add("note", note.at, f"{note.journey_id}: {note.stage}: {note.text}", note.seq, data)
     for message in outbox.contact_messages(session, contact_id=contact_id):
-        data = {
-            "id": message.id,
-            "journey": message.journey_id,
-            "stage": message.stage,
-            "status": message.status,
-            "delivery_status": message.delivery_status,
-            "subject": message.subject,
-        }
+        data = _data(message, "id", "journey_id", "stage", "status", "delivery_status", "subject")
         summary = f"{message.channel} {message.template}: {message.status}"
         add("message", message.sent_at or message.due_at, summary, message.visit, data)
     entries.sort(key=lambda item: (item[0].at, _KIND_ORDER[item[0].kind], item[1]))
