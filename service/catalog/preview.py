@@ -130,9 +130,7 @@ def run_render(
         rendered = content.render(channels[0], name, context)
         result = None
         if send_to is not None:
-            message = as_test_message(
-                rendered, journey=journey.id, stage=stage_name, template=name, to=send_to
-            )
+            message = as_test_message(rendered, journey=journey.id, stage=stage_name, to=send_to)
             result = send_test(settings, message)
     except (NurtureError, OSError) as exc:
         return cli_exit(exc, out)

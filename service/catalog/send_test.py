@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
 from service.config import Settings
@@ -29,26 +30,18 @@ def _check_address(channel: str, address: str) -> None:
         raise InvalidInput("webhook stages cannot be sent as a test", field="send_to")
 
 
-def as_test_message(
-    rendered: Rendered, *, journey: str, stage: str, template: str, to: str
-) -> OutgoingMessage:
+def as_test_message(rendered: Rendered, *, journey: str, stage: str, to: str) -> OutgoingMessage:
     """The message as a provider gets it, with test ids that tie no feedback to any contact."""
     token = uuid.uuid4().hex
     subject = TEST_PREFIX + rendered.subject if rendered.channel == "email" else ""
     return OutgoingMessage(
+        **asdict(replace(rendered, subject=subject)),  # its channel, template and parts
         id=f"test-{token}",
         idempotency_key=f"test:{token}",
         contact_id="test",
         journey=journey,
         stage=stage,
-        channel=rendered.channel,
-        template=template,
         to=to,
-        subject=subject,
-        preheader=rendered.preheader,
-        html=rendered.html,
-        text=rendered.text,
-        body=rendered.body,
         url=None,
         unsubscribe_url="",
     )
