@@ -209,22 +209,34 @@ class OnWeekday(Moment):
         return self
 
 
+class DayTrigger(CalendarTrigger):
+    """The forms of `at` named by their day (weekdays, a date), in history's key and in words."""
+
+    @abstractmethod
+    def day(self) -> str:
+        """The day as journey files write it."""
+
+    def key(self) -> str:
+        """`at:DAY`: at:tue,thu or at:2027-02-14."""
+        return f"at:{self.day()}"
+
+    def describe(self) -> str:
+        """The day and the time of day."""
+        shown = f" {self.at.time:%H:%M}" if self.at.time else ""
+        return f"at {self.day()}{shown}"
+
+
 @register
-class WeekdayTrigger(CalendarTrigger):
+class WeekdayTrigger(DayTrigger):
     """The next such weekday and time in her timezone: `at: {weekday: tue, time: "10:00"}`."""
 
     form: ClassVar[str | None] = "weekday"
 
     at: OnWeekday
 
-    def key(self) -> str:
-        """`at:tue` (or `at:tue,thu`)."""
-        return f"at:{','.join(self.at.weekday)}"
-
-    def describe(self) -> str:
-        """The days and the time of day."""
-        shown = f" {self.at.time:%H:%M}" if self.at.time else ""
-        return f"at {','.join(self.at.weekday)}{shown}"
+    def day(self) -> str:
+        """`tue` (or `tue,thu`)."""
+        return ",".join(self.at.weekday)
 
     def summary(self, when: str | None) -> dict[str, Any]:
         """The weekdays, time of day and window."""
@@ -269,21 +281,16 @@ class OnDate(Moment):
 
 
 @register
-class DateTrigger(CalendarTrigger):
+class DateTrigger(DayTrigger):
     """A campaign date in her timezone: `at: {date: 2027-02-14, time: "09:00"}`."""
 
     form: ClassVar[str | None] = "date"
 
     at: OnDate
 
-    def key(self) -> str:
-        """`at:2027-02-14`."""
-        return f"at:{self.at.date.isoformat()}"
-
-    def describe(self) -> str:
-        """The date and the time of day."""
-        shown = f" {self.at.time:%H:%M}" if self.at.time else ""
-        return f"at {self.at.date.isoformat()}{shown}"
+    def day(self) -> str:
+        """`2027-02-14`."""
+        return self.at.date.isoformat()
 
     def summary(self, when: str | None) -> dict[str, Any]:
         """The date, time of day and window, and the past-moment policy."""
