@@ -52,18 +52,17 @@ class Work:
     outcome: Outcome = field(default_factory=Outcome)
 
 
-# What an enrollment row and the engine's view of it share under the same names: read into
-# the view, and written back from every decision.
-_STATE_FIELDS = ("version", "stage", "visit", "entered_at", "clock_checked_at")
-
-
 def enrollment_state(enrollment: Enrollment) -> EnrollmentState:
     """The engine's view of an enrollment row."""
     return EnrollmentState(
         journey=enrollment.journey_id,
+        version=enrollment.version,
+        stage=enrollment.stage,
         status=Status(enrollment.status),
+        entered_at=enrollment.entered_at,
+        visit=enrollment.visit,
+        clock_checked_at=enrollment.clock_checked_at,
         holdout=enrollment.holdout,
-        **{name: getattr(enrollment, name) for name in _STATE_FIELDS},
     )
 
 
@@ -75,9 +74,12 @@ def apply_decision(
     session, contact, now, outcome = unit.session, unit.contact, unit.now, unit.outcome
     state = decision.state
     left_stage = (enrollment.stage, enrollment.visit) != (state.stage, state.visit)
-    for name in _STATE_FIELDS:
-        setattr(enrollment, name, getattr(state, name))
+    enrollment.version = state.version
+    enrollment.stage = state.stage
     enrollment.status = state.status
+    enrollment.visit = state.visit
+    enrollment.entered_at = state.entered_at
+    enrollment.clock_checked_at = state.clock_checked_at
     enrollment.next_due_at = decision.next_due_at
     if state.status is not Status.ACTIVE and enrollment.ended_at is None:
         enrollment.ended_at = now
