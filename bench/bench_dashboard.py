@@ -7,7 +7,8 @@ spread over the last year along the sample wedding timeline's own transitions), 
 `nurture serve` runs in its own process on 127.0.0.1 and the journeys list, the journey page
 and a contact page are fetched one at a time. Prints the first load (which computes the
 figures) and the median and 90th percentile of the loads after it (figures kept for a minute)
-per page against the 300 ms target. On PostgreSQL the rows go to a private schema, dropped after.
+per page; the first load and the 90th percentile must both stay under the 300 ms target. On
+PostgreSQL the rows go to a private schema, dropped after.
 """
 
 from __future__ import annotations
@@ -328,7 +329,7 @@ def main() -> None:
                 }
                 for name, path in pages.items():
                     first, median, p90 = _time(client, path, args.requests)
-                    verdict = "ok" if p90 < TARGET_MS else "over target"
+                    verdict = "ok" if max(first, p90) < TARGET_MS else "over target"
                     figures = f"first {first:6.0f} ms  median {median:6.0f} ms  p90 {p90:6.0f} ms"
                     print(f"{name:14} {figures}  ({verdict}, target {TARGET_MS} ms)")
         finally:

@@ -4,10 +4,20 @@ so the JSON API keeps its answers and the pages keep theirs."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+
+try:
+    from fastapi.routing import iter_route_contexts
+except ImportError:  # FastAPI before 0.137 resolves a router's routes as it is included
+
+    def iter_route_contexts(routes: Any) -> Any:  # type: ignore[misc]
+        return iter(routes)
+
+
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
@@ -19,7 +29,7 @@ from service.tracking.links import link_secret
 from service.tracking.settings import LinkSettings
 from service.ui.cache import FiguresCache
 from service.ui.deps import SignInNeeded
-from service.ui.pages import PREFIX, STATIC, redirect, render
+from service.ui.pages import PREFIX, STATIC, compile_templates, redirect, render
 from service.ui.routes import auth, contacts, journeys, preview
 from service.ui.session import session_secret
 
@@ -117,4 +127,9 @@ def build_ui(host: FastAPI, settings: LinkSettings) -> FastAPI:
     ui.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (auth, journeys, contacts, preview):
         ui.include_router(module.router)
+    # FastAPI works out an included route (its parameters, dependencies and validators) on
+    # the first request reaching it; here, with the templates, that work is start-up's.
+    for _ in iter_route_contexts(ui.routes):
+        pass
+    compile_templates()
     return ui

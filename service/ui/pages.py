@@ -48,6 +48,12 @@ environment.filters.update(
 environment.globals["prefix"] = PREFIX
 
 
+def compile_templates() -> None:
+    """Compile every template at start-up, so no page's first visitor waits for its own."""
+    for name in environment.list_templates(extensions=["html"]):
+        environment.get_template(name)
+
+
 def render(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
     """A page, given the signed-in operator and her CSRF token when there is one."""
     operator: Operator | None = getattr(request.state, "ui_operator", None)
