@@ -9,15 +9,6 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-
-try:
-    from fastapi.routing import iter_route_contexts
-except ImportError:  # FastAPI before 0.137 resolves a router's routes as it is included
-
-    def iter_route_contexts(routes: Any) -> Any:  # type: ignore[misc]
-        return iter(routes)
-
-
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
@@ -32,6 +23,14 @@ from service.ui.deps import SignInNeeded
 from service.ui.pages import PREFIX, STATIC, compile_templates, redirect, render
 from service.ui.routes import auth, contacts, journeys, preview
 from service.ui.session import session_secret
+
+try:
+    from fastapi.routing import iter_route_contexts
+except ImportError:  # FastAPI before 0.137 resolves a router's routes as it is included
+
+    def iter_route_contexts(routes: Any) -> Any:  # type: ignore[misc]
+        return iter(routes)
+
 
 logger = logging.getLogger(__name__)
 
