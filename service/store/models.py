@@ -129,6 +129,27 @@ class Enrollment(SQLModel, table=True):
             "started_at",
             where=CONVERTED,
         ),
+        # Analytics: the lift's entries and the paths' endings with every fact they read, so
+        # neither figure reads the rows.
+        Index(
+            "ix_enrollments_journey_lift",
+            "journey_id",
+            "version",
+            "started_at",
+            "holdout",
+            "goal_at",
+            "id",
+        ),
+        Index(
+            "ix_enrollments_journey_paths",
+            "journey_id",
+            "version",
+            "ended_at",
+            "goal_at",
+            "started_at",
+            "id",
+            "path",
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -192,6 +213,27 @@ class Message(SQLModel, table=True):
             "channel",
             "status",
             "delivery_status",
+        ),
+        # Analytics: every fact the per-message figures count, read from the index alone
+        # (the rows hold the rendered bodies).
+        Index(
+            "ix_messages_journey_figures",
+            "journey_id",
+            "version",
+            "created_at",
+            "stage",
+            "template",
+            "channel",
+            "status",
+            "sent_at",
+            "goal_at",
+            "delivered_at",
+            "opened_at",
+            "clicked_at",
+            "bounced_at",
+            "complained_at",
+            "unsubscribed_at",
+            "failed_at",
         ),
         # Attribution: a contact's messages of one journey by when they were sent.
         Index(
@@ -296,6 +338,15 @@ class TransitionRecord(SQLModel, table=True):
         ),
         partial_index(
             "ix_transitions_exits", "journey_id", "at", "trigger", "version", where=EXIT_MOVES
+        ),
+        # The same by version first, for one version's exits in a range.
+        partial_index(
+            "ix_transitions_version_exits",
+            "journey_id",
+            "version",
+            "at",
+            "trigger",
+            where=EXIT_MOVES,
         ),
         # Analytics: the stage visits and how each ended, read from the index alone.
         partial_index(
