@@ -5,15 +5,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import and_, case, desc, func, literal, null, select, union_all
+from sqlalchemy import Select, and_, case, desc, func, literal, null, select, union_all
 from sqlmodel import Session, col
 
 from service.analytics import moves
 from service.analytics.attribution import attributed
 from service.analytics.figures import Exits, PathRow, StageRow, Summary
 from service.analytics.moves import ERASURE, OPERATOR, RESTART, T
-from service.analytics.percentiles import percentiles
-from service.analytics.sql import COMPLETED, Scope, count_if, seconds_between, tune
+from service.analytics.percentiles import counted_percentiles, percentiles
+from service.analytics.sql import (
+    COMPLETED,
+    Scope,
+    count_if,
+    read_first,
+    seconds_between,
+    tune,
+)
 from service.analytics.sql import EXIT as EXIT_KEY
 from service.analytics.sql import GOAL as GOAL_KEY
 from service.store.models import PATH_SEPARATOR, Enrollment, Message, MessageStatus, VisitEnd
@@ -104,30 +111,35 @@ def stages(session: Session, scope: Scope, *, names: list[str]) -> list[StageRow
             col(T.to_stage).label("stage"),
             col(T.visit_end).label("end"),
             col(T.next_stage).label("next_stage"),
+            col(T.seconds).label("seconds"),
         )
         .where(scope.of(T), moves.is_visit(), scope.during(col(T.at)))
         .subquery("visits")
     )
-    ends = select(visits.c.stage, visits.c.end, visits.c.next_stage, func.count()).group_by(
-        visits.c.stage, visits.c.end, visits.c.next_stage
-    )
+    ends = select(
+        visits.c.stage,
+        visits.c.end,
+        visits.c.next_stage,
+        func.count(),
+        func.count(visits.c.seconds),
+    ).group_by(visits.c.stage, visits.c.end, visits.c.next_stage)
     entered: dict[str, int] = {}
+    lasted: dict[str, int] = {}  # visits with a length, per stage
     ways: dict[str, dict[str, int]] = {}
-    for stage, end, next_stage, count in session.execute(ends).all():
+    for stage, end, next_stage, count, timed in session.execute(ends).all():
         entered[stage] = entered.get(stage, 0) + int(count)
+        lasted[stage] = lasted.get(stage, 0) + int(timed)
         target = next_stage if end == VisitEnd.VISIT else WAYS_OUT.get(end)
         if target is not None:
             moved = ways.setdefault(stage, {})
             moved[target] = moved.get(target, 0) + int(count)
     # The lengths of the visits that ended: over a whole history read in order from their
-    # own index, over a range from the index of visits (the planner picks).
-    ended = (
-        select(col(T.to_stage).label("stage"), col(T.seconds).label("seconds"))
-        .where(scope.of(T), moves.is_visit(), col(T.seconds).is_not(None), scope.during(col(T.at)))
-        .subquery("ended")
-    )
-    lengths = percentiles(session, ended, value="seconds", by=["stage"])
-    spread = {stage: (median, p90) for stage, median, p90 in session.execute(select(lengths)).all()}
+    # own index, over a range first from the index of visits.
+    lengths_of: Select[str, float] = select(
+        col(T.to_stage).label("stage"), col(T.seconds).label("seconds")
+    ).where(scope.of(T), moves.is_visit(), col(T.seconds).is_not(None), scope.during(col(T.at)))
+    ended = read_first(lengths_of, "ended") if scope.ranged else lengths_of.subquery("ended")
+    spread = counted_percentiles(session, ended, value="seconds", by="stage", counts=lasted)
     rows = []
     for stage in [*names, *sorted(set(entered) - set(names))]:
         moved = ways.get(stage, {})

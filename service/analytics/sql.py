@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Float, and_, func, text
+from sqlalchemy import CTE, ColumnElement, Float, Select, Table, and_, func, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+Row = TypeVarTuple("Row")
 GOAL = "(goal)"
 EXIT = "(exit)"
 COMPLETED = "(completed)"
@@ -30,11 +31,21 @@ class Scope:
     window: timedelta = timedelta(days=5)
 
     def of(self, model: Any) -> ColumnElement[bool]:
-        """Rows of this journey (and version, when one is chosen)."""
+        """Rows of this journey (and version, when one is chosen). Across versions over a
+        range, the versions its rows carry are named, so each version's rows in the range
+        are sought in the indexes that lead by journey, version and time instead of every
+        row of the journey being read."""
         condition = model.journey_id == self.journey_id
         if self.version is not None:
-            condition = and_(condition, model.version == self.version)
+            return and_(condition, model.version == self.version)
+        if self.ranged:
+            return and_(condition, model.version.in_(versions(model.__table__, self.journey_id)))
         return condition
+
+    @property
+    def ranged(self) -> bool:
+        """Whether the range has a bound (else it covers the whole history)."""
+        return self.since is not None or self.until is not None
 
     def during(self, column: Any) -> ColumnElement[bool]:
         """A time inside the range; every time when the range is open."""
@@ -53,6 +64,32 @@ def tune(session: Session) -> None:
         session.execute(text("SET LOCAL jit = off"))
         session.execute(text("SET LOCAL work_mem = '64MB'"))
         session.execute(text("SET LOCAL random_page_cost = 1.1"))
+
+
+def versions(table: Table, journey_id: str) -> Select[str]:
+    """The versions a journey's rows in a table carry, each found by one seek of an index
+    that leads by journey and version (the next one above the last, until there is none)."""
+    first = table.alias()
+    found = (
+        select(func.min(first.c.version).label("version"))
+        .where(first.c.journey_id == journey_id)
+        .cte(f"{table.name}_versions", recursive=True, nesting=True)
+    )
+    later = table.alias()
+    following = (
+        select(func.min(later.c.version))
+        .where(later.c.journey_id == journey_id, later.c.version > found.c.version)
+        .scalar_subquery()
+    )
+    found = found.union_all(select(following).where(found.c.version.is_not(None)))
+    return select(found.c.version)
+
+
+def read_first(statement: Select[*Row], name: str) -> CTE:
+    """A statement's rows read on their own before the query that ranks or sorts them: SQLite,
+    with no statistics to go by, would otherwise walk a whole history in an index's order to
+    spare the sort rather than seek the few rows of a range (PostgreSQL plans it as before)."""
+    return statement.cte(name).prefix_with("MATERIALIZED", dialect="sqlite")
 
 
 class seconds_between(FunctionElement[float]):
