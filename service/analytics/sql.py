@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import CTE, ColumnElement, Float, Select, Table, and_, func, select, text
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Float,
+    Select,
+    Table,
+    and_,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -32,14 +42,15 @@ class Scope:
 
     def of(self, model: Any) -> ColumnElement[bool]:
         """Rows of this journey (and version, when one is chosen). Across versions over a
-        range, the versions its rows carry are named, so each version's rows in the range
-        are sought in the indexes that lead by journey, version and time instead of every
-        row of the journey being read."""
+        range, SQLite is told the versions its rows carry, so it seeks each version's rows in
+        the range in the indexes that lead by journey, version and time instead of reading
+        every row of the journey."""
         condition = model.journey_id == self.journey_id
         if self.version is not None:
             return and_(condition, model.version == self.version)
         if self.ranged:
-            return and_(condition, model.version.in_(versions(model.__table__, self.journey_id)))
+            named = model.version.in_(versions(model.__table__, self.journey_id))
+            return and_(condition, for_sqlite(named))
         return condition
 
     @property
@@ -90,6 +101,25 @@ def read_first(statement: Select[*Row], name: str) -> CTE:
     with no statistics to go by, would otherwise walk a whole history in an index's order to
     spare the sort rather than seek the few rows of a range (PostgreSQL plans it as before)."""
     return statement.cte(name).prefix_with("MATERIALIZED", dialect="sqlite")
+
+
+class for_sqlite(FunctionElement[bool]):
+    """A condition the others already imply, given to SQLite's planner alone (which has no
+    statistics to find the better plan by); PostgreSQL plans better without it. Untyped, so
+    SQLite is given the condition itself, not a comparison of it with 1 that no index serves."""
+
+    inherit_cache = True
+
+
+@compiles(for_sqlite, "sqlite")
+def _for_sqlite_sqlite(element: for_sqlite, compiler: SQLCompiler, **kw: Any) -> str:
+    (condition,) = element.clauses
+    return str(compiler.process(condition, **kw))
+
+
+@compiles(for_sqlite)
+def _for_sqlite_postgresql(element: for_sqlite, compiler: SQLCompiler, **kw: Any) -> str:
+    return "true"
 
 
 class seconds_between(FunctionElement[float]):
