@@ -41,6 +41,8 @@ def counted_percentiles(
         spread = _sorted(values, value=value, by=[by])
         return {group: (median, p90) for group, median, p90 in session.execute(select(spread))}
     picks = {group: (*_middle(n), _ninetieth(n)) for group, n in counts.items() if n}
+    if not picks:
+        return {}
     column, group_column = values.c[value], values.c[by]
     ranked = (
         select(

@@ -42,15 +42,15 @@ class Scope:
 
     def of(self, model: Any) -> ColumnElement[bool]:
         """Rows of this journey (and version, when one is chosen). Across versions over a
-        range, SQLite is told the versions its rows carry, so it seeks each version's rows in
-        the range in the indexes that lead by journey, version and time instead of reading
-        every row of the journey."""
+        range, SQLite is told the versions its rows carry (where an index leads by journey
+        and version), so it seeks each version's rows in the range instead of reading every
+        row of the journey."""
         condition = model.journey_id == self.journey_id
         if self.version is not None:
             return and_(condition, model.version == self.version)
-        if self.ranged:
-            named = model.version.in_(versions(model.__table__, self.journey_id))
-            return and_(condition, for_sqlite(named))
+        table = model.__table__
+        if self.ranged and _led_by_version(table):
+            return and_(condition, for_sqlite(model.version.in_(versions(table, self.journey_id))))
         return condition
 
     @property
@@ -75,6 +75,13 @@ def tune(session: Session) -> None:
         session.execute(text("SET LOCAL jit = off"))
         session.execute(text("SET LOCAL work_mem = '64MB'"))
         session.execute(text("SET LOCAL random_page_cost = 1.1"))
+
+
+def _led_by_version(table: Table) -> bool:
+    """Whether one of the table's indexes leads by journey and then version."""
+    return any(
+        [c.name for c in index.columns][:2] == ["journey_id", "version"] for index in table.indexes
+    )
 
 
 def versions(table: Table, journey_id: str) -> Select[str]:
