@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
@@ -14,10 +15,12 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    column,
     func,
     select,
     text,
 )
+from sqlalchemy import table as lightweight_table
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -50,7 +53,9 @@ class Scope:
             return and_(condition, model.version == self.version)
         table = model.__table__
         if self.ranged and _led_by_version(table):
-            return and_(condition, for_sqlite(model.version.in_(versions(table, self.journey_id))))
+            return and_(
+                condition, for_sqlite(model.version.in_(versions(table.name, self.journey_id)))
+            )
         return condition
 
     @property
@@ -84,16 +89,19 @@ def _led_by_version(table: Table) -> bool:
     )
 
 
-def versions(table: Table, journey_id: str) -> Select[str]:
+@lru_cache(maxsize=256)
+def versions(table_name: str, journey_id: str) -> Select[str]:
     """The versions a journey's rows in a table carry, each found by one seek of an index
-    that leads by journey and version (the next one above the last, until there is none)."""
-    first = table.alias()
+    that leads by journey and version (the next one above the last, until there is none).
+    Read through a two-column view of the table (aliasing the table itself would proxy its
+    every column) and built once per table and journey: statements are immutable."""
+    first = lightweight_table(table_name, column("journey_id"), column("version")).alias()
     found = (
         select(func.min(first.c.version).label("version"))
         .where(first.c.journey_id == journey_id)
-        .cte(f"{table.name}_versions", recursive=True, nesting=True)
+        .cte(f"{table_name}_versions", recursive=True, nesting=True)
     )
-    later = table.alias()
+    later = lightweight_table(table_name, column("journey_id"), column("version")).alias()
     following = (
         select(func.min(later.c.version))
         .where(later.c.journey_id == journey_id, later.c.version > found.c.version)
