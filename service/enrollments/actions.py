@@ -9,6 +9,7 @@ from functools import partial
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
+from service.contacts import repository as contacts_repo
 from service.contacts.identity import locked_contact
 from service.contacts.profile import contact_view
 from service.engine.core import CompiledJourney, Decision, Status
@@ -27,15 +28,22 @@ from service.store.db import WRITE_ATTEMPTS
 from service.store.models import Contact, Enrollment
 
 
-def _fire_timer(
-    runtime: Runtime, session: Session, *, enrollment_id: str, contact_id: str, now: datetime
+def _fire_claimed(
+    runtime: Runtime,
+    session: Session,
+    *,
+    contact: Contact | None,
+    enrollment: Enrollment | None,
+    contact_id: str,
+    now: datetime,
 ) -> Outcome:
-    """Fire one claimed enrollment's timer, if it is still due, and release the claim."""
-    unit = Work(session, locked_contact(session, contact_id), now)
-    enrollment = enrollments_repo.get_enrollment(session, enrollment_id=enrollment_id)
+    """Fire one claimed enrollment's timer (read fresh under her lock), if it is still due,
+    and release the claim."""
+    if contact is None:
+        raise NotFound(f"no contact with id {contact_id!r}")
+    unit = Work(session, contact, now)
     if enrollment is None:
         return unit.outcome
-    session.refresh(enrollment)
     enrollment.claimed_until = None
     session.add(enrollment)
     if enrollment.status != Status.ACTIVE:
@@ -49,8 +57,12 @@ def run_timer(runtime: Runtime, *, enrollment_id: str, contact_id: str, now: dat
     runtime.journeys.refresh()  # every scheduler follows reloads and experiment winners
 
     def work(session: Session) -> Outcome:
-        return _fire_timer(
-            runtime, session, enrollment_id=enrollment_id, contact_id=contact_id, now=now
+        contact = locked_contact(session, contact_id)
+        enrollment = enrollments_repo.get_enrollment(session, enrollment_id=enrollment_id)
+        if enrollment is not None:
+            session.refresh(enrollment)
+        return _fire_claimed(
+            runtime, session, contact=contact, enrollment=enrollment, contact_id=contact_id, now=now
         )
 
     return runtime.db.write_retrying(work)
@@ -65,19 +77,26 @@ def run_timers(
 ) -> dict[str, Outcome | Exception]:
     """Fire a batch of claimed timers in one transaction, each in its own savepoint so one
     that fails (its claim then runs out and it is retried) spoils none of the others; each
-    fired enrollment's outcome or error. Contacts are locked in id order, as every batch
-    does, so two workers' batches never wait for each other in a cycle."""
+    fired enrollment's outcome or error. The batch's contacts are locked in id order in one
+    statement, as every batch does, so two workers' batches never wait in a cycle, and its
+    enrollments are read in one more."""
     runtime.journeys.refresh()  # every scheduler follows reloads and experiment winners
     results: dict[str, Outcome | Exception] = {}
     with runtime.db.write() as session:
+        contact_ids = sorted({contact_id for _, contact_id in claimed})
+        contacts = contacts_repo.lock_contacts(session, contact_ids=contact_ids)
+        enrollments = enrollments_repo.get_enrollments(
+            session, enrollment_ids=[enrollment_id for enrollment_id, _ in claimed]
+        )
         for enrollment_id, contact_id in sorted(claimed, key=lambda pair: (pair[1], pair[0])):
             if stopping():
                 break  # the rest of the claims run out and are fired by a later pass
             fire = partial(
-                _fire_timer,
+                _fire_claimed,
                 runtime,
                 session,
-                enrollment_id=enrollment_id,
+                contact=contacts.get(contact_id),
+                enrollment=enrollments.get(enrollment_id),
                 contact_id=contact_id,
                 now=now,
             )
