@@ -274,7 +274,8 @@ class Dispatcher:
             contact_ids = outbox.message_contacts(session, message_ids=message_ids)
             contacts = contacts_repo.lock_contacts(session, contact_ids=contact_ids)
             messages = outbox.lock_messages(session, message_ids=message_ids)
-            outbox.load_for_sending(session, messages=messages.values())
+            outbox.load_enrollments(session, messages=messages.values())
+            outbox.load_events(session, messages=messages.values())
             prepared: dict[str, Draft | Outcome | _Crashed] = {}
             for message_id in message_ids:
                 message = _claimed(messages.get(message_id), lease)
@@ -348,7 +349,7 @@ class Dispatcher:
         a holdout contact's message is marked `held` here instead and goes nowhere."""
         with self.runtime.db.write() as session:
             messages = outbox.lock_messages(session, message_ids=[turn[0] for turn in turns])
-            outbox.load_for_sending(session, messages=messages.values())
+            outbox.load_enrollments(session, messages=messages.values())
             refused: list[Outcome | None] = []
             for message_id, outgoing, lease, send_lease in turns:
                 message = _claimed(messages.get(message_id), lease)

@@ -114,18 +114,18 @@ def lock_messages(session: Session, *, message_ids: Sequence[str]) -> dict[str, 
     return {message.id: message for message in session.exec(statement).all()}
 
 
-def load_for_sending(session: Session, *, messages: Iterable[Message]) -> None:
-    """Read a batch's enrollments and events in one query each, so the send-time rules and
-    the drafts find them in the session instead of asking once per message."""
-    batch = list(messages)
-    enrollment_ids = {message.enrollment_id for message in batch}
-    event_ids = {message.event_id for message in batch if message.event_id}
+def load_enrollments(session: Session, *, messages: Iterable[Message]) -> None:
+    """Read a batch's enrollments in one query, so the send-time rules and the holdout check
+    find them in the session instead of asking once per message."""
+    enrollment_ids = {message.enrollment_id for message in messages}
     if enrollment_ids:
-        session.exec(
-            select(Enrollment)
-            .where(col(Enrollment.id).in_(enrollment_ids))
-            .execution_options(populate_existing=True)
-        ).all()
+        statement = select(Enrollment).where(col(Enrollment.id).in_(enrollment_ids))
+        session.exec(statement.execution_options(populate_existing=True)).all()
+
+
+def load_events(session: Session, *, messages: Iterable[Message]) -> None:
+    """Read the events that led to a batch's messages in one query, for their drafts."""
+    event_ids = {message.event_id for message in messages if message.event_id}
     if event_ids:
         session.exec(select(Event).where(col(Event.id).in_(event_ids))).all()
 
