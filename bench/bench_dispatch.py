@@ -275,9 +275,13 @@ async def messages(args: argparse.Namespace) -> None:
             seed_start = time.perf_counter()
             rows = _seed(runtime, args.size, at=now - timedelta(minutes=1), messages=True)
             seeded = time.perf_counter() - seed_start
+            cpu = time.process_time()
             render = _render_alone(runtime, rows, now)
+            render_cpu = time.process_time() - cpu
             scheduler = Scheduler(runtime)
+            cpu = time.process_time()
             seconds, passes = await _drain(scheduler, clock, args.size)
+            worker_cpu = time.process_time() - cpu
             assert _count(runtime, MessageStatus.SENT) == args.size
             lines = sum(1 for _ in (Path(tmp) / "outbox.jsonl").open(encoding="utf-8"))
             assert lines == args.size, f"{lines} lines in the outbox log for {args.size} sends"
@@ -293,6 +297,7 @@ async def messages(args: argparse.Namespace) -> None:
     print(f"render alone (ContentLibrary):  {render:9,.0f} messages/s")
     print(f"one worker (Scheduler):         {rate:9,.0f} messages/s   ({passes} passes)")
     print(f"ratio worker / render alone: {rate / render:.3f}x   (target >= {DISPATCH_TARGET}x)")
+    print(_cpu_line("render alone", render_cpu, "worker", worker_cpu, args.size))
     if lateness is not None:
         p50, p99, count = lateness
         print(
@@ -300,6 +305,16 @@ async def messages(args: argparse.Namespace) -> None:
             f"({count:,} sent): "
             f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms   (target p99 < {LATENESS_TARGET}s)"
         )
+
+
+def _cpu_line(base: str, base_cpu: float, measured: str, measured_cpu: float, size: int) -> str:
+    """This process's CPU per item in each phase: a check on the wall-clock ratio when other
+    load shares the machine (the database server's own work is not in it)."""
+    per = 1e6 / size
+    return (
+        f"process CPU per item: {base} {base_cpu * per:,.0f} us, {measured} "
+        f"{measured_cpu * per:,.0f} us; CPU ratio {base_cpu / measured_cpu:.3f}x"
+    )
 
 
 def _engine_alone(runtime: Runtime, rows: list[Any], now: datetime) -> float:
@@ -329,8 +344,11 @@ async def timers(args: argparse.Namespace) -> None:
             seed_start = time.perf_counter()
             rows = _seed(runtime, args.size, at=now, messages=False)
             seeded = time.perf_counter() - seed_start
+            cpu = time.process_time()
             engine = _engine_alone(runtime, rows, now)
+            engine_cpu = time.process_time() - cpu
             scheduler = Scheduler(runtime)
+            cpu = time.process_time()
             start = time.perf_counter()
             fired = passes = 0
             while fired < args.size:
@@ -340,6 +358,7 @@ async def timers(args: argparse.Namespace) -> None:
                     raise SystemExit(f"only {fired} of {args.size} timers fired")
                 fired += report.timers
             seconds = time.perf_counter() - start
+            worker_cpu = time.process_time() - cpu
             assert _moved(runtime) == args.size
         finally:
             runtime.close()
@@ -350,6 +369,7 @@ async def timers(args: argparse.Namespace) -> None:
     print(f"engine alone (on_clock):        {engine:9,.0f} timers/s")
     print(f"one worker (Scheduler):         {rate:9,.0f} timers/s   ({passes} passes)")
     print(f"ratio worker / engine alone: {rate / engine:.3f}x   (target >= {TIMERS_TARGET}x)")
+    print(_cpu_line("engine alone", engine_cpu, "worker", worker_cpu, args.size))
 
 
 def main() -> None:
