@@ -39,6 +39,18 @@ def lock_contact(session: Session, *, contact_id: str) -> Contact | None:
     return session.exec(statement.execution_options(populate_existing=True)).first()
 
 
+def lock_contacts(session: Session, *, contact_ids: Sequence[str]) -> dict[str, Contact]:
+    """A batch of contact rows, locked in id order until commit, as one contact's work is."""
+    statement = (
+        select(Contact)
+        .where(col(Contact.id).in_(contact_ids))
+        .order_by(col(Contact.id))
+        .with_for_update()
+    )
+    found = session.exec(statement.execution_options(populate_existing=True)).all()
+    return {contact.id: contact for contact in found}
+
+
 def ensure_contact(session: Session, *, field: str, value: str, now: datetime) -> Contact:
     """The contact holding this identifier, created if new, and locked."""
     if field == "id":

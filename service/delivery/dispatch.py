@@ -2,23 +2,27 @@
 
 # Claims are leases (`claimed_until`) taken with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so
 # any number of workers can run side by side; a worker that dies leaves rows that another
-# claims once the lease expires. Each message then takes its turn through its channel's gate
-# (at most the channel's concurrency at once): the provider's rate limit, the send-time rules
-# under the claim, the render with no transaction open, and a short transaction that proves
-# the claim is still ours and marks the message `sending` just before it is handed over. So
-# only messages a provider actually holds are ever `sending`, and a crash can leave at most
-# the gates' sizes of them with an unknown outcome. A stop hands back every claimed message
-# not yet marked, and lets those in hand finish.
+# claims once the lease expires. A claimed batch is prepared in one transaction (the
+# send-time rules and the reads its templates need, its contacts locked in id order), then
+# rendered with no transaction open. Each message then takes its turn through its channel's
+# gate (at most the channel's concurrency at once): the provider's rate limit, then a short
+# transaction that proves the claim is still ours and marks it `sending` just before it is
+# handed over, and one that records the answer. Turns that reach those steps together share
+# their transaction, so a busy channel writes many messages per commit. So only messages a
+# provider actually holds are ever `sending`, and a crash can leave at most the gates' sizes
+# of them with an unknown outcome. A stop hands back every claimed message not yet marked,
+# and lets those in hand finish.
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from service.contacts import repository as contacts_repo
@@ -28,22 +32,62 @@ from service.delivery.compose import Draft, draft, finish
 from service.delivery.status import Outcome
 from service.errors import JourneyError, NurtureError
 from service.runtime import Runtime
-from service.store.models import Message, MessageStatus
+from service.store.models import Contact, Message, MessageStatus
 from service.tracking.links import link_secret
 
 logger = logging.getLogger(__name__)
 MAX_BATCHES_PER_PASS = 50
 STALE_SEND = "delivery outcome unknown: the sending worker stopped; not resent"
+T = TypeVar("T")
+R = TypeVar("R")
 
 
-def _claimed(session: Session, message_id: str, lease: datetime) -> Message | Outcome:
-    """The pending message, locked, while the claim is still ours; else why it is not."""
-    message = outbox.get_message(session, message_id=message_id, lock=True)
+def _claimed(message: Message | None, lease: datetime) -> Message | Outcome:
+    """The pending message while the claim is still ours (it is locked); else why not."""
     if message is None or message.status != MessageStatus.PENDING:
         return Outcome.GONE
     if message.claimed_until != lease:
         return Outcome.CLAIMED_ELSEWHERE
     return message
+
+
+class _Crashed:
+    """A message whose preparation hit an internal error: retried or failed visibly."""
+
+
+CRASHED = _Crashed()
+
+
+class _Together(Generic[T, R]):
+    """Turns that ask while a transaction runs share the next one, so a busy channel writes
+    many messages per commit and a lone message waits for nobody."""
+
+    def __init__(self, run: Callable[[list[T]], list[R]]) -> None:
+        self._run = run
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def __call__(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.ensure_future(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # the turns ready at this moment join the first transaction
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                results = await asyncio.to_thread(self._run, [item for item, _ in batch])
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
 
 
 class _Stopped(Exception):
@@ -63,6 +107,8 @@ class Dispatcher:
         self._gates: dict[int, asyncio.Semaphore] = {}
         self._stop = asyncio.Event()
         self._stopping = threading.Event()  # read by work running in threads
+        self._marking = _Together(self._mark_sending)
+        self._recording = _Together(self._record)
 
     @property
     def stopping(self) -> bool:
@@ -94,12 +140,7 @@ class Dispatcher:
             lease = self.lease(now)
             claimed = await asyncio.to_thread(self._claim, now, lease, batch)
             try:
-                outcomes += await asyncio.gather(
-                    *(
-                        self._deliver(message_id, channel, now, lease)
-                        for message_id, channel in claimed
-                    )
-                )
+                outcomes += await self._send_batch(claimed, now, lease)
             finally:
                 if self.stopping:
                     ids = [message_id for message_id, _ in claimed]
@@ -146,8 +187,52 @@ class Dispatcher:
             raise _Stopped
         task.result()
 
+    async def _send_batch(
+        self, claimed: list[tuple[str, str]], now: datetime, lease: datetime
+    ) -> list[Outcome]:
+        """One claimed batch: prepared together, rendered together, then each message's turn
+        through its channel's gate; each message's outcome."""
+        if not claimed:
+            return []
+        ids = [message_id for message_id, _ in claimed]
+        try:
+            prepared = await asyncio.to_thread(self._prepare, ids, now, lease)
+        except Exception:
+            logger.exception("preparing a batch of %d message(s) failed", len(ids))
+            prepared = dict.fromkeys(ids, CRASHED)
+        drafts = {i: found for i, found in prepared.items() if isinstance(found, Draft)}
+        rendered = await asyncio.to_thread(self._render, drafts) if drafts else {}
+        unrenderable = {i: e for i, e in rendered.items() if isinstance(e, JourneyError)}
+        failed = (
+            await asyncio.to_thread(self._unrenderable, unrenderable, lease) if unrenderable else {}
+        )
+        crashed = [i for i, found in prepared.items() if found is CRASHED]
+        if crashed:
+            await asyncio.to_thread(self._after_crashes, crashed, lease)
+        turns = {
+            message_id: self._deliver(message_id, channel, outgoing, now, lease)
+            for message_id, channel in claimed
+            if isinstance(outgoing := rendered.get(message_id), OutgoingMessage)
+        }
+        handed = dict(zip(turns, await asyncio.gather(*turns.values()), strict=True))
+        outcomes: list[Outcome] = []
+        for message_id in ids:
+            found = prepared.get(message_id, Outcome.GONE)
+            if isinstance(found, Outcome):
+                outcomes.append(found)
+            elif found is CRASHED:
+                outcomes.append(Outcome.CRASHED)
+            else:
+                outcomes.append(failed.get(message_id) or handed[message_id])
+        return outcomes
+
     async def _deliver(
-        self, message_id: str, channel_name: str, now: datetime, lease: datetime
+        self,
+        message_id: str,
+        channel_name: str,
+        outgoing: OutgoingMessage,
+        now: datetime,
+        lease: datetime,
     ) -> Outcome:
         """One message's turn, inside its channel's gate, so a wait never holds it `sending`."""
         send_lease: datetime | None = None
@@ -158,18 +243,10 @@ class Dispatcher:
                     raise _Stopped
                 if channel is not None:
                     await self._unless_stopping(channel.ready())
-                prepared = await asyncio.to_thread(self._prepare, message_id, now, lease)
-                if isinstance(prepared, Outcome):
-                    return prepared
-                outgoing = await asyncio.to_thread(self._render, prepared)
-                if isinstance(outgoing, JourneyError):
-                    return await asyncio.to_thread(self._unrenderable, message_id, lease, outgoing)
                 if self.stopping:
                     raise _Stopped
                 send_lease = self.lease(self.runtime.clock.now())
-                refused = await asyncio.to_thread(
-                    self._mark_sending, message_id, outgoing, lease, send_lease
-                )
+                refused = await self._marking((message_id, outgoing, lease, send_lease))
                 if refused is not None:
                     return refused  # or held: a holdout contact's message stops here
                 # Handed over: from here the message finishes its turn even during a stop.
@@ -178,7 +255,7 @@ class Dispatcher:
                     result = DeliveryResult(ok=False, error=error, permanent=True)
                 else:
                     result = await channel.send(outgoing)
-                return await asyncio.to_thread(self._record, message_id, result, now, send_lease)
+                return await self._recording((message_id, result, now, send_lease))
         except _Stopped:
             return Outcome.HANDED_BACK
         except Exception:
@@ -186,100 +263,147 @@ class Dispatcher:
             await asyncio.to_thread(self._after_crash, message_id, lease, send_lease)
             return Outcome.CRASHED
 
-    def _prepare(self, message_id: str, now: datetime, lease: datetime) -> Draft | Outcome:
-        """Check the rules and read the template's needs under the claim; render after commit."""
+    def _prepare(
+        self, message_ids: Sequence[str], now: datetime, lease: datetime
+    ) -> dict[str, Draft | Outcome | _Crashed]:
+        """Check the rules and read the templates' needs for a batch under its claims, in one
+        transaction; render after commit."""
         with self.runtime.db.write() as session:
-            found = outbox.get_message(session, message_id=message_id)
-            if found is None:
-                return Outcome.GONE
-            # Contact before message, the order all work locks in: one contact's sends are
+            # Contacts before messages, the order all work locks in: one contact's sends are
             # checked against the frequency cap strictly in turn, across workers.
-            contact = contacts_repo.lock_contact(session, contact_id=found.contact_id)
-            message = _claimed(session, message_id, lease)
-            if contact is None:
-                return Outcome.GONE
-            if isinstance(message, Outcome):
-                return message
-            # Rows read in this session are tracked: what `status` writes is committed.
-            refusal = rules.refusal(session, message=message, contact=contact)
-            if refusal is not None:
-                return status.refuse(message, status=refusal.status, reason=refusal.reason)
-            later = rules.deferral(session, self.runtime, message=message, contact=contact, now=now)
-            if later is not None:
-                if later.note is not None:
-                    outbox.add_note(
-                        session, contact=contact, message=message, note=later.note, at=now
-                    )
-                return status.defer(message, until=later.until, note=later.note)
-            try:
-                return draft(
-                    session,
-                    self.runtime,
-                    message=message,
-                    contact=contact,
-                    secret=self.secret,
-                    now=now,
-                )
-            except (JourneyError, NurtureError) as exc:
-                return status.refuse(message, status=MessageStatus.FAILED, reason=exc.message)
+            contact_ids = outbox.message_contacts(session, message_ids=message_ids)
+            contacts = contacts_repo.lock_contacts(session, contact_ids=contact_ids)
+            messages = outbox.lock_messages(session, message_ids=message_ids)
+            outbox.load_enrollments(session, messages=messages.values())
+            outbox.load_events(session, messages=messages.values())
+            prepared: dict[str, Draft | Outcome | _Crashed] = {}
+            for message_id in message_ids:
+                message = _claimed(messages.get(message_id), lease)
+                if isinstance(message, Outcome):
+                    prepared[message_id] = message
+                    continue
+                contact = contacts.get(message.contact_id)
+                if contact is None:
+                    prepared[message_id] = Outcome.GONE
+                    continue
+                try:
+                    prepared[message_id] = self._prepare_one(session, message, contact, now)
+                except DBAPIError:
+                    raise  # the transaction is spoiled: the whole batch is retried
+                except Exception:
+                    logger.exception("preparing message %s failed", message_id)
+                    prepared[message_id] = CRASHED
+            return prepared
 
-    def _render(self, prepared: Draft) -> OutgoingMessage | JourneyError:
-        """Render with no transaction open, so a slow template holds no lock."""
+    def _prepare_one(
+        self, session: Session, message: Message, contact: Contact, now: datetime
+    ) -> Draft | Outcome:
+        """One claimed message's rules and draft; rows read in the session are tracked, so
+        what `status` writes is committed with the batch."""
+        refusal = rules.refusal(session, message=message, contact=contact)
+        if refusal is not None:
+            return status.refuse(message, status=refusal.status, reason=refusal.reason)
+        later = rules.deferral(session, self.runtime, message=message, contact=contact, now=now)
+        if later is not None:
+            if later.note is not None:
+                outbox.add_note(session, contact=contact, message=message, note=later.note, at=now)
+            return status.defer(message, until=later.until, note=later.note)
         try:
-            return finish(self.runtime.content, prepared)
-        except JourneyError as exc:
-            return exc
+            return draft(
+                session, self.runtime, message=message, contact=contact, secret=self.secret, now=now
+            )
+        except (JourneyError, NurtureError) as exc:
+            return status.refuse(message, status=MessageStatus.FAILED, reason=exc.message)
 
-    def _unrenderable(self, message_id: str, lease: datetime, error: JourneyError) -> Outcome:
-        """Fail for good, while the claim is still ours, a message its template cannot make."""
+    def _render(self, drafts: Mapping[str, Draft]) -> dict[str, OutgoingMessage | JourneyError]:
+        """Render a batch with no transaction open, so a slow template holds no lock."""
+        rendered: dict[str, OutgoingMessage | JourneyError] = {}
+        for message_id, prepared in drafts.items():
+            try:
+                rendered[message_id] = finish(self.runtime.content, prepared)
+            except JourneyError as exc:
+                rendered[message_id] = exc
+        return rendered
+
+    def _unrenderable(
+        self, errors: Mapping[str, JourneyError], lease: datetime
+    ) -> dict[str, Outcome]:
+        """Fail for good, while the claims are still ours, messages their templates cannot
+        make."""
         with self.runtime.db.write() as session:
-            message = _claimed(session, message_id, lease)
-            if isinstance(message, Outcome):
-                return message
-            logger.warning("message %s cannot be rendered: %s", message_id, error.message)
-            return status.fail_unrenderable(message, reason=error.message)
+            messages = outbox.lock_messages(session, message_ids=list(errors))
+            outcomes: dict[str, Outcome] = {}
+            for message_id, error in errors.items():
+                message = _claimed(messages.get(message_id), lease)
+                if isinstance(message, Outcome):
+                    outcomes[message_id] = message
+                    continue
+                logger.warning("message %s cannot be rendered: %s", message_id, error.message)
+                outcomes[message_id] = status.fail_unrenderable(message, reason=error.message)
+            return outcomes
 
     def _mark_sending(
-        self, message_id: str, outgoing: OutgoingMessage, lease: datetime, send_lease: datetime
-    ) -> Outcome | None:
-        """Mark `sending` only while the claim is still ours, so the message goes out once;
+        self, turns: list[tuple[str, OutgoingMessage, datetime, datetime]]
+    ) -> list[Outcome | None]:
+        """Mark `sending` only while each claim is still ours, so a message goes out once;
         a holdout contact's message is marked `held` here instead and goes nowhere."""
         with self.runtime.db.write() as session:
-            message = _claimed(session, message_id, lease)
-            if isinstance(message, Outcome):
-                return message
-            if outbox.in_holdout(session, message=message):
-                return status.hold(message, outgoing=outgoing, now=self.runtime.clock.now())
-            status.mark_sending(message, outgoing=outgoing, send_lease=send_lease)
-            return None
+            messages = outbox.lock_messages(session, message_ids=[turn[0] for turn in turns])
+            outbox.load_enrollments(session, messages=messages.values())
+            refused: list[Outcome | None] = []
+            for message_id, outgoing, lease, send_lease in turns:
+                message = _claimed(messages.get(message_id), lease)
+                if isinstance(message, Outcome):
+                    refused.append(message)
+                elif outbox.in_holdout(session, message=message):
+                    refused.append(
+                        status.hold(message, outgoing=outgoing, now=self.runtime.clock.now())
+                    )
+                else:
+                    status.mark_sending(message, outgoing=outgoing, send_lease=send_lease)
+                    refused.append(None)
+            return refused
 
-    def _record(
-        self, message_id: str, result: DeliveryResult, now: datetime, send_lease: datetime
-    ) -> Outcome:
-        """Store the answer only while our send lease holds, so a lost claim writes nothing."""
+    def _record(self, turns: list[tuple[str, DeliveryResult, datetime, datetime]]) -> list[Outcome]:
+        """Store the answers only while each send lease holds, so a lost claim writes nothing."""
         with self.runtime.db.write() as session:
-            message = outbox.get_message(session, message_id=message_id, lock=True)
-            if message is None:
-                return Outcome.GONE
-            if message.status != MessageStatus.SENDING or message.claimed_until != send_lease:
-                logger.error("message %s changed while it was being sent: %s", message_id, result)
-                return Outcome.CLAIMED_ELSEWHERE
+            messages = outbox.lock_messages(session, message_ids=[turn[0] for turn in turns])
+            return [
+                self._record_one(session, messages.get(message_id), result, now, send_lease)
+                for message_id, result, now, send_lease in turns
+            ]
 
-            def allowed(moment: datetime) -> datetime:
-                """Her send window, looked up only when a retry needs it."""
-                contact = contacts_repo.get_contact(session, contact_id=message.contact_id)
-                return rules.window_opens(
-                    self.runtime, message=message, contact=contact, moment=moment
-                )
+    def _record_one(
+        self,
+        session: Session,
+        message: Message | None,
+        result: DeliveryResult,
+        now: datetime,
+        send_lease: datetime,
+    ) -> Outcome:
+        if message is None:
+            return Outcome.GONE
+        if message.status != MessageStatus.SENDING or message.claimed_until != send_lease:
+            logger.error("message %s changed while it was being sent: %s", message.id, result)
+            return Outcome.CLAIMED_ELSEWHERE
 
-            return status.record_result(
-                message,
-                result=result,
-                now=now,
-                max_attempts=self.runtime.settings.max_send_attempts,
-                jitter=self.jitter,
-                allowed=allowed,
-            )
+        def allowed(moment: datetime) -> datetime:
+            """Her send window, looked up only when a retry needs it."""
+            contact = contacts_repo.get_contact(session, contact_id=message.contact_id)
+            return rules.window_opens(self.runtime, message=message, contact=contact, moment=moment)
+
+        return status.record_result(
+            message,
+            result=result,
+            now=now,
+            max_attempts=self.runtime.settings.max_send_attempts,
+            jitter=self.jitter,
+            allowed=allowed,
+        )
+
+    def _after_crashes(self, message_ids: Sequence[str], lease: datetime) -> None:
+        for message_id in message_ids:
+            self._after_crash(message_id, lease, None)
 
     def _after_crash(self, message_id: str, lease: datetime, send_lease: datetime | None) -> None:
         with self.runtime.db.write() as session:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from service.delivery import status
 from service.engine.core import MessageOrder
 from service.store.columns import new_id
 from service.store.db import insert_ignoring_conflicts
-from service.store.models import Contact, Enrollment, Message, MessageStatus, Note
+from service.store.models import Contact, Enrollment, Event, Message, MessageStatus, Note
 
 # What a message said and where it went: cleared when its contact is erased.
 ERASED_CONTENT = (
@@ -89,6 +89,45 @@ def get_message(session: Session, *, message_id: str, lock: bool = False) -> Mes
     if lock:
         statement = statement.with_for_update()
     return session.exec(statement.execution_options(populate_existing=True)).first()
+
+
+def message_contacts(session: Session, *, message_ids: Sequence[str]) -> list[str]:
+    """The contacts of a batch of messages, in id order: the order a batch locks them in."""
+    statement = (
+        select(Message.contact_id)
+        .where(col(Message.id).in_(message_ids))
+        .distinct()
+        .order_by(col(Message.contact_id))
+    )
+    return list(session.exec(statement).all())
+
+
+def lock_messages(session: Session, *, message_ids: Sequence[str]) -> dict[str, Message]:
+    """A batch of messages by id, locked in id order (so batches never wait in a cycle)."""
+    statement = (
+        select(Message)
+        .where(col(Message.id).in_(message_ids))
+        .order_by(col(Message.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {message.id: message for message in session.exec(statement).all()}
+
+
+def load_enrollments(session: Session, *, messages: Iterable[Message]) -> None:
+    """Read a batch's enrollments in one query, so the send-time rules and the holdout check
+    find them in the session instead of asking once per message."""
+    enrollment_ids = {message.enrollment_id for message in messages}
+    if enrollment_ids:
+        statement = select(Enrollment).where(col(Enrollment.id).in_(enrollment_ids))
+        session.exec(statement.execution_options(populate_existing=True)).all()
+
+
+def load_events(session: Session, *, messages: Iterable[Message]) -> None:
+    """Read the events that led to a batch's messages in one query, for their drafts."""
+    event_ids = {message.event_id for message in messages if message.event_id}
+    if event_ids:
+        session.exec(select(Event).where(col(Event.id).in_(event_ids))).all()
 
 
 def contact_messages(session: Session, *, contact_id: str) -> Sequence[Message]:

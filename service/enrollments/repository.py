@@ -34,6 +34,16 @@ def get_enrollment(session: Session, *, enrollment_id: str) -> Enrollment | None
     return session.get(Enrollment, enrollment_id)
 
 
+def get_enrollments(session: Session, *, enrollment_ids: Sequence[str]) -> dict[str, Enrollment]:
+    """A batch of enrollments by id, read fresh (their contacts are locked by now)."""
+    statement = (
+        select(Enrollment)
+        .where(col(Enrollment.id).in_(enrollment_ids))
+        .execution_options(populate_existing=True)
+    )
+    return {enrollment.id: enrollment for enrollment in session.exec(statement).all()}
+
+
 def claim_due_enrollments(
     session: Session, *, now: datetime, lease_until: datetime, limit: int
 ) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from service.delivery.channels import Channel, default_channels
 from service.delivery.dispatch import Dispatcher
 from service.delivery.status import Outcome
 from service.enrollments import repository as enrollments_repo
-from service.enrollments.actions import run_timer
+from service.enrollments.actions import run_timers
 from service.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -130,16 +130,27 @@ class Scheduler:
                 claimed = enrollments_repo.claim_due_enrollments(
                     session, now=now, lease_until=self.dispatcher.lease(now), limit=batch
                 )
-            for enrollment_id, contact_id in claimed:
-                if self.dispatcher.stopping:
-                    break  # the rest of the claims run out and are fired by the next pass
-                try:
-                    outcome = run_timer(
-                        self.runtime, enrollment_id=enrollment_id, contact_id=contact_id, now=now
+            if not claimed:
+                break
+            try:
+                outcomes = run_timers(
+                    self.runtime,
+                    claimed=claimed,
+                    now=now,
+                    stopping=lambda: self.dispatcher.stopping,
+                )
+            except Exception:
+                logger.exception("a batch of %d timers failed; retried later", len(claimed))
+                outcomes = {}
+            for enrollment_id, outcome in outcomes.items():
+                if isinstance(outcome, Exception):
+                    logger.error(
+                        "timer of enrollment %s failed; retried later",
+                        enrollment_id,
+                        exc_info=outcome,
                     )
+                else:
                     fired += bool(outcome.moved)
-                except Exception:
-                    logger.exception("timer of enrollment %s failed; retried later", enrollment_id)
             if len(claimed) < batch:
                 break
         return fired

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from service.delivery import outbox
+from service.enrollments import actions
 from service.enrollments import repository as enrollments_repo
-from service.enrollments.actions import enroll, exit_journey, move, run_timer
+from service.enrollments.actions import enroll, exit_journey, move, run_timer, run_timers
+from service.enrollments.unit import Outcome, Work
 from service.errors import Conflict, InvalidInput, NotFound
 from service.runtime import Runtime
 from service.store.models import Enrollment, Message, TransitionRecord
@@ -185,3 +188,48 @@ def test_run_timer_of_a_vanished_enrollment_does_nothing(runtime: Runtime, ava: 
     assert (outcome.moved, outcome.enrolled) == ([], [])
     with pytest.raises(NotFound):
         run_timer(runtime, enrollment_id="gone", contact_id="no-such-contact", now=START)
+
+
+def test_run_timers_fires_a_batch_when_one_timer_fails(
+    runtime: Runtime, ava: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bea = add_contact(runtime, email="bea@example.com").id
+    cleo = add_contact(runtime, email="cleo@example.com").id
+    for contact_id in (ava, bea, cleo):
+        enroll(runtime, contact_id=contact_id, journey_id=STORY)
+    runtime.clock.advance(seconds=3)
+    lease = runtime.clock.now() + timedelta(minutes=1)
+    with runtime.db.write() as session:
+        claimed = enrollments_repo.claim_due_enrollments(
+            session, now=runtime.clock.now(), lease_until=lease, limit=10
+        )
+    real_fire = actions.fire_due_timer
+
+    def fire(unit: Work, **kwargs: Any) -> Outcome:
+        real_fire(unit, **kwargs)  # her move is written, then undone with her savepoint
+        if unit.contact.id == bea:
+            raise RuntimeError("a bug in one timer")
+        return unit.outcome
+
+    monkeypatch.setattr(actions, "fire_due_timer", fire)
+    outcomes = run_timers(runtime, claimed=claimed, now=runtime.clock.now())
+    [failed] = [e.id for e in _enrollments(runtime, bea)]
+    assert isinstance(outcomes[failed], RuntimeError)
+    for contact_id in (ava, cleo):
+        [enrollment] = _enrollments(runtime, contact_id)
+        assert (enrollment.stage, enrollment.claimed_until) == ("favors", None)
+        assert [(m.from_, m.to) for m in outcomes[enrollment.id].moved] == [("welcome", "favors")]
+    [kept] = _enrollments(runtime, bea)
+    assert (kept.stage, kept.claimed_until) == ("welcome", lease)  # retried once it runs out
+    assert [t.to_stage for t in stored(runtime, TransitionRecord, contact_id=bea)] == ["welcome"]
+    assert [m[0] for m in _messages(runtime, bea)] == ["welcome"]
+    monkeypatch.setattr(actions, "fire_due_timer", real_fire)
+    runtime.clock.advance(minutes=2)
+    with runtime.db.write() as session:
+        again = enrollments_repo.claim_due_enrollments(
+            session, now=runtime.clock.now(), lease_until=lease + timedelta(minutes=5), limit=10
+        )
+    assert again == [(failed, bea)]
+    outcomes = run_timers(runtime, claimed=again, now=runtime.clock.now())
+    [(_, outcome)] = outcomes.items()
+    assert not isinstance(outcome, Exception) and [m.to for m in outcome.moved] == ["favors"]
