@@ -33,10 +33,12 @@ from service.clock import Clock, SystemClock
 from service.config import Settings, get_settings
 from service.delivery.providers import http_client
 from service.delivery.setup import build_channels
+from service.enrollments.acceptor import Acceptor
 from service.errors import NurtureError
 from service.inbound.receive import Inbound
 from service.logs import configure_logging
 from service.runtime import build_runtime
+from service.scheduler.applier import Applier
 from service.scheduler.jobs import start_interval_job, stop_interval_job
 from service.scheduler.loop import Scheduler
 from service.segment.auth import parse_write_keys
@@ -73,8 +75,14 @@ def create_app(
             logger.error("cannot start: %s", exc.message)
             raise
         scheduler = Scheduler(runtime, channels)
+        applier = Applier(runtime) if settings.run_scheduler else None
+        acceptor = Acceptor(runtime.db, clock, on_stored=applier.nudge if applier else lambda: None)
+        acceptor.start()
+        if applier is not None:
+            applier.start()
         app.state.runtime = runtime
         app.state.scheduler = scheduler
+        app.state.acceptor = acceptor
         if not api_keys:
             logger.warning("no API keys configured (NURTURE_API_KEYS): only loopback clients")
         aps = (
@@ -94,6 +102,9 @@ def create_app(
             stop_watching.set()
             if watcher is not None:
                 await watcher
+            await asyncio.to_thread(acceptor.stop)
+            if applier is not None:
+                await asyncio.to_thread(applier.stop)
             if aps is not None:
                 grace = settings.shutdown_grace_seconds
                 await stop_interval_job(aps, scheduler, grace=grace)

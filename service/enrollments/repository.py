@@ -6,17 +6,24 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, func, or_, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from service.store.db import insert_ignoring_conflicts
 from service.store.models import (
     Enrollment,
     Event,
+    InboxEvent,
     Message,
     TransitionRecord,
     new_id,
 )
+
+InboxKey = tuple[str, str]  # (source, event_id): what names an event
+# Rows per INSERT into the inbox: well under SQLite's limit of bound parameters.
+INBOX_CHUNK = 500
 
 
 def contact_enrollments(
@@ -178,3 +185,103 @@ def drop_moved_enrollments(session: Session, *, enrollments: Mapping[str, str]) 
         .where(col(Enrollment.id).in_(list(enrollments)))
         .execution_options(synchronize_session=False)
     )
+
+
+def store_inbox(session: Session, *, rows: Sequence[Mapping[str, Any]]) -> dict[InboxKey, int]:
+    """Store accepted events unless their (source, event_id) is already there; the inbox id
+    of each row stored, by key (the first of two rows with one key is the one stored)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = InboxEvent.__table__  # type: ignore[attr-defined]
+    stored: dict[InboxKey, int] = {}
+    for start in range(0, len(rows), INBOX_CHUNK):
+        statement = (
+            insert(table)
+            .values(list(rows[start : start + INBOX_CHUNK]))
+            .on_conflict_do_nothing()
+            .returning(table.c.id, table.c.source, table.c.event_id)
+        )
+        for row_id, source, event_id in session.execute(statement):
+            stored[(source, event_id)] = row_id
+    return stored
+
+
+def inbox_types(session: Session, *, keys: Sequence[InboxKey]) -> dict[InboxKey, tuple[int, str]]:
+    """The inbox id and type already stored under each of `keys` that has a row."""
+    if not keys:
+        return {}
+    statement = select(InboxEvent.id, InboxEvent.source, InboxEvent.event_id, InboxEvent.type)
+    found = session.exec(
+        statement.where(tuple_(col(InboxEvent.source), col(InboxEvent.event_id)).in_(keys))
+    ).all()
+    return {
+        (source, event_id): (row_id, kind)
+        for row_id, source, event_id, kind in found
+        if row_id is not None  # a stored row always has its id
+    }
+
+
+def claim_inbox(
+    session: Session, *, limit: int, lanes: Sequence[str] | None = None
+) -> list[InboxEvent]:
+    """The oldest pending rows, locked (others skip them), of the lanes whose oldest pending
+    row is among them: a lane another applier holds is left whole, so it applies in order."""
+    statement = select(InboxEvent).where(col(InboxEvent.applied_at).is_(None))
+    if lanes is not None:
+        statement = statement.where(col(InboxEvent.lane).in_(lanes))
+    statement = statement.order_by(col(InboxEvent.id)).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    rows = list(session.exec(statement).all())
+    if not rows:
+        return rows
+    first: dict[str, int] = {}
+    for row in rows:
+        assert row.id is not None
+        first.setdefault(row.lane, row.id)
+    oldest = select(InboxEvent.lane, func.min(InboxEvent.id)).where(
+        col(InboxEvent.applied_at).is_(None), col(InboxEvent.lane).in_(list(first))
+    )
+    blocked = {
+        lane
+        for lane, oldest_id in session.exec(oldest.group_by(col(InboxEvent.lane))).all()
+        if oldest_id is not None and oldest_id < first[lane]
+    }
+    return [row for row in rows if row.lane not in blocked]
+
+
+def inbox_rows(session: Session, *, ids: Sequence[int]) -> list[InboxEvent]:
+    """Inbox rows by id, in the order asked."""
+    found = {
+        row.id: row
+        for row in session.exec(select(InboxEvent).where(col(InboxEvent.id).in_(ids))).all()
+    }
+    return [found[row_id] for row_id in ids if row_id in found]
+
+
+def forget_applied(session: Session, *, before: datetime, limit: int) -> int:
+    """Drop up to `limit` rows applied before `before`: past retention, a redelivery is
+    recognised by the events table alone."""
+    oldest = (
+        select(InboxEvent.id)
+        .where(col(InboxEvent.applied_at) < before)
+        .order_by(col(InboxEvent.id))
+        .limit(limit)
+    )
+    result = session.execute(delete(InboxEvent).where(col(InboxEvent.id).in_(oldest)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def drop_inbox_lanes(session: Session, *, lanes: Sequence[str]) -> None:
+    """Erasure: her accepted events, applied or not, carry her details; they go."""
+    session.execute(delete(InboxEvent).where(col(InboxEvent.lane).in_(lanes)))
+
+
+def inbox_lag(session: Session, *, now: datetime) -> tuple[int, float]:
+    """How many accepted events wait, and for how long the oldest has (seconds)."""
+    count, oldest = session.exec(
+        select(func.count(), func.min(InboxEvent.received_at)).where(
+            col(InboxEvent.applied_at).is_(None)
+        )
+    ).one()
+    return int(count), (now - oldest).total_seconds() if oldest is not None else 0.0

@@ -6,7 +6,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from service.store.columns import (
@@ -430,3 +440,38 @@ class AnonymousEvent(SQLModel, table=True):
     properties: dict[str, Any] = json_column()
     attributes: dict[str, Any] = json_column()
     received_at: datetime = time_column(index=True)
+
+
+PENDING = "applied_at IS NULL"  # the partial indexes of inbox rows not yet applied
+
+
+class InboxEvent(SQLModel, table=True):
+    """An accepted event waiting for an applier: answered as soon as it is stored here, then
+    applied in `id` order within its lane (her strongest identifier). Applied rows stay for
+    the inbox retention, so a redelivery is still answered duplicate at once."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("source", "event_id"),
+        # Appliers read the pending rows alone, oldest first, and each lane's oldest.
+        partial_index("ix_inbox_pending", "id", where=PENDING),
+        partial_index("ix_inbox_pending_lane", "lane", "id", where=PENDING),
+    )
+
+    # Integer, unlike other tables' ids: the order events were stored in is the apply order.
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    source: str = Field(max_length=100)
+    event_id: str = Field(max_length=200)
+    type: str = Field(max_length=100)
+    lane: str = Field(max_length=400)
+    body: dict[str, Any] = json_column()
+    received_at: datetime = time_column()
+    applied_at: datetime | None = time_column(nullable=True)
+    # What applying it did (an event result), or why it could not be applied.
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))

@@ -1,0 +1,69 @@
+"""The applier of one process: a thread applying accepted events as soon as they are stored.
+
+Woken by this process's acceptor, and every `inbox_poll_seconds` for events other processes
+stored; it also drops applied events past the inbox retention.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from service.enrollments import repository as enrollments_repo
+from service.enrollments.inbox import apply_pending
+from service.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+FORGET_EVERY_SECONDS = 60.0
+FORGET_BATCH = 10_000
+
+
+class Applier:
+    """Applies pending inbox events until stopped; any number run side by side."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="nurture-applier", daemon=True)
+        self._forgotten_at = 0.0
+
+    def start(self) -> None:
+        """Begin applying."""
+        self._thread.start()
+
+    def nudge(self) -> None:
+        """New events are stored: apply them now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the batch in progress and end the thread; the rest stay pending."""
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        settings = self._runtime.settings
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                applied = apply_pending(self._runtime, limit=settings.inbox_batch)
+                self._forget()
+            except Exception:
+                logger.exception("applying inbox events failed; they stay pending")
+                applied = 0
+            if not applied:
+                self._wake.wait(settings.inbox_poll_seconds)
+
+    def _forget(self) -> None:
+        moment = time.monotonic()
+        if moment - self._forgotten_at < FORGET_EVERY_SECONDS:
+            return
+        self._forgotten_at = moment
+        before = self._runtime.clock.now() - timedelta(
+            hours=self._runtime.settings.inbox_keep_hours
+        )
+        with self._runtime.db.write() as session:
+            enrollments_repo.forget_applied(session, before=before, limit=FORGET_BATCH)
