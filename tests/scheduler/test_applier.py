@@ -1,0 +1,29 @@
+"""A process's applier thread applies stored events without a scheduler pass."""
+
+from __future__ import annotations
+
+import time
+
+from service.enrollments.inbox import store_requests
+from service.runtime import Runtime
+from service.scheduler.applier import Applier
+from service.schemas import EventIn
+from service.store.models import Contact, InboxEvent
+from tests.factories import signup, stored
+
+
+def test_a_nudged_applier_applies_and_stops_cleanly(runtime: Runtime) -> None:
+    applier = Applier(runtime)
+    applier.start()
+    try:
+        events = [EventIn.model_validate(signup(f"g{n}@example.com")) for n in range(5)]
+        store_requests(runtime.db, [events], now=runtime.clock.now())
+        applier.nudge()
+        for _ in range(1000):
+            if len(stored(runtime, Contact)) == 5:
+                break
+            time.sleep(0.01)
+    finally:
+        applier.stop()
+    assert len(stored(runtime, Contact)) == 5
+    assert all(row.applied_at is not None for row in stored(runtime, InboxEvent))
