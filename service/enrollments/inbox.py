@@ -59,8 +59,12 @@ def lane_of(event: EventIn) -> str:
 
 def contact_lanes(contact: Contact) -> list[str]:
     """Every lane an event naming her may take."""
-    named = (("id", contact.id), ("external_id", contact.external_id))
-    named += (("email", contact.email), ("phone", contact.phone))
+    named: list[tuple[str, str | None]] = [
+        ("id", contact.id),
+        ("external_id", contact.external_id),
+        ("email", contact.email),
+        ("phone", contact.phone),
+    ]
     return [f"{name}:{value}" for name, value in named if value is not None]
 
 
