@@ -102,12 +102,12 @@ def create_app(
             stop_watching.set()
             if watcher is not None:
                 await watcher
-            await asyncio.to_thread(acceptor.stop)
-            if applier is not None:
-                await asyncio.to_thread(applier.stop)
             if aps is not None:
                 grace = settings.shutdown_grace_seconds
                 await stop_interval_job(aps, scheduler, grace=grace)
+            await asyncio.to_thread(acceptor.stop)
+            if applier is not None:
+                await asyncio.to_thread(applier.stop)
             await client.aclose()
             await inbound.aclose()
             runtime.close()

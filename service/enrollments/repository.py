@@ -22,8 +22,6 @@ from service.store.models import (
 )
 
 InboxKey = tuple[str, str]  # (source, event_id): what names an event
-# Rows per INSERT into the inbox: well under SQLite's limit of bound parameters.
-INBOX_CHUNK = 500
 
 
 def contact_enrollments(
@@ -190,20 +188,24 @@ def drop_moved_enrollments(session: Session, *, enrollments: Mapping[str, str]) 
 def store_inbox(session: Session, *, rows: Sequence[Mapping[str, Any]]) -> dict[InboxKey, int]:
     """Store accepted events unless their (source, event_id) is already there; the inbox id
     of each row stored, by key (the first of two rows with one key is the one stored)."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    if not rows:
+        return {}
+    statement = _STORE_INBOX[session.get_bind().dialect.name == "postgresql"]
+    # One statement compiled once; the driver sends the rows in multi-row batches.
+    result = session.execute(statement, list(rows))
+    return {(source, event_id): row_id for row_id, source, event_id in result}
+
+
+def _store_inbox(insert: Any) -> Any:
     table = InboxEvent.__table__  # type: ignore[attr-defined]
-    stored: dict[InboxKey, int] = {}
-    for start in range(0, len(rows), INBOX_CHUNK):
-        statement = (
-            insert(table)
-            .values(list(rows[start : start + INBOX_CHUNK]))
-            .on_conflict_do_nothing()
-            .returning(table.c.id, table.c.source, table.c.event_id)
-        )
-        for row_id, source, event_id in session.execute(statement):
-            stored[(source, event_id)] = row_id
-    return stored
+    return (
+        insert(table)
+        .on_conflict_do_nothing()
+        .returning(table.c.id, table.c.source, table.c.event_id)
+    )
+
+
+_STORE_INBOX = {False: _store_inbox(sqlite_insert), True: _store_inbox(pg_insert)}
 
 
 def inbox_types(session: Session, *, keys: Sequence[InboxKey]) -> dict[InboxKey, tuple[int, str]]:

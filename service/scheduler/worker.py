@@ -47,8 +47,8 @@ async def _serve(runtime: Runtime, scheduler: Scheduler) -> None:
             settings.shutdown_grace_seconds,
         )
     finally:
-        await asyncio.to_thread(applier.stop)
         await stop_interval_job(aps, scheduler, grace=settings.shutdown_grace_seconds)
+        await asyncio.to_thread(applier.stop)
         runtime.close()
         logger.info("worker stopped")
 
