@@ -48,6 +48,7 @@ class Applier:
         settings = self._runtime.settings
         while not self._stopping.is_set():
             self._wake.clear()
+            started = time.monotonic()
             try:
                 applied = apply_pending(self._runtime, limit=settings.inbox_batch)
                 self._forget()
@@ -56,6 +57,10 @@ class Applier:
                 applied = 0
             if not applied:
                 self._wake.wait(settings.inbox_poll_seconds)
+            elif self._wake.is_set():
+                # Requests are arriving: leave them as much of the process (the interpreter
+                # lock, SQLite's write lock) as this batch took, so answering stays fast.
+                self._stopping.wait(time.monotonic() - started)
 
     def _forget(self) -> None:
         moment = time.monotonic()
