@@ -6,9 +6,10 @@ stays, anonymised, so every journey's figures stay true."""
 # orders are kept under a new random contact id (a row with no identifier, attribute, persona
 # or time zone) and get new random ids where an id ever left the database (enrollments and
 # messages: providers and links know those; an event's own id: its sender knows it), so
-# nothing leads back to her and no mapping is kept. What they said is cleared: message content, addresses and errors; event
-# properties but an order's revenue figures. Her active enrollments end first, as an operator
-# exit would (`exit:erased`), so nothing more is sent or timed for nobody.
+# nothing leads back to her and no mapping is kept. What they said is cleared: message
+# content, addresses and errors; event properties but an order's revenue figures. Her active
+# enrollments end first, as an operator exit would (`exit:erased`), so nothing more is sent
+# or timed for nobody.
 
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ from service.errors import Conflict, InvalidInput, NurtureError
 from service.runtime import Runtime
 from service.schemas import EventIn
 from service.store.db import Database
-from service.store.models import Contact, InboxEvent
+from service.store.intake import InboxEvent
+from service.store.models import Contact
 
 logger = logging.getLogger(__name__)
 # One apply transaction stops taking events after this long, so on SQLite the writers that

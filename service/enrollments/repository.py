@@ -12,10 +12,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from service.store.db import insert_ignoring_conflicts
+from service.store.intake import InboxEvent
 from service.store.models import (
     Enrollment,
     Event,
-    InboxEvent,
     Message,
     TransitionRecord,
     new_id,
@@ -277,13 +277,3 @@ def forget_applied(session: Session, *, before: datetime, limit: int) -> int:
 def drop_inbox_lanes(session: Session, *, lanes: Sequence[str]) -> None:
     """Erasure: her accepted events, applied or not, carry her details; they go."""
     session.execute(delete(InboxEvent).where(col(InboxEvent.lane).in_(lanes)))
-
-
-def inbox_lag(session: Session, *, now: datetime) -> tuple[int, float]:
-    """How many accepted events wait, and for how long the oldest has (seconds)."""
-    count, oldest = session.exec(
-        select(func.count(), func.min(InboxEvent.received_at)).where(
-            col(InboxEvent.applied_at).is_(None)
-        )
-    ).one()
-    return int(count), (now - oldest).total_seconds() if oldest is not None else 0.0

@@ -6,7 +6,8 @@ import asyncio
 from pathlib import Path
 
 from service.runtime import Runtime
-from service.store.models import Contact, Event, InboxEvent
+from service.store.intake import InboxEvent
+from service.store.models import Contact, Event
 from tests.factories import FakeClock, Harness, event, ingest, make_settings, running_app, signup
 from tests.factories import stored as rows_of
 

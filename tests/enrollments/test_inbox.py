@@ -17,12 +17,14 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
+from service.catalog import repository as catalog_repo
 from service.enrollments import inbox
 from service.enrollments import repository as enrollments_repo
 from service.errors import Conflict
 from service.runtime import Runtime
 from service.schemas import EventIn
-from service.store.models import Contact, Event, InboxEvent
+from service.store.intake import InboxEvent
+from service.store.models import Contact, Event
 from tests.factories import FakeClock, event, ingest, make_settings, open_runtime, signup, stored
 
 ROOT = Path(__file__).parents[2]
@@ -114,7 +116,7 @@ def test_one_lane_in_order_across_two_appliers(
 
 def _pending(runtime: Runtime) -> int:
     with runtime.db.session() as session:
-        return enrollments_repo.inbox_lag(session, now=runtime.clock.now())[0]
+        return catalog_repo.inbox_lag(session, now=runtime.clock.now())[0]
 
 
 def test_a_lane_held_by_another_applier_is_left_whole(runtime: Runtime) -> None:
@@ -185,6 +187,7 @@ _APPLIER = """
 import sys, time
 from service.clock import SystemClock
 from service.config import Settings
+from service.catalog import repository as catalog_repo
 from service.enrollments import inbox
 from service.runtime import build_runtime
 

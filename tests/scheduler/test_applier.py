@@ -8,7 +8,8 @@ from service.enrollments.inbox import store_requests
 from service.runtime import Runtime
 from service.scheduler.applier import Applier
 from service.schemas import EventIn
-from service.store.models import Contact, InboxEvent
+from service.store.intake import InboxEvent
+from service.store.models import Contact
 from tests.factories import signup, stored
 
 
