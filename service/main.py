@@ -42,6 +42,7 @@ from service.scheduler.applier import Applier
 from service.scheduler.jobs import start_interval_job, stop_interval_job
 from service.scheduler.loop import Scheduler
 from service.segment.auth import parse_write_keys
+from service.store.db import is_sqlite
 from service.ui.app import build_ui
 
 logger = logging.getLogger(__name__)
@@ -144,10 +145,35 @@ def create_app(
     return app
 
 
-def serve(host: str, port: int) -> int:
+def app_from_environment() -> FastAPI:
+    """The app of one of `serve --workers` processes, from the environment's settings."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    _freeze_start_up()
+    return app
+
+
+def _freeze_start_up() -> None:
+    """What start-up built lives as long as the process: frozen, the collector no longer
+    walks it, so its first full pass (100-200 ms) does not land on the first requests."""
+    gc.collect()
+    gc.freeze()
+
+
+def serve(host: str, port: int, *, workers: int = 1) -> int:
     """Run the API (and the scheduler) with uvicorn until stopped; the exit code."""
     settings = get_settings()
     configure_logging(settings.log_level)
+    if workers > 1 and is_sqlite(settings.database_url):
+        logger.error(
+            "cannot start: --workers needs PostgreSQL; SQLite has one writer, which one "
+            "process's writers share best"
+        )
+        return 2
+    if workers < 1:
+        logger.error("cannot start: --workers must be at least 1")
+        return 2
     try:
         settings.check_link_secret()
         app = create_app(settings)
@@ -167,12 +193,14 @@ def serve(host: str, port: int) -> int:
     # take it, so a SIGTERM (a deploy) or Ctrl-C ends the process with 0 rather than killed.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, lambda _signal, _frame: None)
-    # What start-up built lives as long as the process: frozen, the collector no longer walks
-    # it, so its first full pass (100-200 ms) does not land on the first requests.
-    gc.collect()
-    gc.freeze()
+    # More than one process: each builds its own app from the environment.
+    several = workers > 1
+    if not several:
+        _freeze_start_up()
     uvicorn.run(
-        app,
+        "service.main:app_from_environment" if several else app,
+        factory=several,
+        workers=workers if several else None,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
