@@ -231,7 +231,7 @@ def test_a_killed_applier_loses_and_doubles_nothing(
             child.wait(timeout=30)
         assert child.returncode == -signal.SIGKILL
         assert stored(runtime, Event) == []  # its batch never committed
-        assert inbox.drain(runtime, limit=100, rounds=5) == 10
+        assert inbox.drain(runtime, limit=100, rounds=100) == 10
         assert len(stored(runtime, Event)) == 10
         assert len(stored(runtime, Contact)) == 2
         with runtime.db.session() as session:
