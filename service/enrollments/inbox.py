@@ -33,9 +33,9 @@ from service.store.models import Contact
 
 logger = logging.getLogger(__name__)
 # One apply transaction stops taking events after this long, so on SQLite the writers that
-# accept events never wait long for the one write lock.
-BATCH_SECONDS = 0.01
-CLAIM_ROWS = 20
+# accept events never wait long for the one write lock (the applier thread sets its own).
+BATCH_SECONDS = 0.05
+CLAIM_ROWS = 5
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,11 @@ from service.runtime import Runtime
 logger = logging.getLogger(__name__)
 FORGET_EVERY_SECONDS = 60.0
 FORGET_BATCH = 10_000
+# A batch's time budget while requests arrive (they share SQLite's write lock with it), and
+# when none has for a second (larger batches, less overhead per event).
+BUSY_BATCH_SECONDS = 0.01
+IDLE_BATCH_SECONDS = 0.2
+BUSY_FOR_SECONDS = 1.0
 
 
 class Applier:
@@ -29,6 +34,7 @@ class Applier:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="nurture-applier", daemon=True)
         self._forgotten_at = 0.0
+        self._nudged_at = 0.0
 
     def start(self) -> None:
         """Begin applying."""
@@ -36,6 +42,7 @@ class Applier:
 
     def nudge(self) -> None:
         """New events are stored: apply them now rather than at the next poll."""
+        self._nudged_at = time.monotonic()
         self._wake.set()
 
     def stop(self) -> None:
@@ -49,8 +56,10 @@ class Applier:
         while not self._stopping.is_set():
             self._wake.clear()
             started = time.monotonic()
+            busy = started - self._nudged_at < BUSY_FOR_SECONDS
+            budget = BUSY_BATCH_SECONDS if busy else IDLE_BATCH_SECONDS
             try:
-                applied = apply_pending(self._runtime, limit=settings.inbox_batch)
+                applied = apply_pending(self._runtime, limit=settings.inbox_batch, budget=budget)
                 self._forget()
             except Exception:
                 logger.exception("applying inbox events failed; they stay pending")
