@@ -18,8 +18,8 @@ from service.runtime import Runtime
 logger = logging.getLogger(__name__)
 FORGET_EVERY_SECONDS = 60.0
 FORGET_BATCH = 10_000
-# A batch's time budget while requests arrive (they share SQLite's write lock with it), and
-# when none has for a second (larger batches, less overhead per event).
+# On SQLite, a batch's time budget while requests arrive (they share the one write lock with
+# it), and otherwise: when none has for a second, or on PostgreSQL.
 BUSY_BATCH_SECONDS = 0.01
 IDLE_BATCH_SECONDS = 0.2
 BUSY_FOR_SECONDS = 1.0
@@ -56,7 +56,7 @@ class Applier:
         while not self._stopping.is_set():
             self._wake.clear()
             started = time.monotonic()
-            busy = started - self._nudged_at < BUSY_FOR_SECONDS
+            busy = self._runtime.db.sqlite and started - self._nudged_at < BUSY_FOR_SECONDS
             budget = BUSY_BATCH_SECONDS if busy else IDLE_BATCH_SECONDS
             try:
                 applied = apply_pending(self._runtime, limit=settings.inbox_batch, budget=budget)
@@ -66,9 +66,9 @@ class Applier:
                 applied = 0
             if not applied:
                 self._wake.wait(settings.inbox_poll_seconds)
-            elif self._wake.is_set():
-                # Requests are arriving: leave them as much of the process (the interpreter
-                # lock, SQLite's write lock) as this batch took, so answering stays fast.
+            elif busy:
+                # Requests are arriving and share SQLite's one write lock (and the process)
+                # with this thread: leave them as much time as the batch took.
                 self._stopping.wait(time.monotonic() - started)
 
     def _forget(self) -> None:
