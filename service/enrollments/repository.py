@@ -224,32 +224,47 @@ def inbox_types(session: Session, *, keys: Sequence[InboxKey]) -> dict[InboxKey,
 
 
 def claim_inbox(
-    session: Session, *, limit: int, lanes: Sequence[str] | None = None
+    session: Session,
+    *,
+    limit: int,
+    lanes: Sequence[str] | None = None,
+    skip_lanes: Sequence[str] = (),
 ) -> list[InboxEvent]:
-    """The oldest pending rows, locked (others skip them), of the lanes whose oldest pending
-    row is among them: a lane another applier holds is left whole, so it applies in order."""
+    """The oldest pending rows, locked (others skip them), keeping of each lane only the
+    run that starts at its oldest pending row with none missing: a row another applier
+    holds ends its lane's run, so every lane applies in order on one applier at a time."""
     statement = select(InboxEvent).where(col(InboxEvent.applied_at).is_(None))
     if lanes is not None:
         statement = statement.where(col(InboxEvent.lane).in_(lanes))
+    if skip_lanes:
+        statement = statement.where(col(InboxEvent.lane).not_in(skip_lanes))
     statement = statement.order_by(col(InboxEvent.id)).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
     rows = list(session.exec(statement).all())
     if not rows:
         return rows
-    first: dict[str, int] = {}
-    for row in rows:
-        assert row.id is not None
-        first.setdefault(row.lane, row.id)
-    oldest = select(InboxEvent.lane, func.min(InboxEvent.id)).where(
-        col(InboxEvent.applied_at).is_(None), col(InboxEvent.lane).in_(list(first))
+    last = max(row.id or 0 for row in rows)
+    pending = select(InboxEvent.lane, InboxEvent.id).where(
+        col(InboxEvent.applied_at).is_(None),
+        col(InboxEvent.lane).in_({row.lane for row in rows}),
+        col(InboxEvent.id) <= last,
     )
-    blocked = {
-        lane
-        for lane, oldest_id in session.exec(oldest.group_by(col(InboxEvent.lane))).all()
-        if oldest_id is not None and oldest_id < first[lane]
-    }
-    return [row for row in rows if row.lane not in blocked]
+    queued: dict[str, list[int]] = {}
+    for lane, row_id in session.exec(pending.order_by(col(InboxEvent.id))).all():
+        if row_id is not None:
+            queued.setdefault(lane, []).append(row_id)
+    kept: list[InboxEvent] = []
+    position: dict[str, int] = {}
+    broken: set[str] = set()
+    for row in rows:  # in id order, as each lane's queue is
+        at = position.get(row.lane, 0)
+        if row.lane in broken or queued.get(row.lane, [])[at : at + 1] != [row.id]:
+            broken.add(row.lane)
+            continue
+        position[row.lane] = at + 1
+        kept.append(row)
+    return kept
 
 
 def inbox_rows(session: Session, *, ids: Sequence[int]) -> list[InboxEvent]:

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,22 @@ def test_a_lane_held_by_another_applier_is_left_whole(runtime: Runtime) -> None:
         # Lane c0's oldest is held, so its later rows are left too; lane c1 is free.
         rows = enrollments_repo.claim_inbox(other, limit=10)
         assert [row.event_id for row in rows] == ["v1-0", "v1-1", "v1-2"]
+
+
+def test_a_row_held_elsewhere_ends_its_lanes_run(runtime: Runtime) -> None:
+    if runtime.db.sqlite:
+        pytest.skip("SQLite has one writer: no applier claims while another holds a lane")
+    _store(runtime, _interleaved(lanes=1, per_lane=3))
+    with ExitStack() as first, ExitStack() as second:
+        holder = first.enter_context(runtime.db.write())
+        assert [row.event_id for row in enrollments_repo.claim_inbox(holder, limit=1)] == ["v0-0"]
+        other = second.enter_context(runtime.db.write())
+        # It locks v0-1 and drops it (its lane's oldest is held), keeping the lock.
+        assert enrollments_repo.claim_inbox(other, limit=1) == []
+        first.close()  # v0-0 is free again; v0-1 is still locked
+        with runtime.db.write() as third:
+            rows = enrollments_repo.claim_inbox(third, limit=10)
+            assert [row.event_id for row in rows] == ["v0-0"]  # not v0-2 past the gap
 
 
 def test_apply_stops_at_its_budget_and_resumes_in_order(runtime: Runtime) -> None:
