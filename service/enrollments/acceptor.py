@@ -79,6 +79,10 @@ class Acceptor:
             self._store(group)
 
     def _store(self, group: list[_Request]) -> None:
+        # A request whose caller went away (cancelled) is not stored: nobody hears its answer.
+        group = [request for request in group if request.answer.set_running_or_notify_cancel()]
+        if not group:
+            return
         try:
             outcomes = store_requests(
                 self._db, [request.events for request in group], now=self._clock.now()

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from service.contacts import repository as contacts_repo
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 # accept events never wait long for the one write lock (the applier thread sets its own).
 BATCH_SECONDS = 0.05
 CLAIM_ROWS = 5
+INTERNAL = "internal"  # the error code of an event a defect kept from applying
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,13 @@ def check_accepting(runtime: Runtime, events: Sequence[EventIn]) -> None:
 
 
 class _Refused(Exception):
-    """Some requests of a group reuse an id for another type: the group's transaction is
-    rolled back and stored again without them."""
+    """A request of a group reuses an id for another type: the group's transaction is
+    rolled back and stored again without it."""
 
-    def __init__(self, refused: dict[int, Conflict]) -> None:
-        super().__init__("refused requests")
-        self.refused = refused
+    def __init__(self, index: int, conflict: Conflict) -> None:
+        super().__init__("refused request")
+        self.index = index
+        self.conflict = conflict
 
 
 def store_requests(
@@ -102,20 +104,18 @@ def store_requests(
     """Store the events of many requests in one write transaction; a request reusing an
     event id for another type stores nothing and gets its conflict instead."""
     refused: dict[int, Conflict] = {}
-    for _ in range(len(requests) + 1):  # each round refuses at least one request, or ends
+    for _ in range(len(requests) + 1):  # each round refuses one request, or ends
         live = [index for index in range(len(requests)) if index not in refused]
         try:
             with db.write() as session:
                 outcomes = _store(session, [requests[index] for index in live], now=now)
-                found = {
-                    live[position]: outcome
-                    for position, outcome in enumerate(outcomes)
-                    if isinstance(outcome, Conflict)
-                }
-                if found:
-                    raise _Refused(found)
+                # Only the earliest refusal is sure: a later one may clash with a request
+                # refused itself, whose events are then not stored after all.
+                for position, outcome in enumerate(outcomes):
+                    if isinstance(outcome, Conflict):
+                        raise _Refused(live[position], outcome)
         except _Refused as exc:
-            refused.update(exc.refused)
+            refused[exc.index] = exc.conflict
             continue
         accepted = dict(zip(live, outcomes, strict=True))
         return [
@@ -181,13 +181,14 @@ def apply_pending(
     started = monotonic()
     applied = 0
     with runtime.db.write() as session:
-        waiting: set[str] = set()
+        waiting: list[str] = []  # lanes that met a concurrent write: left for the next batch
         while applied < limit:
-            # Claimed a few at a time: a batch the budget cuts short read no rows for nothing.
+            # Claimed a few at a time: a batch the budget cuts short read few rows for nothing.
             claimed = enrollments_repo.claim_inbox(
-                session, limit=min(CLAIM_ROWS, limit - applied), lanes=lanes
+                session, limit=min(CLAIM_ROWS, limit - applied), lanes=lanes, skip_lanes=waiting
             )
-            taken = 0
+            if not claimed:
+                break
             for row in claimed:
                 if row.lane in waiting:
                     continue
@@ -195,11 +196,8 @@ def apply_pending(
                     return applied  # the rest, all later in their lanes, wait for the next
                 if _apply_row(runtime, session, row):
                     applied += 1
-                    taken += 1
                 else:
-                    waiting.add(row.lane)
-            if not taken:
-                break
+                    waiting.append(row.lane)
     return applied
 
 
@@ -208,6 +206,7 @@ def _apply_row(runtime: Runtime, session: Session, row: InboxEvent) -> bool:
     try:
         with session.begin_nested():
             row.result = _apply(runtime, session, row).model_dump(mode="json")
+        row.body = {}  # applied: what it said about her is in her rows now, not here
     except NurtureError as exc:
         row.error = {"code": exc.code, "message": exc.message, "detail": exc.detail}
     except IntegrityError:
@@ -215,6 +214,13 @@ def _apply_row(runtime: Runtime, session: Session, row: InboxEvent) -> bool:
         # next batch, when the winner's row is there to be found.
         logger.info("inbox event %s met a concurrent write; retried", row.id)
         return False
+    except SQLAlchemyError:
+        raise  # the database's trouble, not the event's: the whole batch is tried again
+    except Exception:
+        # A defect met by this event alone: kept with the event, so her later events and
+        # everyone else's still apply.
+        logger.exception("inbox event %s could not be applied; kept with its error", row.id)
+        row.error = {"code": INTERNAL, "message": "the event could not be applied"}
     row.applied_at = runtime.clock.now()
     session.add(row)
     return True
@@ -257,6 +263,7 @@ def wait_for(
     deadline = monotonic() + seconds
     ids = [item.inbox_id for item in accepted]
     lanes = sorted({item.lane for item in accepted})
+    pause = 0.01
     while True:
         with runtime.db.session() as session:
             rows = {row.id: row for row in enrollments_repo.inbox_rows(session, ids=ids)}
@@ -264,11 +271,18 @@ def wait_for(
             return [_decision(item, rows[item.inbox_id]) for item in accepted]
         if monotonic() >= deadline:
             return None
-        if not apply_pending(runtime, limit=len(ids) + 100, lanes=lanes):
-            sleep(0.01)  # another applier holds her lane
+        try:
+            progressed = apply_pending(runtime, limit=len(ids) + 100, lanes=lanes)
+        except OperationalError:  # a deadlock with another applier, say: tried again
+            progressed = 0
+        if not progressed:  # another applier holds her lane
+            sleep(pause)
+            pause = min(pause * 2, 0.2)
 
 
 def _decision(item: Accepted, row: InboxEvent) -> EventResult:
+    if row.error is not None and row.error["code"] == INTERNAL:
+        raise RuntimeError(f"inbox event {row.id} could not be applied")  # a 500, logged
     if row.error is not None:
         raise _error(row.error)
     result = EventResult.model_validate(row.result)

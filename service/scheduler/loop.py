@@ -110,13 +110,7 @@ class Scheduler:
         `now` (default: clock)."""
         async with self.running:
             moment = now or self.runtime.clock.now()
-            applied = await asyncio.to_thread(
-                drain,
-                self.runtime,
-                limit=self.runtime.settings.inbox_batch,
-                rounds=MAX_BATCHES_PER_RUN,
-            )
-            report = RunReport(applied=applied)
+            report = RunReport(applied=await asyncio.to_thread(self._apply_events))
             report.timers = await asyncio.to_thread(self._run_timers, moment)
             if self.dispatcher.stopping:
                 return report
@@ -130,6 +124,17 @@ class Scheduler:
                 else:
                     report.skipped += 1
             return report
+
+    def _apply_events(self) -> int:
+        """Accepted events first, so timers and messages see what they did; a failure here
+        leaves them pending and never holds up timers and sending."""
+        try:
+            return drain(
+                self.runtime, limit=self.runtime.settings.inbox_batch, rounds=MAX_BATCHES_PER_RUN
+            )
+        except Exception:
+            logger.exception("applying accepted events failed; they stay pending")
+            return 0
 
     def _run_timers(self, now: datetime) -> int:
         fired = 0

@@ -77,6 +77,39 @@ def test_a_request_reusing_an_id_for_another_type_stores_nothing(runtime: Runtim
     assert {row.event_id for row in stored(runtime, InboxEvent)} == {"x-1", "ok-1"}
 
 
+def test_only_a_request_that_truly_clashes_is_refused(runtime: Runtime) -> None:
+    _store(runtime, _events(event("web.page_viewed", id="old-1")))
+    clashing = _events(event("web.page_viewed", id="new-1"), event("email.clicked", id="old-1"))
+    # Clashes only with the refused request's "new-1", which is then never stored.
+    innocent = _events(event("email.clicked", id="new-1"))
+    refused, accepted = _store(runtime, clashing, innocent)
+    assert isinstance(refused, Conflict)
+    assert isinstance(accepted, list) and [a.status for a in accepted] == ["accepted"]
+    (row,) = stored(runtime, InboxEvent, event_id="new-1")
+    assert row.type == "email.clicked"
+
+
+def test_an_event_a_defect_stops_is_kept_and_the_rest_apply(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = inbox.record_and_apply
+
+    def failing(rt: Runtime, session: Any, seen: EventIn, **kwargs: Any) -> Any:
+        if seen.id == "v0-1":
+            raise KeyError("a defect")
+        return original(rt, session, seen, **kwargs)
+
+    monkeypatch.setattr(inbox, "record_and_apply", failing)
+    _store(runtime, _interleaved(lanes=2, per_lane=3))
+    assert inbox.drain(runtime, limit=100, rounds=100) == 6
+    (broken,) = stored(runtime, InboxEvent, event_id="v0-1")
+    assert broken.error == {"code": "internal", "message": "the event could not be applied"}
+    assert broken.body["id"] == "v0-1"  # kept, to see what failed
+    assert len(stored(runtime, Event)) == 5  # her next event and the other lane applied
+    (done,) = stored(runtime, InboxEvent, event_id="v0-2")
+    assert done.body == {} and done.result is not None  # applied: her details are not kept
+
+
 def test_one_lane_in_order_across_two_appliers(
     database_url: str, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
