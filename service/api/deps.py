@@ -50,7 +50,9 @@ async def get_acceptor(request: Request) -> Acceptor:
 
 
 AcceptorDep = Annotated[Acceptor, Depends(get_acceptor)]
-_PREFER_WAIT = re.compile(r"(?:^|[;,])\s*wait\s*=\s*(\d{1,4})\s*(?:$|[;,])", re.IGNORECASE)
+_PREFER_WAIT = re.compile(
+    r"(?:^|[;,])\s*wait\s*=\s*(\d{1,12}(?:\.\d{1,6})?)\s*(?:$|[;,])", re.IGNORECASE
+)
 
 
 async def get_wait(

@@ -117,3 +117,11 @@ async def test_serve_applies_without_a_scheduler_pass(
                 break
             await asyncio.sleep(0.01)
         assert [c.email for c in rows_of(_runtime(harness), Contact)] == ["ava@example.com"]
+
+
+async def test_a_long_or_fractional_wait_is_cut_to_the_longest(harness: Harness) -> None:
+    for prefer in ("wait=100000", "wait=2.5", "respond-async; wait=7"):
+        response = await harness.client.post(
+            "/events", json=event("web.page_viewed"), headers={"Prefer": prefer}
+        )
+        assert response.status_code == 200, prefer

@@ -50,7 +50,8 @@ _CLICK = {
             e409="An event id already used under its source for another type; nothing of "
             "the request was stored",
             e422="A value is invalid; each problem names its field (events.<index>.<field>) "
-            "and nothing of the request was stored",
+            "and nothing of the request was stored (when waiting, a problem found only as an "
+            "event is applied is answered the same way, the others applied)",
         ),
     },
 )
