@@ -63,8 +63,10 @@ async def post_load(
     count: int,
     connections: int,
     body: Callable[[int], Any],
+    rate: float | None = None,
 ) -> Load:
-    """POST `count` bodies (`body(index)`), `connections` at a time over keep-alive."""
+    """POST `count` bodies (`body(index)`), `connections` at a time over keep-alive; with
+    `rate`, the i-th request starts no sooner than i / rate seconds in (an offered load)."""
     indexes = iter(range(count))
     load = Load(requests=count, seconds=0.0)
     # Requests are built before the clock starts, so JSON encoding is not measured.
@@ -74,6 +76,8 @@ async def post_load(
         reader, writer = await asyncio.open_connection(host, port)
         try:
             for index in indexes:
+                if rate is not None:
+                    await asyncio.sleep(max(0.0, start + index / rate - time.perf_counter()))
                 started = time.perf_counter()
                 writer.write(prepared[index])
                 status, _ = await _response(reader)

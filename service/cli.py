@@ -22,6 +22,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP API and the scheduler")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the API, each with its applier and scheduler (PostgreSQL only)",
+    )
 
     commands.add_parser("worker", help="run the scheduler alone, without HTTP")
 
@@ -197,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from service.main import serve
 
-        return serve(host=args.host, port=args.port)
+        return serve(host=args.host, port=args.port, workers=args.workers)
     if args.command == "worker":
         from service.scheduler.worker import run_worker
 

@@ -61,6 +61,16 @@ class SchedulerSettings(SettingsGroup):
     shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
 
 
+class InboxSettings(SettingsGroup):
+    """How accepted events wait and are applied (README, "Accepting events")."""
+
+    inbox_batch: int = Field(default=500, ge=1, le=10_000)  # events per apply transaction
+    inbox_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    # The longest a caller may wait for its events' decisions (`?wait=true`, `Prefer: wait`).
+    inbox_wait_seconds: float = Field(default=10.0, gt=0, le=60)
+    inbox_keep_hours: float = Field(default=72.0, ge=0, le=24 * 365)
+
+
 class TemplateSettings(SettingsGroup):
     """How much one message's template may take, so a runaway one fails only its message."""
 
@@ -84,6 +94,7 @@ class Settings(
     CoreSettings,
     CatalogSettings,
     SchedulerSettings,
+    InboxSettings,
     TemplateSettings,
     LinkSettings,
     TrackingSettings,

@@ -33,13 +33,16 @@ from service.clock import Clock, SystemClock
 from service.config import Settings, get_settings
 from service.delivery.providers import http_client
 from service.delivery.setup import build_channels
+from service.enrollments.acceptor import Acceptor
 from service.errors import NurtureError
 from service.inbound.receive import Inbound
 from service.logs import configure_logging
 from service.runtime import build_runtime
+from service.scheduler.applier import Applier
 from service.scheduler.jobs import start_interval_job, stop_interval_job
 from service.scheduler.loop import Scheduler
 from service.segment.auth import parse_write_keys
+from service.store.db import is_sqlite
 from service.ui.app import build_ui
 
 logger = logging.getLogger(__name__)
@@ -73,8 +76,14 @@ def create_app(
             logger.error("cannot start: %s", exc.message)
             raise
         scheduler = Scheduler(runtime, channels)
+        applier = Applier(runtime) if settings.run_scheduler else None
+        acceptor = Acceptor(runtime.db, clock, on_stored=applier.nudge if applier else lambda: None)
+        acceptor.start()
+        if applier is not None:
+            applier.start()
         app.state.runtime = runtime
         app.state.scheduler = scheduler
+        app.state.acceptor = acceptor
         if not api_keys:
             logger.warning("no API keys configured (NURTURE_API_KEYS): only loopback clients")
         aps = (
@@ -97,6 +106,9 @@ def create_app(
             if aps is not None:
                 grace = settings.shutdown_grace_seconds
                 await stop_interval_job(aps, scheduler, grace=grace)
+            await asyncio.to_thread(acceptor.stop)
+            if applier is not None:
+                await asyncio.to_thread(applier.stop)
             await client.aclose()
             await inbound.aclose()
             runtime.close()
@@ -133,10 +145,35 @@ def create_app(
     return app
 
 
-def serve(host: str, port: int) -> int:
+def app_from_environment() -> FastAPI:
+    """The app of one of `serve --workers` processes, from the environment's settings."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    _freeze_start_up()
+    return app
+
+
+def _freeze_start_up() -> None:
+    """What start-up built lives as long as the process: frozen, the collector no longer
+    walks it, so its first full pass (100-200 ms) does not land on the first requests."""
+    gc.collect()
+    gc.freeze()
+
+
+def serve(host: str, port: int, *, workers: int = 1) -> int:
     """Run the API (and the scheduler) with uvicorn until stopped; the exit code."""
     settings = get_settings()
     configure_logging(settings.log_level)
+    if workers > 1 and is_sqlite(settings.database_url):
+        logger.error(
+            "cannot start: --workers needs PostgreSQL; SQLite has one writer, which one "
+            "process's writers share best"
+        )
+        return 2
+    if workers < 1:
+        logger.error("cannot start: --workers must be at least 1")
+        return 2
     try:
         settings.check_link_secret()
         app = create_app(settings)
@@ -156,12 +193,14 @@ def serve(host: str, port: int) -> int:
     # take it, so a SIGTERM (a deploy) or Ctrl-C ends the process with 0 rather than killed.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, lambda _signal, _frame: None)
-    # What start-up built lives as long as the process: frozen, the collector no longer walks
-    # it, so its first full pass (100-200 ms) does not land on the first requests.
-    gc.collect()
-    gc.freeze()
+    # More than one process: each builds its own app from the environment.
+    several = workers > 1
+    if not several:
+        _freeze_start_up()
     uvicorn.run(
-        app,
+        "service.main:app_from_environment" if several else app,
+        factory=several,
+        workers=workers if several else None,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),

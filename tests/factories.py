@@ -114,7 +114,7 @@ class Harness:
 
     async def post_events(self, *events: dict[str, Any]) -> httpx.Response:
         body: dict[str, Any] = events[0] if len(events) == 1 else {"events": list(events)}
-        return await self.client.post("/events", json=body)
+        return await self.client.post("/events", params={"wait": "true"}, json=body)
 
     async def contact(self, email: str = "ava@example.com") -> dict[str, Any]:
         response = await self.client.get("/contacts", params={"email": email})

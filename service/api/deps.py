@@ -3,14 +3,16 @@
 # No postponed annotations: the dependency factories' inner functions name the dependency
 # they were given, which FastAPI could not resolve from a string.
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from service.api.auth import SCOPES, ApiKey
+from service.enrollments.acceptor import Acceptor
 from service.errors import Forbidden, Unauthorized
 from service.hosts import is_loopback
 from service.inbound.receive import Inbound
@@ -29,6 +31,51 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_process_runtime(request: Request) -> Runtime:
+    """The process runtime as it is, for the edges that only store (journeys are followed
+    where events are applied)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+ProcessRuntimeDep = Annotated[Runtime, Depends(get_process_runtime)]
+
+
+async def get_acceptor(request: Request) -> Acceptor:
+    """The process's group-commit writer of the inbox, started with the app."""
+    acceptor: Acceptor = request.app.state.acceptor
+    return acceptor
+
+
+AcceptorDep = Annotated[Acceptor, Depends(get_acceptor)]
+_PREFER_WAIT = re.compile(
+    r"(?:^|[;,])\s*wait\s*=\s*(\d{1,12}(?:\.\d{1,6})?)\s*(?:$|[;,])", re.IGNORECASE
+)
+
+
+async def get_wait(
+    runtime: Annotated[Runtime, Depends(get_process_runtime)],
+    wait: Annotated[
+        bool, Query(description="Answer with the events' decisions once applied (200)")
+    ] = False,
+    prefer: Annotated[
+        str | None, Header(description="RFC 7240 `wait=N`: like ?wait=true, for N seconds")
+    ] = None,
+) -> float | None:
+    """How long the caller waits for her events' decisions (capped), or None: answer 202."""
+    longest = runtime.settings.inbox_wait_seconds
+    if prefer is not None:
+        found = _PREFER_WAIT.search(prefer)
+        if found:
+            return min(float(found.group(1)), longest)
+    if wait:
+        return longest
+    return None
+
+
+WaitDep = Annotated[float | None, Depends(get_wait)]
 
 
 def get_inbound(request: Request) -> Inbound:
@@ -55,7 +102,7 @@ def read_session(
 SessionDep = Annotated[Session, Depends(read_session(get_runtime))]
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
@@ -76,10 +123,10 @@ def authenticate(
 ApiKeyDep = Annotated[ApiKey, Depends(authenticate)]
 
 
-def require_scope(scope: str) -> Callable[[ApiKey], ApiKey]:
+def require_scope(scope: str) -> Callable[[ApiKey], Awaitable[ApiKey]]:
     """A dependency that admits keys holding `scope`."""
 
-    def check(key: ApiKeyDep) -> ApiKey:
+    async def check(key: ApiKeyDep) -> ApiKey:
         if scope not in key.scopes:
             raise Forbidden(f"this API key lacks the '{scope}' scope")
         return key

@@ -16,6 +16,7 @@ def metrics_text(session: Session, registry: JourneyRegistry, *, now: datetime) 
     """Prometheus text exposition of what the store holds right now."""
     counts = catalog_repo.status_counts(session)
     timers, messages = catalog_repo.overdue_counts(session, before=now - OVERDUE_AFTER)
+    pending, lag = catalog_repo.inbox_lag(session, now=now)
     lines: list[str] = []
 
     def gauge(name: str, help_text: str, labels: tuple[str, ...], rows: Any) -> None:
@@ -51,6 +52,13 @@ def metrics_text(session: Session, registry: JourneyRegistry, *, now: datetime) 
         "Pending messages overdue by more than five minutes.",
         (),
         [((), messages)],
+    )
+    gauge("nurture_inbox_pending", "Accepted events not applied yet.", (), [((), pending)])
+    gauge(
+        "nurture_inbox_lag_seconds",
+        "How long the oldest accepted event not applied yet has waited.",
+        (),
+        [((), round(lag, 3))],
     )
     return "\n".join(lines) + "\n"
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from service.store.db import insert_ignoring_conflicts
+from service.store.intake import InboxEvent
 from service.store.models import (
     Enrollment,
     Event,
@@ -181,3 +182,13 @@ def overdue_counts(session: Session, *, before: datetime) -> tuple[int, int]:
         Message.status == MessageStatus.PENDING, col(Message.due_at) < before
     )
     return int(session.exec(timers).one()), int(session.exec(messages).one())
+
+
+def inbox_lag(session: Session, *, now: datetime) -> tuple[int, float]:
+    """How many accepted events wait, and for how long the oldest has (seconds)."""
+    count, oldest = session.exec(
+        select(func.count(), func.min(InboxEvent.received_at)).where(
+            col(InboxEvent.applied_at).is_(None)
+        )
+    ).one()
+    return int(count), (now - oldest).total_seconds() if oldest is not None else 0.0

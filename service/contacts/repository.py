@@ -9,9 +9,8 @@ from sqlalchemy import ColumnElement, delete, or_
 from sqlmodel import Session, col, select
 
 from service.store.db import insert_ignoring_conflicts
+from service.store.intake import AnonymousEvent, AnonymousId
 from service.store.models import (
-    AnonymousEvent,
-    AnonymousId,
     Consent,
     ConsentStatus,
     Contact,

@@ -1,14 +1,15 @@
 """The right to erasure: everything personal about her deleted for good, while her history
 stays, anonymised, so every journey's figures stay true."""
 
-# Her contact row, consents, anonymous ids (and their waiting events) are deleted. Her
-# enrollments, moves, messages, notes, events and the credits of her orders are kept under a
-# new random contact id (a row with no identifier, attribute, persona or time zone) and get
-# new random ids where an id ever left the database (enrollments and messages: providers and
-# links know those; an event's own id: its sender knows it), so nothing leads back to her and
-# no mapping is kept. What they said is cleared: message content, addresses and errors; event
-# properties but an order's revenue figures. Her active enrollments end first, as an operator
-# exit would (`exit:erased`), so nothing more is sent or timed for nobody.
+# Her contact row, consents, anonymous ids (and their waiting events) and her events in the
+# inbox are deleted. Her enrollments, moves, messages, notes, events and the credits of her
+# orders are kept under a new random contact id (a row with no identifier, attribute, persona
+# or time zone) and get new random ids where an id ever left the database (enrollments and
+# messages: providers and links know those; an event's own id: its sender knows it), so
+# nothing leads back to her and no mapping is kept. What they said is cleared: message
+# content, addresses and errors; event properties but an order's revenue figures. Her active
+# enrollments end first, as an operator exit would (`exit:erased`), so nothing more is sent
+# or timed for nobody.
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from service.delivery import outbox
 from service.engine.core import Status
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.attribution import ORDER, REVENUE_KEYS, move_credits
+from service.enrollments.inbox import contact_lanes
 from service.enrollments.unit import Work, apply_decision, enrollment_state
 from service.runtime import Runtime
 from service.store.columns import new_id
@@ -92,6 +94,7 @@ def erase_contact(runtime: Runtime, *, contact_id: str) -> None:
             event.message_id = messages.get(event.message_id or "")
             session.add(event)
         contacts_repo.delete_personal_rows(session, contact_id=contact.id)
+        enrollments_repo.drop_inbox_lanes(session, lanes=contact_lanes(contact))
         session.flush()
         session.delete(contact)
 

@@ -53,7 +53,7 @@ def check_events(runtime: Runtime, events: list[EventIn]) -> None:
                 )
                 types[key] = earlier.type if earlier is not None else event.type
             if types[key] != event.type:
-                raise _conflict(event, where=f"events.{index}: ")
+                raise conflict(event, where=f"events.{index}: ")
     dated = runtime.journeys.date_attributes
     for index, event in enumerate(events):
         check_date_attributes(dated, event.attributes, field_prefix=f"events.{index}.attributes")
@@ -66,11 +66,13 @@ def ingest_event(
     sender (`add_attributes_only`) may add attributes but never change or remove one."""
     runtime.journeys.refresh()  # a reload by any process reaches new entries
     return runtime.db.write_retrying(
-        lambda session: _ingest(runtime, session, event, add_attributes_only)
+        lambda session: record_and_apply(
+            runtime, session, event, add_attributes_only=add_attributes_only
+        )
     )
 
 
-def _conflict(event: EventIn, *, where: str = "") -> Conflict:
+def conflict(event: EventIn, *, where: str = "") -> Conflict:
     """An id names one event: the same id with another type is no redelivery, and taking it
     for one would swallow the event silently."""
     return Conflict(
@@ -83,14 +85,16 @@ def _duplicate(event: EventIn, contact_id: str) -> EventResult:
     return EventResult(id=event.id, source=event.source, status="duplicate", contact_id=contact_id)
 
 
-def _ingest(
-    runtime: Runtime, session: Session, event: EventIn, add_attributes_only: bool
+def record_and_apply(
+    runtime: Runtime, session: Session, event: EventIn, *, add_attributes_only: bool = False
 ) -> EventResult:
+    """Within the caller's write transaction: the event recorded and applied, or found a
+    duplicate."""
     now = runtime.clock.now()
     earlier = enrollments_repo.find_event(session, source=event.source, event_id=event.id)
     if earlier is not None:
         if earlier.type != event.type:
-            raise _conflict(event)
+            raise conflict(event)
         return _duplicate(event, earlier.contact_id)
     identifiers = event.contact.identifiers()
     try:
@@ -114,7 +118,7 @@ def _ingest(
     if row_id is None:  # a concurrent delivery of the same event got there first
         earlier = enrollments_repo.find_event(session, source=event.source, event_id=event.id)
         if earlier is not None and earlier.type != event.type:
-            raise _conflict(event)
+            raise conflict(event)
         return _duplicate(event, contact.id)
     if message is not None:
         message_status.record_feedback(

@@ -6,10 +6,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, or_, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from service.store.db import insert_ignoring_conflicts
+from service.store.intake import InboxEvent
 from service.store.models import (
     Enrollment,
     Event,
@@ -17,6 +20,8 @@ from service.store.models import (
     TransitionRecord,
     new_id,
 )
+
+InboxKey = tuple[str, str]  # (source, event_id): what names an event
 
 
 def contact_enrollments(
@@ -188,3 +193,112 @@ def drop_moved_enrollments(session: Session, *, enrollments: Mapping[str, str]) 
         .where(col(Enrollment.id).in_(list(enrollments)))
         .execution_options(synchronize_session=False)
     )
+
+
+def store_inbox(session: Session, *, rows: Sequence[Mapping[str, Any]]) -> dict[InboxKey, int]:
+    """Store accepted events unless their (source, event_id) is already there; the inbox id
+    of each row stored, by key (the first of two rows with one key is the one stored)."""
+    if not rows:
+        return {}
+    statement = _STORE_INBOX[session.get_bind().dialect.name == "postgresql"]
+    # One statement compiled once; the driver sends the rows in multi-row batches.
+    result = session.execute(statement, list(rows))
+    return {(source, event_id): row_id for row_id, source, event_id in result}
+
+
+def _store_inbox(insert: Any) -> Any:
+    table = InboxEvent.__table__  # type: ignore[attr-defined]
+    return (
+        insert(table)
+        .on_conflict_do_nothing()
+        .returning(table.c.id, table.c.source, table.c.event_id)
+    )
+
+
+_STORE_INBOX = {False: _store_inbox(sqlite_insert), True: _store_inbox(pg_insert)}
+
+
+def inbox_types(session: Session, *, keys: Sequence[InboxKey]) -> dict[InboxKey, tuple[int, str]]:
+    """The inbox id and type already stored under each of `keys` that has a row."""
+    if not keys:
+        return {}
+    statement = select(InboxEvent.id, InboxEvent.source, InboxEvent.event_id, InboxEvent.type)
+    found = session.exec(
+        statement.where(tuple_(col(InboxEvent.source), col(InboxEvent.event_id)).in_(keys))
+    ).all()
+    return {
+        (source, event_id): (row_id, kind)
+        for row_id, source, event_id, kind in found
+        if row_id is not None  # a stored row always has its id
+    }
+
+
+def claim_inbox(
+    session: Session,
+    *,
+    limit: int,
+    lanes: Sequence[str] | None = None,
+    skip_lanes: Sequence[str] = (),
+) -> list[InboxEvent]:
+    """The oldest pending rows, locked (others skip them), keeping of each lane only the
+    run that starts at its oldest pending row with none missing: a row another applier
+    holds ends its lane's run, so every lane applies in order on one applier at a time."""
+    statement = select(InboxEvent).where(col(InboxEvent.applied_at).is_(None))
+    if lanes is not None:
+        statement = statement.where(col(InboxEvent.lane).in_(lanes))
+    if skip_lanes:
+        statement = statement.where(col(InboxEvent.lane).not_in(skip_lanes))
+    statement = statement.order_by(col(InboxEvent.id)).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    rows = list(session.exec(statement).all())
+    if not rows:
+        return rows
+    last = max(row.id or 0 for row in rows)
+    pending = select(InboxEvent.lane, InboxEvent.id).where(
+        col(InboxEvent.applied_at).is_(None),
+        col(InboxEvent.lane).in_({row.lane for row in rows}),
+        col(InboxEvent.id) <= last,
+    )
+    queued: dict[str, list[int]] = {}
+    for lane, row_id in session.exec(pending.order_by(col(InboxEvent.id))).all():
+        if row_id is not None:
+            queued.setdefault(lane, []).append(row_id)
+    kept: list[InboxEvent] = []
+    position: dict[str, int] = {}
+    broken: set[str] = set()
+    for row in rows:  # in id order, as each lane's queue is
+        at = position.get(row.lane, 0)
+        if row.lane in broken or queued.get(row.lane, [])[at : at + 1] != [row.id]:
+            broken.add(row.lane)
+            continue
+        position[row.lane] = at + 1
+        kept.append(row)
+    return kept
+
+
+def inbox_rows(session: Session, *, ids: Sequence[int]) -> list[InboxEvent]:
+    """Inbox rows by id, in the order asked."""
+    found = {
+        row.id: row
+        for row in session.exec(select(InboxEvent).where(col(InboxEvent.id).in_(ids))).all()
+    }
+    return [found[row_id] for row_id in ids if row_id in found]
+
+
+def forget_applied(session: Session, *, before: datetime, limit: int) -> int:
+    """Drop up to `limit` rows applied before `before`: past retention, a redelivery is
+    recognised by the events table alone."""
+    oldest = (
+        select(InboxEvent.id)
+        .where(col(InboxEvent.applied_at) < before)
+        .order_by(col(InboxEvent.id))
+        .limit(limit)
+    )
+    result = session.execute(delete(InboxEvent).where(col(InboxEvent.id).in_(oldest)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def drop_inbox_lanes(session: Session, *, lanes: Sequence[str]) -> None:
+    """Erasure: her accepted events, applied or not, carry her details; they go."""
+    session.execute(delete(InboxEvent).where(col(InboxEvent.lane).in_(lanes)))

@@ -65,6 +65,20 @@ class EventResults(BaseModel):
     results: list[EventResult]
 
 
+class EventAccepted(BaseModel):
+    """An event stored to be applied (202), or found already stored."""
+
+    id: str
+    source: str
+    status: str = Field(description="accepted, or duplicate when already received")
+
+
+class EventsAccepted(BaseModel):
+    """A batch stored to be applied, event by event in the order given."""
+
+    results: list[EventAccepted]
+
+
 class ActionResult(BaseModel):
     """What an operator action did."""
 

@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from service.store.columns import new_id
 from service.store.db import insert_ignoring_conflicts
-from service.store.models import WebhookToken
+from service.store.intake import WebhookToken
 
 
 def remember_webhook_token(

@@ -17,6 +17,7 @@ from service.delivery.dispatch import Dispatcher
 from service.delivery.status import Outcome
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.actions import run_timers
+from service.enrollments.inbox import drain
 from service.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ HAND_BACK_SECONDS = 10.0
 class RunReport:
     """What one pass did, for logs and tests."""
 
+    applied: int = 0  # accepted events applied
     timers: int = 0
     sent: int = 0
     held: int = 0  # holdout contacts' messages, recorded and handed to no channel
@@ -45,9 +47,10 @@ def _log_pass(task: asyncio.Task[RunReport]) -> None:
         logger.error("scheduler pass failed; due work stays queued for the next", exc_info=error)
         return
     report = task.result()
-    if report.timers or report.sent or report.held or report.failed:
+    if report.applied or report.timers or report.sent or report.held or report.failed:
         logger.info(
-            "scheduler pass: %d timers, %d sent, %d held, %d failed, %d skipped",
+            "scheduler pass: %d events applied, %d timers, %d sent, %d held, %d failed, %d skipped",
+            report.applied,
             report.timers,
             report.sent,
             report.held,
@@ -103,10 +106,12 @@ class Scheduler:
         await asyncio.wait({task}, timeout=HAND_BACK_SECONDS)
 
     async def run_once(self, now: datetime | None = None) -> RunReport:
-        """Fire every due timer, then send every due message, as of `now` (default: clock)."""
+        """Apply accepted events, fire every due timer, then send every due message, as of
+        `now` (default: clock)."""
         async with self.running:
             moment = now or self.runtime.clock.now()
-            report = RunReport(timers=await asyncio.to_thread(self._run_timers, moment))
+            report = RunReport(applied=await asyncio.to_thread(self._apply_events))
+            report.timers = await asyncio.to_thread(self._run_timers, moment)
             if self.dispatcher.stopping:
                 return report
             for outcome in await self.dispatcher.send_due(moment):
@@ -119,6 +124,17 @@ class Scheduler:
                 else:
                     report.skipped += 1
             return report
+
+    def _apply_events(self) -> int:
+        """Accepted events first, so timers and messages see what they did; a failure here
+        leaves them pending and never holds up timers and sending."""
+        try:
+            return drain(
+                self.runtime, limit=self.runtime.settings.inbox_batch, rounds=MAX_BATCHES_PER_RUN
+            )
+        except Exception:
+            logger.exception("applying accepted events failed; they stay pending")
+            return 0
 
     def _run_timers(self, now: datetime) -> int:
         fired = 0

@@ -13,6 +13,7 @@ from service.delivery.setup import build_channels
 from service.errors import NurtureError
 from service.logs import configure_logging
 from service.runtime import Runtime, build_runtime
+from service.scheduler.applier import Applier
 from service.scheduler.jobs import start_interval_job, stop_interval_job
 from service.scheduler.loop import Scheduler
 
@@ -35,6 +36,8 @@ async def _serve(runtime: Runtime, scheduler: Scheduler) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    applier = Applier(runtime)
+    applier.start()
     aps = start_interval_job(scheduler, interval=settings.scheduler_interval)
     logger.info("worker started: a pass every %ss", settings.scheduler_interval)
     try:
@@ -45,6 +48,7 @@ async def _serve(runtime: Runtime, scheduler: Scheduler) -> None:
         )
     finally:
         await stop_interval_job(aps, scheduler, grace=settings.shutdown_grace_seconds)
+        await asyncio.to_thread(applier.stop)
         runtime.close()
         logger.info("worker stopped")
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
-from service.store.models import AnonymousEvent, AnonymousId
+from service.store.intake import AnonymousEvent, AnonymousId
 
 
 def linked_contact(session: Session, *, anonymous_id: str) -> str | None:

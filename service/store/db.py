@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import event
@@ -75,6 +77,43 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+class FairLock:
+    """First come, first served. SQLite's busy handler sleeps and retries, so a writer that
+    just let go can take the lock again before one that has long waited; a process's
+    writers queue here instead and take SQLite's lock one after another. A thread already
+    holding it passes (SQLite's own lock then decides, as without this one)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._queue: deque[threading.Lock] = deque()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        me = threading.get_ident()
+        with self._guard:
+            if self._owner in (None, me):
+                self._owner = me
+                self._depth += 1
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._queue.append(turn)
+        turn.acquire()  # released by the holder handing over
+        with self._guard:
+            self._owner, self._depth = me, 1
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._guard:
+            self._depth -= 1
+            if self._depth:
+                return
+            self._owner = None
+            if self._queue:
+                self._owner = -1  # handed over: nobody else may take it in between
+                self._queue.popleft().release()
+
+
 class Database:
     """One database: read sessions, and write transactions serialised where needed."""
 
@@ -85,6 +124,7 @@ class Database:
         self._write_engine = (
             self.engine.execution_options(sqlite_immediate=True) if self.sqlite else self.engine
         )
+        self._writers = FairLock() if self.sqlite else None
 
     def session(self) -> Session:
         """A session for reads (a deferred transaction on SQLite)."""
@@ -93,7 +133,11 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: committed on success, rolled back on any error."""
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+        with (
+            self._writers or nullcontext(),
+            Session(self._write_engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     def write_retrying(self, work: Callable[[Session], T]) -> T:

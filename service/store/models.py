@@ -6,7 +6,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from service.store.columns import (
@@ -436,48 +443,3 @@ class Note(SQLModel, table=True):
     text: str = Field(max_length=500)
     at: datetime = time_column()
     seq: int = 0
-
-
-class WebhookToken(SQLModel, table=True):
-    """One-time tokens of signed webhooks (Mailgun), so a captured request cannot be replayed
-    with another body, across restarts and processes. Not per contact: small and short-lived."""
-
-    __tablename__ = "webhook_tokens"
-    __table_args__ = (UniqueConstraint("source", "token"),)
-
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    source: str = Field(max_length=100)
-    token: str = Field(max_length=200)
-    body_sha256: str = Field(max_length=64)
-    seen_at: datetime = time_column(index=True)
-
-
-class AnonymousId(SQLModel, table=True):
-    """An analytics SDK's anonymous id, tied to the contact who identified with it, so her
-    anonymous events before and after that reach her. The first contact to claim it keeps it."""
-
-    __tablename__ = "anonymous_ids"
-
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    anonymous_id: str = Field(unique=True, max_length=200)
-    contact_id: str = contact_fk()
-    linked_at: datetime = time_column()
-
-
-class AnonymousEvent(SQLModel, table=True):
-    """An event of a visitor nobody has identified yet: kept until her anonymous id is
-    identified (then applied to her journeys and deleted) or until it expires. No contact
-    yet, so not sharded by one; (source, event_id) is unique as for events."""
-
-    __tablename__ = "anonymous_events"
-    __table_args__ = (UniqueConstraint("source", "event_id"),)
-
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    source: str = Field(max_length=100)
-    event_id: str = Field(max_length=200)
-    anonymous_id: str = Field(max_length=200, index=True)
-    type: str = Field(max_length=100)
-    time: datetime = time_column()
-    properties: dict[str, Any] = json_column()
-    attributes: dict[str, Any] = json_column()
-    received_at: datetime = time_column(index=True)

@@ -24,7 +24,9 @@ async def test_keys_and_scopes(database_url: str, tmp_path: Path, clock: FakeClo
         ingest = {"Authorization": "Bearer ingest-key"}
         reader = {"Authorization": "Bearer reader-key"}
         admin = {"Authorization": "Bearer admin-key"}
-        assert (await client.post("/events", json=signup(), headers=ingest)).status_code == 200
+        accepted = await client.post("/events", json=signup(), headers=ingest)
+        assert accepted.status_code == 202
+        assert (await app.run_scheduler()).applied == 1
         forbidden = await client.get("/journeys", headers=ingest)
         assert forbidden.status_code == 403 and forbidden.json()["error"] == "forbidden"
         assert (await client.post("/events", json=signup(), headers=reader)).status_code == 403

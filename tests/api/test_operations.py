@@ -56,3 +56,15 @@ async def test_metrics_in_prometheus_text_format(harness: Harness) -> None:
     harness.clock.advance(minutes=10)
     later = (await harness.client.get("/metrics")).text.splitlines()
     assert "nurture_overdue_timers 2" in later
+    assert "nurture_inbox_pending 0" in later
+
+
+async def test_metrics_show_the_inbox_waiting(harness: Harness) -> None:
+    await harness.client.post("/events", json=signup())
+    harness.clock.advance(seconds=3)
+    lines = (await harness.client.get("/metrics")).text.splitlines()
+    assert "nurture_inbox_pending 1" in lines
+    assert "nurture_inbox_lag_seconds 3.0" in lines
+    await harness.run_scheduler()
+    lines = (await harness.client.get("/metrics")).text.splitlines()
+    assert "nurture_inbox_pending 0" in lines and "nurture_inbox_lag_seconds 0.0" in lines

@@ -126,7 +126,7 @@ async def test_unhandled_error_hides_the_trace(
     def explode(*_args: object) -> None:
         raise RuntimeError("secret-token-123")
 
-    monkeypatch.setattr("service.api.routes.events.ingest_event", explode)
+    monkeypatch.setattr("service.enrollments.inbox.record_and_apply", explode)
     response = await harness.post_events(signup())
     assert response.status_code == 500
     assert response.json() == {"error": "internal", "detail": "internal server error"}

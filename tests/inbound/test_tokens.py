@@ -16,7 +16,8 @@ from service.inbound.receive import Delivery, process
 from service.inbound.registry import PROVIDERS
 from service.inbound.tokens import TOKEN_MEMORY, OneTimeTokens
 from service.runtime import Runtime
-from service.store.models import Event, WebhookToken
+from service.store.intake import WebhookToken
+from service.store.models import Event
 from tests.factories import FakeClock, make_settings
 from tests.webhooks.support import fixture_json
 from webhooks.errors import ReplayedRequest, SignatureError

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from service.store.models import AnonymousEvent, AnonymousId
+from service.store.intake import AnonymousEvent, AnonymousId
 from tests.factories import Harness
 from tests.segment.conftest import APP_KEY, ORIGIN, SHOP_KEY, basic
 

@@ -120,16 +120,19 @@ def _event(name: str, kind: str, **properties: Any) -> dict[str, Any]:
     }
 
 
+EVENTS = "/events?wait=true"  # each applied before the next is posted
+
+
 def _history(client: httpx.Client, log: Path) -> dict[str, str]:
     """Six signups; Ava clicks through, Bea converts, Cat unsubscribes, the 3s timer moves the
     others on. Settled: four contacts in favors, each sent her favors email."""
     people = {"ava": "Ava", "bea": "Bea", "cat": "Cat", "dee": "Dee", "eve": "Eve", "mal": INJECTED}
     for name, first in people.items():
-        assert client.post("/events", json=_signup(name, first), headers=INGEST).status_code == 200
-    client.post("/events", json=_event("ava", "email.clicked", link="favors"), headers=INGEST)
+        assert client.post(EVENTS, json=_signup(name, first), headers=INGEST).status_code == 200
+    client.post(EVENTS, json=_event("ava", "email.clicked", link="favors"), headers=INGEST)
     order = _event("bea", "order.completed", categories=["thank-you-cards"])
-    client.post("/events", json=order, headers=INGEST)
-    client.post("/events", json=_event("cat", "email.unsubscribed"), headers=INGEST)
+    client.post(EVENTS, json=order, headers=INGEST)
+    client.post(EVENTS, json=_event("cat", "email.unsubscribed"), headers=INGEST)
     ids = {
         name: client.get("/contacts", params={"email": f"{name}@example.com"}, headers=READ).json()[
             "id"

@@ -24,7 +24,10 @@ async def keyed(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIte
     settings = make_settings(database_url, tmp_path, api_keys=KEYS)
     headers = {"Authorization": "Bearer ingest-key"}
     async with running_app(settings, clock) as app:
-        assert (await app.client.post("/events", json=signup(), headers=headers)).status_code == 200
+        signed_up = await app.client.post(
+            "/events", params={"wait": "true"}, json=signup(), headers=headers
+        )
+        assert signed_up.status_code == 200
         yield app
 
 

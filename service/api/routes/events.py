@@ -1,15 +1,18 @@
-"""POST /events: canonical events, one or a batch."""
+"""POST /events: canonical events, one or a batch, stored at once and applied in order."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Response
 
-from service.api.deps import EventsScope, RuntimeDep
+from service.api.deps import AcceptorDep, EventsScope, ProcessRuntimeDep, WaitDep
 from service.api.errors import error_responses
-from service.enrollments.ingest import check_events, ingest_event
-from service.enrollments.schemas import EventResult, EventResults
+from service.enrollments.inbox import check_accepting, wait_for
+from service.enrollments.ingest import check_events
+from service.enrollments.schemas import EventAccepted, EventResult, EventResults, EventsAccepted
 from service.schemas import EVENT_EXAMPLE, MAX_BATCH, EventsIn
 
 router = APIRouter(tags=["events"])
@@ -26,23 +29,33 @@ _CLICK = {
 
 @router.post(
     "/events",
-    response_model=EventResult | EventResults,
+    status_code=202,
+    response_model=EventAccepted | EventsAccepted,
     dependencies=[EventsScope],
-    summary=f"Ingest one event or a batch of up to {MAX_BATCH}",
-    responses=error_responses(
-        400,
-        401,
-        403,
-        409,
-        413,
-        422,
-        503,
-        e409="An event id already used under its source for another type; nothing was stored",
-        e422="A value is invalid; each problem names its field (events.<index>.<field>) and "
-        "nothing of the batch was stored",
-    ),
+    summary=f"Accept one event or a batch of up to {MAX_BATCH}",
+    responses={
+        200: {
+            "model": EventResult | EventResults,
+            "description": "With `?wait=true` or `Prefer: wait=N`: what each event did, once "
+            "applied (a wait that runs out answers 202)",
+        },
+        **error_responses(
+            400,
+            401,
+            403,
+            409,
+            413,
+            422,
+            503,
+            e409="An event id already used under its source for another type; nothing of "
+            "the request was stored",
+            e422="A value is invalid; each problem names its field (events.<index>.<field>) "
+            "and nothing of the request was stored (when waiting, a problem found only as an "
+            "event is applied is answered the same way, the others applied)",
+        ),
+    },
 )
-def post_events(
+async def post_events(
     body: Annotated[
         EventsIn,
         Body(
@@ -52,11 +65,25 @@ def post_events(
             }
         ),
     ],
-    runtime: RuntimeDep,
-) -> EventResult | EventResults:
-    """A batch is checked whole before any event takes effect, so a bad event stores
-    nothing; then each is applied in its own transaction, a redelivered one reported
-    duplicate."""
-    check_events(runtime, body.events)
-    results = [ingest_event(runtime, event) for event in body.events]
-    return results[0] if body.single else EventResults(results=results)
+    runtime: ProcessRuntimeDep,
+    acceptor: AcceptorDep,
+    wait: WaitDep,
+) -> Response:
+    """Each event is stored once (a redelivery is answered duplicate) and applied by an
+    applier, one contact's events in the order stored; a request with a bad event stores
+    nothing. A waiting caller gets the decisions as the event used to be answered."""
+    if wait is not None:
+        await asyncio.to_thread(check_events, runtime, body.events)
+    elif any(event.contact.id for event in body.events):
+        await asyncio.to_thread(check_accepting, runtime, body.events)
+    else:
+        check_accepting(runtime, body.events)  # dates alone: no database read
+    accepted = await acceptor.accept(body.events)
+    if wait is not None:
+        decided = await asyncio.to_thread(wait_for, runtime, accepted, seconds=wait)
+        if decided is not None:
+            answer = decided[0] if body.single else EventResults(results=decided)
+            return Response(answer.model_dump_json(), media_type="application/json")
+    answers = [item.answer() for item in accepted]
+    content = answers[0] if body.single else {"results": answers}
+    return Response(json.dumps(content), status_code=202, media_type="application/json")
