@@ -2,6 +2,7 @@
 
 Run: python bench/bench_ingest.py single [--database-url URL]
      python bench/bench_ingest.py batch [--database-url URL]
+     python bench/bench_ingest.py scaleout --database-url postgresql+psycopg://...
 
 `single`: POST /events of one signup (a new contact who enrols) at a time over 32
 keep-alive connections (bench/loadgen.py), against the real service (`nurture serve` in
@@ -15,6 +16,10 @@ under 1 s).
 contacts. Accepted events/s (until the answer) and applied events/s (until every event
 is applied), each / a raw batch INSERT of the same rows into a plain table of the same
 database in the same run. Targets: accept >= 0.5x, apply page views >= 0.25x.
+
+`scaleout`: signups accepted by an API that applies nothing, then applied by one `nurture
+worker` and, on fresh events, by two; applied events/s from the first to the last applied,
+2 / 1 (target >= 1.5x), with the workers' and PostgreSQL's processor time.
 
 PostgreSQL runs in a fresh schema of the given database, dropped at the end; SQLite in a
 temporary file.
@@ -49,6 +54,7 @@ SINGLE_TARGET = 0.5
 ACCEPT_TARGET = 0.5
 APPLY_TARGET = 0.25
 STEADY_P99_TARGET_MS = 1000
+SCALE_TARGET = 1.5
 
 
 @dataclass
@@ -340,6 +346,93 @@ async def batch(args: argparse.Namespace) -> None:
         )
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """Processor time the processes have used so far (Linux /proc), 0 for ones gone."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_pids() -> list[int]:
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and _command(entry).startswith("postgres")
+    ]
+
+
+def _command(entry: Path) -> str:
+    with contextlib.suppress(OSError):
+        return (entry / "comm").read_text().strip()
+    return ""
+
+
+def _apply_span(database: Database, source: str) -> tuple[int, float]:
+    """How many of the source's events were applied, and over how many seconds."""
+    with database.engine.connect() as connection:
+        count, first, last = connection.execute(
+            text(
+                "SELECT count(*), min(applied_at), max(applied_at) FROM inbox "
+                "WHERE source = :source AND applied_at IS NOT NULL"
+            ),
+            {"source": source},
+        ).one()
+    return int(count), (_moment(last) - _moment(first)).total_seconds()
+
+
+async def scaleout(args: argparse.Namespace) -> None:
+    """Benchmark 5: events applied per second by two `nurture worker`s / by one."""
+    if args.database_url is None or make_url(args.database_url).get_backend_name() == "sqlite":
+        raise SystemExit(
+            "scale-out runs on PostgreSQL: give --database-url postgresql+psycopg://..."
+        )
+    with tempfile.TemporaryDirectory() as tmp, _database(args.database_url, tmp) as database:
+        env = _env(database.url, tmp)
+        rates: dict[int, float] = {}
+        # The API only accepts here; the workers alone apply.
+        async with _nurture({**env, "NURTURE_RUN_SCHEDULER": "false"}, tmp) as (_port, client):
+            for workers in (1, 2):
+                run = uuid.uuid4().hex[:8]
+                source = f"bench-{run}"
+                for start in range(0, args.events, 1000):
+                    end = min(start + 1000, args.events)
+                    batch = [_signup(run, index) for index in range(start, end)]
+                    (await client.post("/events", json={"events": batch})).raise_for_status()
+                command = [sys.executable, "-m", "service.cli", "worker"]
+                postgres = _postgres_pids()
+                postgres_before = _cpu_seconds(postgres)
+                processes = [
+                    subprocess.Popen(
+                        command,
+                        env={**env, "PYTHONPATH": str(ROOT)},
+                        cwd=tmp,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    for _ in range(workers)
+                ]
+                try:
+                    await _until_applied(database, source, args.events, limit=1800)
+                    worker_cpu = _cpu_seconds([process.pid for process in processes])
+                finally:
+                    for process in processes:
+                        process.terminate()
+                        process.wait(timeout=60)
+                postgres_cpu = _cpu_seconds(postgres) - postgres_before
+                count, seconds = _apply_span(database, source)
+                rates[workers] = count / seconds
+                print(
+                    f"{workers} worker(s): {rates[workers]:7,.0f} signups applied/s over "
+                    f"{seconds:5.1f} s; CPU: workers {worker_cpu:5.1f} s, "
+                    f"PostgreSQL {postgres_cpu:5.1f} s (2 cores here)"
+                )
+    ratio = rates[2] / rates[1]
+    print(f"ratio 2 workers / 1: {ratio:.2f}x   (target >= {SCALE_TARGET}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="benchmark", required=True)
@@ -352,8 +445,12 @@ def main() -> None:
     many = commands.add_parser("batch", help="batches of 1,000 vs a raw batch INSERT")
     many.add_argument("--batches", type=int, default=2)
     many.add_argument("--database-url")
+    wide = commands.add_parser("scaleout", help="applying with 2 workers vs 1 (PostgreSQL)")
+    wide.add_argument("--events", type=int, default=3000)
+    wide.add_argument("--database-url")
     args = parser.parse_args()
-    asyncio.run(single(args) if args.benchmark == "single" else batch(args))
+    run = {"single": single, "batch": batch, "scaleout": scaleout}[args.benchmark]
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":
