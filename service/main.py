@@ -44,6 +44,7 @@ from service.scheduler.loop import Scheduler
 from service.segment.auth import parse_write_keys
 from service.store.db import is_sqlite
 from service.ui.app import build_ui
+from service.ui.journey_page import warm_figures
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +54,12 @@ def create_app(
     clock: Clock | None = None,
     *,
     http_transport: httpx.AsyncBaseTransport | None = None,
+    warm_dashboard: bool = False,
 ) -> FastAPI:
     """Build the app; the database and journeys are opened when its lifespan starts.
 
-    `http_transport` replaces the network for the inbound side's own requests (SNS), in tests.
+    `http_transport` replaces the network for the inbound side's own requests (SNS), in tests;
+    `warm_dashboard` has start-up read the dashboard's figures once, as `serve` does.
     """
     settings = settings or get_settings()
     clock = clock or SystemClock()
@@ -75,6 +78,8 @@ def create_app(
             await client.aclose()
             logger.error("cannot start: %s", exc.message)
             raise
+        if warm_dashboard:
+            await asyncio.to_thread(warm_figures, runtime)
         scheduler = Scheduler(runtime, channels)
         applier = Applier(runtime) if settings.run_scheduler else None
         acceptor = Acceptor(runtime.db, clock, on_stored=applier.nudge if applier else lambda: None)
@@ -149,7 +154,7 @@ def app_from_environment() -> FastAPI:
     """The app of one of `serve --workers` processes, from the environment's settings."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings, warm_dashboard=True)
     _freeze_start_up()
     return app
 
@@ -176,7 +181,7 @@ def serve(host: str, port: int, *, workers: int = 1) -> int:
         return 2
     try:
         settings.check_link_secret()
-        app = create_app(settings)
+        app = create_app(settings, warm_dashboard=True)
         # Open the database and load the journeys once before uvicorn starts, so a bad set-up
         # stops with one line instead of a server traceback.
         build_runtime(settings, SystemClock()).close()

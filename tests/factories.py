@@ -135,9 +135,10 @@ async def running_app(
     client_host: str = "127.0.0.1",
     headers: dict[str, str] | None = None,
     http_transport: httpx.AsyncBaseTransport | None = None,
+    warm_dashboard: bool = False,
 ) -> AsyncIterator[Harness]:
     """Start the app's lifespan and talk to it over ASGI, as a remote client would."""
-    app = create_app(settings, clock, http_transport=http_transport)
+    app = create_app(settings, clock, http_transport=http_transport, warm_dashboard=warm_dashboard)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(
             app=app, client=(client_host, 50000), raise_app_exceptions=False

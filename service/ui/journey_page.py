@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -27,6 +27,8 @@ from service.ui.cache import FiguresCache
 from service.ui.pages import Range, range_days
 
 STUCK_SHOWN = 100
+# The range start-up reads every page's figures over: long past, so nothing is in it.
+_WARM_RANGE = Range(since=datetime(2000, 1, 1, tzinfo=UTC), until=datetime(2000, 1, 2, tzinfo=UTC))
 # Figure reads wait on the database, not on Python: side by side, a page waits for its
 # slowest figure instead of the sum of them.
 _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="figures")
@@ -206,3 +208,21 @@ def journey_page(
         "stuck": stuck[:STUCK_SHOWN],
         "stuck_total": len(stuck),
     }
+
+
+def warm_figures(runtime: Runtime) -> None:
+    """Read the list's and every journey page's figures once, over a range with nothing in
+    it, so their SQL is built at start-up and not on the first visit (70 ms a page)."""
+    figures = FiguresCache()
+    journeys_list(runtime, figures, window=_WARM_RANGE)
+    with runtime.db.session() as session:
+        for journey_id in runtime.journeys.current:
+            journey_page(
+                session,
+                runtime,
+                journey_id,
+                figures,
+                version=None,
+                window=_WARM_RANGE,
+                idle_days=30,
+            )
