@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
+import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -227,3 +229,23 @@ def stored(runtime: Runtime, model: type[Row], **where: Any) -> list[Row]:
     """The rows of one table matching column values, read fresh from the database."""
     with runtime.db.session() as session:
         return list(session.exec(select(model).filter_by(**where)).all())
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on now, for a real server under test."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_serving(base: str, *, path: str = "/healthz", seconds: float = 60) -> None:
+    """Return once a real server at `base` answers `path` with 200, failing after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}{path}", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"the server at {base} did not come up"
+        time.sleep(0.2)

@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from service.logs import redact_url
+from tests.factories import free_port, wait_until_serving
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOKEN = "eyJjIjoiYzEiLCJrIjoidSIsIm0iOiJtMSJ9.c2lnbmF0dXJlLW9mLWEtbGluaw"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def test_access_log_lines_are_redacted(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
     env = {
         **clean,
@@ -46,15 +38,7 @@ def test_access_log_lines_are_redacted(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "nurture serve did not come up"
-            time.sleep(0.2)
+        wait_until_serving(base)
         statuses = [
             httpx.get(f"{base}/u/{TOKEN}").status_code,
             httpx.post(f"{base}/u/{TOKEN}").status_code,

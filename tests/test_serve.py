@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.factories import FIXTURES, signup
+from tests.factories import FIXTURES, free_port, signup, wait_until_serving
 
 # uvicorn.run replaced by a report of how many objects are frozen when serving would begin.
 SERVE_AND_REPORT = """
@@ -70,7 +68,7 @@ def test_several_workers_serve_and_apply_on_postgresql(database_url: str, tmp_pa
         assert refused.returncode == 2
         assert "--workers needs PostgreSQL" in refused.stderr
         return
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [*command, "--port", str(port)],
         cwd=tmp_path,
@@ -81,7 +79,7 @@ def test_several_workers_serve_and_apply_on_postgresql(database_url: str, tmp_pa
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base)
+        wait_until_serving(base, path="/readyz")
         answers = [
             httpx.post(f"{base}/events?wait=true", json=signup(f"w{n}@example.com"), timeout=30)
             for n in range(6)
@@ -93,22 +91,3 @@ def test_several_workers_serve_and_apply_on_postgresql(database_url: str, tmp_pa
         output, _ = server.communicate(timeout=60)
     assert server.returncode == 0, output
     assert output.count("Application startup complete") == 2, output
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def _wait_until_up(base: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "nurture serve did not come up"
-        time.sleep(0.2)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from sqlalchemy import insert, select
 from service.delivery import status
 from service.store.db import Database
 from service.store.models import Contact, Enrollment, Message, MessageStatus
+from tests.factories import free_port
 
 DUE = 3000
 CONCURRENCY = 4
@@ -162,12 +162,6 @@ def _outbox(database_url: str) -> Outbox:
         db.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _start(command: str, database_url: str, tmp_path: Path, url: str) -> subprocess.Popen[bytes]:
     journeys, content = tmp_path / "journeys", tmp_path / "content"
     (content / "hooks").mkdir(parents=True)
@@ -191,7 +185,7 @@ def _start(command: str, database_url: str, tmp_path: Path, url: str) -> subproc
         "NURTURE_SHUTDOWN_GRACE_SECONDS": "20",
         "NURTURE_API_KEYS": "shutdown-test-key",
     }
-    args = [command] if command == "worker" else [command, "--port", str(_free_port())]
+    args = [command] if command == "worker" else [command, "--port", str(free_port())]
     with (tmp_path / "process.log").open("wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "service.cli", *args],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import FIXTURES
+from tests.factories import FIXTURES, free_port
 
 REPO = Path(__file__).parents[2]
 UI_KEY = "ui-operator-key"
@@ -57,12 +56,6 @@ class Served:
     base: str
     ids: dict[str, str]
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _folders(root: Path) -> tuple[Path, Path]:
@@ -158,7 +151,7 @@ def _history(client: httpx.Client, log: Path) -> dict[str, str]:
 def serve(root: Path) -> Iterator[Served]:
     """`nurture serve` in its own process with a scheduler pass every 0.2s, stopped after."""
     journeys, content = _folders(root)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
     env = {
