@@ -19,7 +19,8 @@ database in the same run. Targets: accept >= 0.5x, apply page views >= 0.25x.
 
 `scaleout`: signups accepted by an API that applies nothing, then applied by one `nurture
 worker` and, on fresh events, by two; applied events/s from the first to the last applied,
-2 / 1 (target >= 1.5x), with the workers' and PostgreSQL's processor time.
+2 / 1 (target >= 1.5x), with the workers' and PostgreSQL's processor time. The workers
+also send each new bride's welcome email, as they would in production.
 
 PostgreSQL runs in a fresh schema of the given database, dropped at the end; SQLite in a
 temporary file.
@@ -404,8 +405,7 @@ async def scaleout(args: argparse.Namespace) -> None:
                     batch = [_signup(run, index) for index in range(start, end)]
                     (await client.post("/events", json={"events": batch})).raise_for_status()
                 command = [sys.executable, "-m", "service.cli", "worker"]
-                postgres = _postgres_pids()
-                postgres_before = _cpu_seconds(postgres)
+                postgres_before = _cpu_seconds(_postgres_pids())
                 processes = [
                     subprocess.Popen(
                         command,
@@ -419,11 +419,12 @@ async def scaleout(args: argparse.Namespace) -> None:
                 try:
                     await _until_applied(database, source, args.events, limit=1800)
                     worker_cpu = _cpu_seconds([process.pid for process in processes])
+                    # Backends started for the workers count from zero; they end with them.
+                    postgres_cpu = _cpu_seconds(_postgres_pids()) - postgres_before
                 finally:
                     for process in processes:
                         process.terminate()
                         process.wait(timeout=60)
-                postgres_cpu = _cpu_seconds(postgres) - postgres_before
                 count, seconds = _apply_span(database, source)
                 rates[workers] = count / seconds
                 print(
