@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
-from service.contacts import repository as contacts_repo
 from service.contacts.profile import check_date_attributes
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.ingest import conflict, record_and_apply
@@ -69,23 +68,6 @@ def contact_lanes(contact: Contact) -> list[str]:
         ("phone", contact.phone),
     ]
     return [f"{name}:{value}" for name, value in named if value is not None]
-
-
-def check_accepting(runtime: Runtime, events: Sequence[EventIn]) -> None:
-    """What can be refused before storing: a date attribute that is no date, a contact id
-    nobody has. Other problems are found when the event is applied, and kept with it."""
-    dated = runtime.journeys.date_attributes
-    for index, event in enumerate(events):
-        check_date_attributes(dated, event.attributes, field_prefix=f"events.{index}.attributes")
-    named = [(index, event.contact.id) for index, event in enumerate(events) if event.contact.id]
-    if not named:
-        return
-    with runtime.db.session() as session:
-        for index, contact_id in named:
-            if contacts_repo.get_contact(session, contact_id=contact_id) is None:
-                raise InvalidInput(
-                    f"unknown contact id {contact_id!r}", field=f"events.{index}.contact.id"
-                )
 
 
 class _Refused(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from sqlmodel import Session
 
@@ -32,20 +33,30 @@ from service.schemas import EventIn
 logger = logging.getLogger(__name__)
 
 
-def check_events(runtime: Runtime, events: list[EventIn]) -> None:
-    """Reject a batch naming an unknown contact id, reusing an event id for another type, or
-    with a date attribute that is no date, before any event takes effect."""
-    types: dict[tuple[str, str], str] = {}
+def check_accepting(runtime: Runtime, events: Sequence[EventIn]) -> None:
+    """What can be refused before an event is stored: a date attribute that is no date, a
+    contact id nobody has."""
+    dated = runtime.journeys.date_attributes
+    for index, event in enumerate(events):
+        check_date_attributes(dated, event.attributes, field_prefix=f"events.{index}.attributes")
+    named = [(index, event.contact.id) for index, event in enumerate(events) if event.contact.id]
+    if not named:
+        return
     with runtime.db.session() as session:
-        for index, event in enumerate(events):
-            contact_id = event.contact.id
-            if (
-                contact_id is not None
-                and contacts_repo.get_contact(session, contact_id=contact_id) is None
-            ):
+        for index, contact_id in named:
+            if contacts_repo.get_contact(session, contact_id=contact_id) is None:
                 raise InvalidInput(
                     f"unknown contact id {contact_id!r}", field=f"events.{index}.contact.id"
                 )
+
+
+def check_events(runtime: Runtime, events: Sequence[EventIn]) -> None:
+    """Reject a batch that `check_accepting` refuses, or reusing an event id for another
+    type, before any event takes effect."""
+    check_accepting(runtime, events)
+    types: dict[tuple[str, str], str] = {}
+    with runtime.db.session() as session:
+        for index, event in enumerate(events):
             key = (event.source, event.id)
             if key not in types:
                 earlier = enrollments_repo.find_event(
@@ -54,9 +65,6 @@ def check_events(runtime: Runtime, events: list[EventIn]) -> None:
                 types[key] = earlier.type if earlier is not None else event.type
             if types[key] != event.type:
                 raise conflict(event, where=f"events.{index}: ")
-    dated = runtime.journeys.date_attributes
-    for index, event in enumerate(events):
-        check_date_attributes(dated, event.attributes, field_prefix=f"events.{index}.attributes")
 
 
 def ingest_event(

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Body, Response
 
 from service.api.deps import AcceptorDep, EventsScope, ProcessRuntimeDep, WaitDep
 from service.api.errors import error_responses
-from service.enrollments.inbox import check_accepting, wait_for
-from service.enrollments.ingest import check_events
+from service.enrollments.inbox import wait_for
+from service.enrollments.ingest import check_accepting, check_events
 from service.enrollments.schemas import EventAccepted, EventResult, EventResults, EventsAccepted
 from service.schemas import EVENT_EXAMPLE, MAX_BATCH, EventsIn
 
