@@ -27,33 +27,36 @@ def _is_hard_bounce(event: EventIn) -> bool:
     return properties.get("hard") is True or properties.get("bounce_type") == "hard"
 
 
-def apply_consent_effects(
-    session: Session, *, contact: Contact, event: EventIn, now: datetime
-) -> None:
-    """Withdraw, grant or suppress as the event requires, before any journey sees it."""
+def consent_effects(event: EventIn) -> list[tuple[str, ConsentStatus | None, str]]:
+    """What the event does to her consent, as (channel, status or None for a suppression,
+    reason); empty for most events, whose applying may then skip the consent rows."""
+    effects: list[tuple[str, ConsentStatus | None, str]] = []
     effect = CONSENT_EVENTS.get(event.type)
     if event.type == "email.unsubscribed" and event.properties.get("scope") == "group":
         effect = None  # one subscription group only: journeys' exit rules decide, consent stays
     if effect is not None:
         channel, status = effect
+        effects.append((channel, status, event.type))
+    suppression = SUPPRESSING_EVENTS.get(event.type)
+    if event.type == "email.bounced" and _is_hard_bounce(event):
+        suppression = "hard bounce"
+    if suppression is not None:
+        effects.append(("email", None, suppression))
+    return effects
+
+
+def apply_consent_effects(
+    session: Session, *, contact: Contact, event: EventIn, now: datetime
+) -> None:
+    """Withdraw, grant or suppress as the event requires, before any journey sees it."""
+    for channel, status, reason in consent_effects(event):
         contacts_repo.set_consent(
             session,
             contact_id=contact.id,
             channel=channel,
             status=status,
-            reason=event.type,
-            now=now,
-        )
-    suppression = SUPPRESSING_EVENTS.get(event.type)
-    if event.type == "email.bounced" and _is_hard_bounce(event):
-        suppression = "hard bounce"
-    if suppression is not None:
-        contacts_repo.set_consent(
-            session,
-            contact_id=contact.id,
-            channel="email",
-            suppressed=True,
-            reason=suppression,
+            suppressed=True if status is None else None,
+            reason=reason,
             now=now,
         )
 

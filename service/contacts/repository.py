@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, delete, or_
@@ -109,6 +109,24 @@ def identifier_owner(session: Session, *, field: str, value: str) -> str | None:
     """Id of the contact that holds an identifier, if any."""
     contact = find_contact(session, field=field, value=value)
     return contact.id if contact else None
+
+
+def identifier_owners(
+    session: Session, *, identifiers: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The contact id holding each of many (email | phone | external_id, value) pairs that
+    someone holds, in one query per kind of identifier."""
+    wanted: dict[str, set[str]] = {}
+    for name, value in identifiers:
+        if name not in IDENTIFIERS:
+            raise ValueError(f"not an identifier: {name}")
+        wanted.setdefault(name, set()).add(value)
+    owners: dict[tuple[str, str], str] = {}
+    for name, values in wanted.items():
+        column = col(getattr(Contact, name))
+        found = session.exec(select(column, Contact.id).where(column.in_(values))).all()
+        owners.update({(name, value): contact_id for value, contact_id in found})
+    return owners
 
 
 def contact_consents(session: Session, *, contact_id: str) -> Sequence[Consent]:

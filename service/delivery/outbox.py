@@ -140,12 +140,20 @@ def contact_messages(session: Session, *, contact_id: str) -> Sequence[Message]:
     return session.exec(statement).all()
 
 
+def message_reference(properties: Mapping[str, Any]) -> str | None:
+    """The message id an event's properties name, if they name one that could exist."""
+    message_id = properties.get("message_id")
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= 36:
+        return None
+    return message_id
+
+
 def referenced_message(
     session: Session, *, contact_id: str, properties: Mapping[str, Any]
 ) -> Message | None:
     """The contact's own message an event reports on, so feedback never crosses contacts."""
-    message_id = properties.get("message_id")
-    if not isinstance(message_id, str) or not 0 < len(message_id) <= 36:
+    message_id = message_reference(properties)
+    if message_id is None:
         return None
     statement = select(Message).where(Message.id == message_id, Message.contact_id == contact_id)
     return session.exec(statement).first()

@@ -100,6 +100,14 @@ class CompiledJourney:
         stages = self.journey.stages.values()
         return frozenset().union(*(t.trigger.date_attributes() for s in stages for t in s.on))
 
+    @cached_property
+    def event_types(self) -> frozenset[str]:
+        """Every event type its entry, exit, goal or stages react to: others change none of
+        its enrollments."""
+        matched = (m.event for m in self._all_guarded() if isinstance(m, EventMatch))
+        fired = (t.trigger.event_type() for s in self.journey.stages.values() for t in s.on)
+        return frozenset(kind for kind in (*matched, *fired) if kind is not None)
+
     def _all_guarded(self) -> list[EventMatch | Transition]:
         matches: list[EventMatch | Transition] = [self.journey.entry, *self.journey.exit.events]
         if self.journey.goal:

@@ -50,6 +50,10 @@ class Trigger(Strict):
         """Whether this event (guards aside) is the trigger; timers never fire on events."""
         return False
 
+    def event_type(self) -> str | None:
+        """The event type it fires on, so an event of another type skips the journey."""
+        return None
+
     def moment(self, entered_at: datetime, contact: ContactView, tz: ZoneInfo) -> datetime | None:
         """When the timer fires for a contact who entered the stage at `entered_at`; None
         when it will not (an event trigger, or no date to count from)."""
@@ -182,6 +186,10 @@ class EventTrigger(Trigger):
     def fires_on(self, event: EventView) -> bool:
         """Events of its type."""
         return event.type == self.event
+
+    def event_type(self) -> str | None:
+        """Its type."""
+        return self.event
 
 
 @register

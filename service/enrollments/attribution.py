@@ -36,6 +36,11 @@ def order_revenue(properties: Mapping[str, Any]) -> float | None:
     return None
 
 
+def credited_revenue(event: EventView) -> float | None:
+    """The revenue an event brings to credit: an order's, none for any other event."""
+    return order_revenue(event.properties) if event.type == ORDER else None
+
+
 def window_of(journeys: JourneyRegistry, *, journey_id: str, version: str) -> timedelta:
     """The journey's attribution window now: its current version's, else the version's."""
     compiled = journeys.current.get(journey_id) or journeys.get(journey_id, version)
@@ -46,7 +51,7 @@ def credit_order(
     session: Session, journeys: JourneyRegistry, *, row_id: str, contact_id: str, event: EventView
 ) -> None:
     """Credit a just-recorded order (`row_id`) to the message of each journey that earned it."""
-    revenue = order_revenue(event.properties) if event.type == ORDER else None
+    revenue = credited_revenue(event)
     if revenue is None:
         return
     for message in outbox.latest_touches(session, contact_id=contact_id, at=event.time):

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from service.contacts.profile import check_date_attributes
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.ingest import conflict, record_and_apply
+from service.enrollments.quiet import record_quiet
 from service.enrollments.schemas import EventResult
 from service.errors import Conflict, InvalidInput, NurtureError
 from service.runtime import Runtime
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 # accept events never wait long for the one write lock (the applier thread sets its own).
 BATCH_SECONDS = 0.05
 CLAIM_ROWS = 5
+QUIET_ROWS = 500  # the most claimed at once while events are quiet (see quiet.py)
 INTERNAL = "internal"  # the error code of an event a defect kept from applying
 
 
@@ -162,17 +164,22 @@ def apply_pending(
     runtime.journeys.refresh()
     started = monotonic()
     applied = 0
+    claim = CLAIM_ROWS
     with runtime.db.write() as session:
         waiting: list[str] = []  # lanes that met a concurrent write: left for the next batch
-        while applied < limit:
-            # Claimed a few at a time: a batch the budget cuts short read few rows for nothing.
+        while applied < limit and not (applied and monotonic() - started > budget):
+            # Claimed a few at a time, more while every event is quiet: a batch the budget
+            # cuts short read few rows for nothing.
             claimed = enrollments_repo.claim_inbox(
-                session, limit=min(CLAIM_ROWS, limit - applied), lanes=lanes, skip_lanes=waiting
+                session, limit=min(claim, limit - applied), lanes=lanes, skip_lanes=waiting
             )
             if not claimed:
                 break
+            quiet = record_quiet(runtime.journeys, session, claimed, now=runtime.clock.now())
+            applied += len(quiet)
+            claim = min(claim * 4, QUIET_ROWS) if len(quiet) == len(claimed) else CLAIM_ROWS
             for row in claimed:
-                if row.lane in waiting:
+                if row.id in quiet or row.lane in waiting:
                     continue
                 if applied and monotonic() - started > budget:
                     return applied  # the rest, all later in their lanes, wait for the next

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, tuple_, update
+from sqlalchemy import bindparam, delete, or_, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -32,6 +32,19 @@ def contact_enrollments(
     if journey_id is not None:
         statement = statement.where(Enrollment.journey_id == journey_id)
     return session.exec(statement.order_by(col(Enrollment.started_at), col(Enrollment.id))).all()
+
+
+def enrollments_of(session: Session, *, contact_ids: Sequence[str]) -> dict[str, list[Enrollment]]:
+    """The enrollments of many contacts in one query, each contact's oldest first."""
+    statement = (
+        select(Enrollment)
+        .where(col(Enrollment.contact_id).in_(contact_ids))
+        .order_by(col(Enrollment.started_at), col(Enrollment.id))
+    )
+    found: dict[str, list[Enrollment]] = {contact_id: [] for contact_id in contact_ids}
+    for enrollment in session.exec(statement).all():
+        found[enrollment.contact_id].append(enrollment)
+    return found
 
 
 def get_enrollment(session: Session, *, enrollment_id: str) -> Enrollment | None:
@@ -127,6 +140,31 @@ def record_event(
         },
     )
     return row_id if inserted else None
+
+
+def record_events(session: Session, *, rows: Sequence[Mapping[str, Any]]) -> set[InboxKey]:
+    """Store many events (each with every column of `record_event`'s row) in one statement;
+    the keys of those stored, the others having been received meanwhile."""
+    if not rows:
+        return set()
+    statement = _RECORD_EVENTS[session.get_bind().dialect.name == "postgresql"]
+    return {(source, event_id) for source, event_id in session.execute(statement, list(rows))}
+
+
+def _record_events(insert: Any) -> Any:
+    table = Event.__table__  # type: ignore[attr-defined]
+    return insert(table).on_conflict_do_nothing().returning(table.c.source, table.c.event_id)
+
+
+_RECORD_EVENTS = {False: _record_events(sqlite_insert), True: _record_events(pg_insert)}
+
+
+def events_received(session: Session, *, keys: Sequence[InboxKey]) -> dict[InboxKey, Event]:
+    """The events already received under any of `keys`, by key."""
+    if not keys:
+        return {}
+    statement = select(Event).where(tuple_(col(Event.source), col(Event.event_id)).in_(keys))
+    return {(event.source, event.event_id): event for event in session.exec(statement).all()}
 
 
 def find_event(session: Session, *, source: str, event_id: str) -> Event | None:
@@ -275,6 +313,25 @@ def claim_inbox(
         position[row.lane] = at + 1
         kept.append(row)
     return kept
+
+
+def mark_applied(session: Session, *, applied: Sequence[Mapping[str, Any]]) -> None:
+    """Mark many inbox rows applied with their results, in one statement the driver batches:
+    each mapping has the row's `row_id`, `result` and `applied_at`."""
+    if applied:
+        session.execute(_MARK_APPLIED, list(applied))
+
+
+def _mark_applied() -> Any:
+    table = InboxEvent.__table__  # type: ignore[attr-defined]
+    return (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(body={}, result=bindparam("result"), applied_at=bindparam("applied_at"))
+    )
+
+
+_MARK_APPLIED = _mark_applied()
 
 
 def inbox_rows(session: Session, *, ids: Sequence[int]) -> list[InboxEvent]:

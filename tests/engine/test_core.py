@@ -467,3 +467,28 @@ def test_a_holdout_contact_moves_exactly_like_everyone(mini_text: str) -> None:
     moved = held.on_event(ours.state, contact, click, now=click.time)
     assert moved.state.stage == "favors" and moved.state.holdout
     assert [m.template for m in moved.messages] == ["mini/favors"]  # ordered as for anyone
+
+
+def test_event_types_are_every_type_it_reacts_to() -> None:
+    journey = compile_text(
+        """
+journey: t
+entry: {event: web.form_submitted}
+exit: {events: [email.unsubscribed]}
+goal: {event: order.completed}
+initial: a
+stages:
+  a:
+    on:
+      - {event: email.clicked, to: b}
+      - {after: 1d, to: b}
+  b: {final: true}
+""",
+        path="t.yaml",
+    )
+    assert journey.event_types == {
+        "web.form_submitted",
+        "email.unsubscribed",
+        "order.completed",
+        "email.clicked",
+    }

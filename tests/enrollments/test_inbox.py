@@ -39,11 +39,18 @@ def _store(runtime: Runtime, *requests: list[EventIn]) -> list[list[inbox.Accept
     return inbox.store_requests(runtime.db, list(requests), now=runtime.clock.now())
 
 
-def _interleaved(lanes: int, per_lane: int) -> list[EventIn]:
-    """Page views of `lanes` contacts, stored round-robin: lane order is not store order."""
+def _interleaved(lanes: int, per_lane: int, *, profile_every: int = 0) -> list[EventIn]:
+    """Page views of `lanes` contacts, stored round-robin: lane order is not store order.
+    Every `profile_every`-th view of hers also sets an attribute, so it is not quiet and
+    applies one by one between the quiet ones."""
     return _events(
         *(
-            event("web.page_viewed", email=f"c{lane}@example.com", id=f"v{lane}-{n}")
+            event(
+                "web.page_viewed",
+                email=f"c{lane}@example.com",
+                id=f"v{lane}-{n}",
+                attributes={"views": n} if profile_every and n % profile_every == 0 else {},
+            )
             for n in range(per_lane)
             for lane in range(lanes)
         )
@@ -100,7 +107,7 @@ def test_an_event_a_defect_stops_is_kept_and_the_rest_apply(
         return original(rt, session, seen, **kwargs)
 
     monkeypatch.setattr(inbox, "record_and_apply", failing)
-    _store(runtime, _interleaved(lanes=2, per_lane=3))
+    _store(runtime, _interleaved(lanes=2, per_lane=3, profile_every=1))
     assert inbox.drain(runtime, limit=100, rounds=100) == 6
     (broken,) = stored(runtime, InboxEvent, event_id="v0-1")
     assert broken.error == {"code": "internal", "message": "the event could not be applied"}
@@ -123,9 +130,18 @@ def test_one_lane_in_order_across_two_appliers(
         applied.append(seen.id)
         return result
 
+    original_quiet = inbox.record_quiet
+
+    def recording_quiet(journeys: Any, session: Any, rows: Any, **kwargs: Any) -> set[int]:
+        done = original_quiet(journeys, session, rows, **kwargs)
+        time.sleep(0.001)
+        applied.extend(row.event_id for row in rows if row.id in done)
+        return done
+
     monkeypatch.setattr(inbox, "record_and_apply", recording)
+    monkeypatch.setattr(inbox, "record_quiet", recording_quiet)
     with open_runtime(settings, clock) as first, open_runtime(settings, clock) as second:
-        events = _interleaved(lanes=3, per_lane=12)
+        events = _interleaved(lanes=3, per_lane=12, profile_every=3)
         _store(first, events)
 
         def apply(runtime: Runtime) -> None:

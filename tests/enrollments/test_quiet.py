@@ -1,0 +1,222 @@
+"""Quiet events applied a chunk at a time leave every table exactly as applying them one by
+one does, and only events that change nothing but their own record take that way."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+from sqlmodel import SQLModel
+
+from service.enrollments import inbox, quiet
+from service.enrollments import repository as enrollments_repo
+from service.runtime import Runtime
+from service.schemas import EventIn
+from service.store.intake import InboxEvent
+from service.store.models import Contact, Event
+from tests.factories import (
+    FakeClock,
+    event,
+    ingest,
+    make_settings,
+    open_runtime,
+    signup,
+    stored,
+)
+
+Story = list[tuple[int, list[dict[str, Any]]]]  # rounds: seconds the clock moves, events
+
+
+def _story() -> Story:
+    """Four rounds of the fixture journeys; her welcome timer (3 s) is due in the third."""
+    view, click = "web.page_viewed", "email.clicked"
+    return [
+        (
+            0,
+            [
+                signup("ava@example.com", id="s-ava"),
+                signup("bea@example.com", id="s-bea"),
+                signup("cai@example.com", id="s-cai"),
+                event(view, email="dana@example.com", id="v-dana-1"),
+                event(view, email="eve@example.com", id="v-eve-1", properties={"page": "sale"}),
+            ],
+        ),
+        (
+            1,
+            [
+                event(view, email="ava@example.com", id="q-ava-1", properties={"page": "home"}),
+                event("email.opened", email="ava@example.com", id="q-ava-2"),
+                event(view, email="bea@example.com", id="q-bea-1"),
+                event(click, email="bea@example.com", id="q-bea-2", properties={"link": "x"}),
+                event(click, email="cai@example.com", id="m-cai-1", properties={"link": "favors"}),
+                event(view, email="cai@example.com", id="cai-2"),
+                event(view, email="dana@example.com", id="q-dana-2", time="2020-01-01T00:00:00Z"),
+                event(view, email="ava@example.com", id="m-ava-3", properties={"page": "sale"}),
+                event(
+                    view, contact={"email": "dana@example.com", "external_id": "d-1"}, id="m-dana-3"
+                ),
+                event(view, contact={"id": str(uuid.UUID(int=7))}, id="m-nobody"),
+                event(view, email="eve@example.com", id="q-eve-2"),
+            ],
+        ),
+        (
+            3,
+            [
+                event(view, email="ava@example.com", id="m-ava-4"),  # her welcome timer is due
+                event(
+                    "order.completed",
+                    email="dana@example.com",
+                    id="m-dana-4",
+                    properties={"revenue": 40},
+                ),
+                event("email.unsubscribed", email="bea@example.com", id="m-bea-3"),
+                event(view, email="bea@example.com", id="bea-4"),
+            ],
+        ),
+        (
+            1,
+            [
+                event(view, contact={"external_id": "d-1"}, id="q-dana-5"),
+                event(view, email="eve@example.com", id="m-eve-3", attributes={"plan": "pro"}),
+                event(view, email="eve@example.com", id="eve-4"),
+                event(view, email="ava@example.com", id="q-ava-5"),
+            ],
+        ),
+    ]
+
+
+# Quiet whatever the chunks are; never quiet; the others depend on what shares their chunk.
+QUIET = {"q-ava-1", "q-ava-2", "q-bea-1", "q-bea-2", "q-dana-2", "q-eve-2", "q-dana-5", "q-ava-5"}
+NEVER = {
+    "s-ava", "s-bea", "s-cai", "v-dana-1", "v-eve-1", "m-cai-1", "m-ava-3", "m-dana-3",
+    "m-nobody", "m-ava-4", "m-dana-4", "m-bea-3", "m-eve-3",
+}  # fmt: skip
+
+
+def _play(runtime: Runtime, clock: FakeClock, story: Story) -> None:
+    for seconds, bodies in story:
+        clock.advance(seconds=seconds)
+        requests = [[EventIn.model_validate(body)] for body in bodies]
+        inbox.store_requests(runtime.db, requests, now=clock.now())
+        inbox.drain(runtime, limit=1000, rounds=50)
+
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# What names a row of each table whose random ids other rows hold, in an order where a
+# name only needs the names before it.
+NAMES = {
+    "contacts": ("email", "phone", "external_id"),
+    "enrollments": ("contact_id", "journey_id", "started_at"),
+    "events": ("source", "event_id"),
+    "messages": ("idempotency_key",),
+}
+KEPT = {"journey_catalog", "journey_versions"}  # the published journeys, not the story's
+
+
+def _snapshot(runtime: Runtime) -> dict[str, list[str]]:
+    """Every table's rows, random ids replaced by what names their rows, so two runs
+    compare."""
+    labels: dict[str, str] = {}
+
+    def named(value: Any) -> str:
+        return UUID.sub(lambda found: labels.get(found[0], found[0]), repr(value))
+
+    tables = {table.name: table for table in SQLModel.metadata.sorted_tables}
+    with runtime.db.session() as session:
+        for name, columns in NAMES.items():
+            for row in session.execute(select(tables[name])).mappings():
+                labels[row["id"]] = f"{name}:" + named([row[column] for column in columns])
+        return {
+            name: sorted(
+                named(sorted((k, v) for k, v in row.items() if k != "id"))
+                for row in session.execute(select(table)).mappings()
+            )
+            for name, table in tables.items()
+        }
+
+
+def _empty(runtime: Runtime) -> None:
+    with runtime.db.write() as session:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            if table.name not in KEPT:
+                session.execute(delete(table))
+
+
+@pytest.fixture
+def story_runtime(database_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Runtime]:
+    with open_runtime(make_settings(database_url, tmp_path), clock) as runtime:
+        yield runtime
+
+
+def test_quiet_events_leave_every_table_as_one_by_one_does(
+    story_runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, start = story_runtime, clock.now()
+    with monkeypatch.context() as patched:
+        patched.setattr(inbox, "record_quiet", lambda *args, **kwargs: set())
+        _play(runtime, clock, _story())
+    one_by_one = _snapshot(runtime)
+    assert len(stored(runtime, Event)) == 23  # m-nobody is refused
+
+    _empty(runtime)
+    clock.current = start
+    quiet_ids: list[str] = []
+    original = inbox.record_quiet
+
+    def recording(journeys: Any, session: Any, rows: Any, **kwargs: Any) -> set[int]:
+        done = original(journeys, session, rows, **kwargs)
+        quiet_ids.extend(row.event_id for row in rows if row.id in done)
+        return done
+
+    monkeypatch.setattr(inbox, "record_quiet", recording)
+    _play(runtime, clock, _story())
+    assert set(quiet_ids) >= QUIET and not set(quiet_ids) & NEVER
+    assert _snapshot(runtime) == one_by_one
+
+
+def test_a_defect_deciding_quietness_leaves_the_chunk_to_the_one_path(
+    runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _play(runtime, clock, _story()[:1])
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("a defect")
+
+    monkeypatch.setattr(quiet, "decide_entry", broken)
+    _play(runtime, clock, [_story()[1]])
+    second = {body["id"] for body in _story()[1][1]}
+    assert {e.event_id for e in stored(runtime, Event)} >= second - {"m-nobody"}
+    quiet_rows = [row for row in stored(runtime, InboxEvent) if row.event_id.startswith("q-")]
+    assert quiet_rows and all(row.error is None and row.applied_at for row in quiet_rows)
+
+
+def test_her_events_behind_one_applied_one_by_one_wait_whatever_their_lane(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    _play(runtime, clock, _story()[:1])
+    (cai,) = stored(runtime, Contact, email="cai@example.com")
+    ingest(runtime, event("email.opened", email="bea@example.com", id="synced"))
+    bodies = [
+        event("email.clicked", email="cai@example.com", id="move", properties={"link": "favors"}),
+        event("web.page_viewed", contact={"id": cai.id}, id="behind"),  # another lane
+        event("web.page_viewed", email="bea@example.com", id="free"),
+        event("email.opened", email="bea@example.com", id="synced"),  # received already
+    ]
+    inbox.store_requests(runtime.db, [[EventIn.model_validate(b) for b in bodies]], now=clock.now())
+    with runtime.db.write() as session:
+        rows = enrollments_repo.claim_inbox(session, limit=10)
+        done = quiet.record_quiet(runtime.journeys, session, rows, now=clock.now())
+    assert {row.event_id for row in rows if row.id in done} == {"free", "synced"}
+    (duplicate,) = stored(runtime, InboxEvent, event_id="synced")
+    assert duplicate.result is not None and duplicate.result["status"] == "duplicate"
+    assert duplicate.body == {} and duplicate.applied_at == clock.now()
+    (free,) = stored(runtime, Event, event_id="free")
+    assert free.contact_id == stored(runtime, Contact, email="bea@example.com")[0].id
+    assert inbox.drain(runtime, limit=10, rounds=5) == 2  # the rest, one by one
+    (moved,) = stored(runtime, InboxEvent, event_id="move")
+    assert moved.result is not None and moved.result["moved"][0]["to"] == "favors"
