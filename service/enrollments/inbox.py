@@ -168,8 +168,8 @@ def apply_pending(
     with runtime.db.write() as session:
         waiting: list[str] = []  # lanes that met a concurrent write: left for the next batch
         while applied < limit and not (applied and monotonic() - started > budget):
-            # Claimed a few at a time, more while every event is quiet: a batch the budget
-            # cuts short read few rows for nothing.
+            # Claimed a few at a time, many more while every event is quiet (each costs
+            # little): a batch the budget cuts short read few rows for nothing.
             claimed = enrollments_repo.claim_inbox(
                 session, limit=min(claim, limit - applied), lanes=lanes, skip_lanes=waiting
             )
@@ -177,7 +177,7 @@ def apply_pending(
                 break
             quiet = record_quiet(runtime.journeys, session, claimed, now=runtime.clock.now())
             applied += len(quiet)
-            claim = min(claim * 4, QUIET_ROWS) if len(quiet) == len(claimed) else CLAIM_ROWS
+            claim = min(claim * 10, QUIET_ROWS) if len(quiet) == len(claimed) else CLAIM_ROWS
             for row in claimed:
                 if row.id in quiet or row.lane in waiting:
                     continue
