@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -111,6 +112,8 @@ def _utc_time(value: datetime | None) -> datetime | None:
 
 
 def _text_problem(value: str) -> str | None:
+    if value.isascii():  # the common case: no surrogate can hide in it
+        return "text must not contain NUL characters" if "\x00" in value else None
     if "\x00" in value:
         return "text must not contain NUL characters"
     try:
@@ -120,9 +123,37 @@ def _text_problem(value: str) -> str | None:
     return None
 
 
+def _is_storable(value: Any, *, max_depth: int | None) -> bool:
+    """Whether `json_problem` finds nothing, walked without building a path for every part:
+    most bodies are fine, and only a bad one needs its path named."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if _text_problem(item):
+                return False
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, dict):
+            if max_depth is not None and depth > max_depth:
+                return False
+            for key, child in item.items():
+                if isinstance(key, str) and _text_problem(key):
+                    return False
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            if max_depth is not None and depth > max_depth:
+                return False
+            stack.extend((child, depth + 1) for child in item)
+    return True
+
+
 def json_problem(value: Any, *, max_depth: int | None = None) -> tuple[str, str] | None:
     """(path, reason) of the first part of a JSON value nurture could not store or send back
     the same on every database: NUL or broken text, NaN or infinite numbers, deep nesting."""
+    if _is_storable(value, max_depth=max_depth):
+        return None
     stack: list[tuple[Any, str, int]] = [(value, "", 1)]
     while stack:
         item, path, depth = stack.pop()
@@ -159,8 +190,16 @@ def _count_items(value: Any) -> int:
     return 0
 
 
+def _json_bytes(value: dict[str, Any]) -> int:
+    """Its size as compact UTF-8 JSON, as stored."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:  # an integer wider than 64 bits, which orjson does not write
+        return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
 def _size_problem(value: dict[str, Any], *, what: str) -> str | None:
-    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    size = _json_bytes(value)
     if size > MAX_JSON_BYTES:
         return f"{what} are {size} bytes as JSON; the limit is {MAX_JSON_BYTES}"
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import deque
@@ -9,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -68,13 +70,29 @@ def insert_ignoring_conflicts(
     return result.first() is not None
 
 
+def dump_json(value: Any) -> str:
+    """JSON columns written by orjson, several times faster than the standard library on the
+    inbox's and events' bodies; read back by the standard library, which keeps integers
+    wider than 64 bits exact (orjson would refuse them)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # such an integer: written as the standard library writes it
+        return json.dumps(value)
+
+
 def create_db_engine(url: str) -> Engine:
     """An engine for the URL with the settings each backend needs."""
     if is_sqlite(url):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=dump_json,
+        )
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=dump_json
+    )
 
 
 class FairLock:

@@ -287,3 +287,18 @@ async def test_a_call_duration_json_cannot_hold_is_dropped(hooks: Harness, durat
     )
     response = await hooks.client.post("/webhooks/callcenter", content=body, headers=headers)
     assert response.status_code == 200, response.text
+
+
+async def test_stored_json_reads_back_as_sent(harness: Harness) -> None:
+    properties = {
+        "wide": 2**70,  # wider than 64 bits: kept exact
+        "text": "Zoë \u2019s 💍 order",
+        "nested": [{"a": [1, 2.5, None, True]}, {}],
+        "negative": -(2**63),
+    }
+    sent = event("web.page_viewed", id="json-1", properties=properties)
+    assert (await harness.post_events(sent)).status_code == 200
+    contact = await harness.contact()
+    response = await harness.client.get(f"/contacts/{contact['id']}/timeline")
+    (viewed,) = [item for item in response.json() if item["kind"] == "event"]
+    assert viewed["data"]["properties"] == properties

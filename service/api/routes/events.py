@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Body, Response
 
 from service.api.deps import AcceptorDep, EventsScope, ProcessRuntimeDep, WaitDep
@@ -86,4 +86,4 @@ async def post_events(
             return Response(answer.model_dump_json(), media_type="application/json")
     answers = [item.answer() for item in accepted]
     content = answers[0] if body.single else {"results": answers}
-    return Response(json.dumps(content), status_code=202, media_type="application/json")
+    return Response(orjson.dumps(content), status_code=202, media_type="application/json")
