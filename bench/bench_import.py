@@ -129,9 +129,15 @@ def run(args: argparse.Namespace) -> None:
         )
         runtime = build_runtime(settings, SystemClock())
         text = _csv(args.contacts)
-        start = time.perf_counter()
-        report = import_contacts(runtime, text, journey_id=JOURNEY)
-        seconds = time.perf_counter() - start
+        marks: list[tuple[int, float]] = []
+        start, cpu = time.perf_counter(), time.process_time()
+        report = import_contacts(
+            runtime,
+            text,
+            journey_id=JOURNEY,
+            progress=lambda done, _total: marks.append((done, time.perf_counter())),
+        )
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         runtime.close()
         assert not report.errors and report.enrolled == args.contacts, report.summary()
         rows = _rows_written(url)
@@ -140,8 +146,15 @@ def run(args: argparse.Namespace) -> None:
     print(f"{backend}: {report.summary()}")
     print(
         f"import + enrol:   {seconds:7.1f} s  {args.contacts / seconds:9,.0f} contacts/s"
-        f"  {rows / seconds:9,.0f} rows/s ({rows:,} rows)"
+        f"  {rows / seconds:9,.0f} rows/s ({rows:,} rows), {cpu:.1f} s of this process's CPU"
     )
+    if len(marks) >= 2:
+        tenth = max(len(marks) // 10, 1)
+        (first_done, first_at), (last_done, last_at) = marks[tenth - 1], marks[-tenth - 1]
+        print(
+            f"  first tenth {first_done / (first_at - start):,.0f} contacts/s, last tenth"
+            f" {(args.contacts - last_done) / (marks[-1][1] - last_at):,.0f} contacts/s"
+        )
     print(f"raw batch INSERT: {raw:7.1f} s  {rows / raw:9,.0f} rows/s (the same number of rows)")
     target = TARGET_SECONDS * args.contacts / 100_000
     print(
