@@ -122,7 +122,7 @@ _PERSON, _ENROLMENT, _MOVE = _columns(_Person), _columns(_Enrolment), _columns(_
 _MUTABLE = tuple(name for name in _PERSON if name != "created_at")
 
 
-def _row(item: Any, names: Iterable[str]) -> dict[str, Any]:
+def _row(item: object, names: Iterable[str]) -> dict[str, Any]:
     return {name: getattr(item, name) for name in names}
 
 
@@ -135,7 +135,8 @@ class _Batch:
     people: dict[str, _Person] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     enrolments: dict[str, list[_Enrolment]] = field(default_factory=dict)
-    loaded: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # as read, to see changes
+    read: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # contacts as read
+    due: dict[str, datetime | None] = field(default_factory=dict)  # stored timers as read
     renamed: list[dict[str, Any]] = field(default_factory=list)  # identifiers, line by line
     created: list[_Person] = field(default_factory=list)
     started: list[_Enrolment] = field(default_factory=list)
@@ -165,7 +166,7 @@ class _Batch:
         for row in session.execute(statement):
             person = _Person(**row._mapping)
             self.people[person.id] = person
-            self.loaded[person.id] = tuple(_row(person, _MUTABLE).values())
+            self.read[person.id] = tuple(_row(person, _MUTABLE).values())
             for name in KEYS:
                 value = getattr(person, name)
                 if value is not None:
@@ -180,7 +181,7 @@ class _Batch:
         for row in session.execute(found.order_by(enrollments.c.started_at)):
             enrolment = _Enrolment(**row._mapping)
             self.enrolments.setdefault(enrolment.contact_id, []).append(enrolment)
-            self.loaded[enrolment.id] = (enrolment.next_due_at,)
+            self.due[enrolment.id] = enrolment.next_due_at
 
     # ----- deciding, line by line --------------------------------------------------------
 
@@ -220,7 +221,7 @@ class _Batch:
                 setattr(person, name, value)
                 person.updated_at = now
                 identified = True
-        if identified and person.id in self.loaded:
+        if identified and person.id in self.read:
             self.renamed.append(_row(person, ("id", *KEYS)))
         changed = merge_profile(
             person,
@@ -313,15 +314,15 @@ class _Batch:
         changed = [
             _row(person, ("id", *_MUTABLE))
             for person in self.people.values()
-            if person.id in self.loaded
-            and tuple(_row(person, _MUTABLE).values()) != self.loaded[person.id]
+            if person.id in self.read
+            and tuple(_row(person, _MUTABLE).values()) != self.read[person.id]
         ]
         update_many(session, Contact, changed)
         rescheduled = [
             {"id": e.id, "next_due_at": e.next_due_at}
             for enrolments in self.enrolments.values()
             for e in enrolments
-            if e.id in self.loaded and (e.next_due_at,) != self.loaded[e.id]
+            if e.id in self.due and e.next_due_at != self.due[e.id]
         ]
         update_many(session, Enrollment, rescheduled)
         consented = record_consents(session, changes=self.consents, now=self.now)
