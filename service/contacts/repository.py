@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, or_
 from sqlmodel import Session, col, select
@@ -68,6 +69,27 @@ def ensure_contact(session: Session, *, field: str, value: str, now: datetime) -
     contact = lock_contact(session, contact_id=found.id)
     assert contact is not None
     return contact
+
+
+def contact_rows(
+    session: Session,
+    *,
+    ids: Collection[str],
+    identifiers: Mapping[str, Collection[str]],
+    lock: bool,
+) -> list[dict[str, Any]]:
+    """The rows (as column values) of every contact with one of the ids or holding one of
+    the identifiers (email, phone, external_id: values), in one query, locked in id order
+    until commit unless `lock` is false: a batch's contacts at once."""
+    table = Contact.__table__  # type: ignore[attr-defined]
+    wanted = [table.c.id.in_(ids)] if ids else []
+    wanted += [table.c[name].in_(values) for name, values in identifiers.items() if values]
+    if not wanted:
+        return []
+    statement = select(table).where(or_(*wanted)).order_by(table.c.id)
+    if lock:
+        statement = statement.with_for_update()
+    return [dict(row._mapping) for row in session.execute(statement)]
 
 
 def contacts_after(session: Session, *, after_id: str, limit: int) -> Sequence[Contact]:

@@ -16,15 +16,16 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
 from sqlmodel import Session
 
+from service.contacts import repository as contacts_repo
 from service.contacts.consent import ConsentChange, record_consents
 from service.contacts.profile import check_date_attributes, contact_view, merge_profile
 from service.contacts.schemas import ContactIn
 from service.delivery import outbox
 from service.engine.core import CompiledJourney, Decision, MessageOrder, Status
 from service.engine.entry import decide_enrolment
+from service.enrollments import repository as enrollments_repo
 from service.enrollments import visits
 from service.enrollments.unit import enrollment_state
 from service.errors import Conflict, NotFound, NurtureError
@@ -155,16 +156,9 @@ class _Batch:
     ) -> None:
         """Every contact holding one of the ids or identifiers (locked in id order unless
         `lock` is false), her active enrollments and all of hers in `journey_id`."""
-        table = Contact.__table__  # type: ignore[attr-defined]
-        wanted = [table.c.id.in_(ids)] if ids else []
-        wanted += [table.c[name].in_(values) for name, values in keys.items() if values]
-        if not wanted:
-            return
-        statement = select(table).where(or_(*wanted)).order_by(table.c.id)
-        if lock:
-            statement = statement.with_for_update()
-        for row in session.execute(statement):
-            person = _Person(**row._mapping)
+        found = contacts_repo.contact_rows(session, ids=ids, identifiers=keys, lock=lock)
+        for row in found:
+            person = _Person(**row)
             self.people[person.id] = person
             self.read[person.id] = tuple(_row(person, _MUTABLE).values())
             for name in KEYS:
@@ -173,13 +167,11 @@ class _Batch:
                     self.owners[(name, value)] = person.id
         if not self.people:
             return
-        enrollments = Enrollment.__table__  # type: ignore[attr-defined]
-        mine = enrollments.c.status == Status.ACTIVE
-        if journey_id is not None:
-            mine = or_(mine, enrollments.c.journey_id == journey_id)
-        found = select(enrollments).where(enrollments.c.contact_id.in_(list(self.people)), mine)
-        for row in session.execute(found.order_by(enrollments.c.started_at)):
-            enrolment = _Enrolment(**row._mapping)
+        people = list(self.people)
+        for row in enrollments_repo.enrollment_rows(
+            session, contact_ids=people, journey_id=journey_id
+        ):
+            enrolment = _Enrolment(**row)
             self.enrolments.setdefault(enrolment.contact_id, []).append(enrolment)
             self.due[enrolment.id] = enrolment.next_due_at
 
