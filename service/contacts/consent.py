@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
 from service.contacts import repository as contacts_repo
 from service.schemas import EventIn
-from service.store.models import ConsentStatus, Contact
+from service.store.columns import new_id
+from service.store.db import insert_many, update_many
+from service.store.models import Consent, ConsentStatus, Contact
 
 # Consent effects of events, whatever journeys say: (channel, status).
 CONSENT_EVENTS = {
@@ -61,22 +66,60 @@ def apply_consent_effects(
         )
 
 
-def record_consent(
-    session: Session,
-    *,
-    contact_id: str,
-    channel: str,
-    status: ConsentStatus,
-    reason: str,
-    now: datetime,
-) -> bool:
-    """Consent given or withdrawn outside an event (an imported list); whether it changed.
-    No row means allowed, so granting consent nobody withdrew writes nothing."""
-    consents = contacts_repo.contact_consents(session, contact_id=contact_id)
-    existing = next((c.status for c in consents if c.channel == channel), None)
-    if existing == status or (existing is None and status == ConsentStatus.GRANTED):
-        return False
-    contacts_repo.set_consent(
-        session, contact_id=contact_id, channel=channel, status=status, reason=reason, now=now
-    )
-    return True
+@dataclass(frozen=True)
+class ConsentChange:
+    """Consent given or withdrawn outside an event (a line of an imported list)."""
+
+    contact_id: str
+    channel: str
+    status: ConsentStatus
+    reason: str
+
+
+def record_consents(
+    session: Session, *, changes: Sequence[ConsentChange], now: datetime, dry_run: bool = False
+) -> list[bool]:
+    """Many consent changes in order, read and written with one statement each; whether each
+    changed anything (a dry run only decides). No row means allowed, so granting consent
+    nobody withdrew writes nothing."""
+    if not changes:
+        return []
+    ids = {change.contact_id for change in changes}
+    current = {
+        (contact_id, channel): (row_id, status)
+        for row_id, contact_id, channel, status in contacts_repo.consent_states(
+            session, contact_ids=ids
+        )
+    }
+    inserts: dict[tuple[str, str], dict[str, Any]] = {}
+    updates: dict[str, dict[str, Any]] = {}
+    changed: list[bool] = []
+    for change in changes:
+        key = (change.contact_id, change.channel)
+        row_id, existing = current.get(key, (None, None))
+        if existing == change.status or (
+            existing is None and change.status == ConsentStatus.GRANTED
+        ):
+            changed.append(False)
+            continue
+        changed.append(True)
+        values = {"status": change.status, "reason": change.reason, "updated_at": now}
+        if row_id is None:
+            row_id = new_id()
+            inserts[key] = {
+                "id": row_id,
+                "contact_id": change.contact_id,
+                "channel": change.channel,
+                "suppressed": False,
+                "suppression_reason": None,
+                **values,
+            }
+        elif key in inserts:
+            inserts[key].update(values)
+        else:
+            updates[row_id] = {"id": row_id, **values}
+        current[key] = (row_id, change.status)
+    if not dry_run:
+        insert_many(session, Consent, list(inserts.values()))
+        update_many(session, Consent, list(updates.values()))
+    return changed

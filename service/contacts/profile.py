@@ -5,24 +5,35 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from service.engine.core import ContactView
 from service.engine.timing import parse_date_value
 from service.errors import InvalidInput
 from service.schemas import EventIn
-from service.store.models import Contact
 
 logger = logging.getLogger(__name__)
 
 
-def contact_view(contact: Contact) -> ContactView:
+class Person(Protocol):
+    """A contact's row as her profile is kept in it: a stored one, or one a batch holds."""
+
+    id: str
+    email: str | None
+    phone: str | None
+    attributes: dict[str, Any]
+    persona: str | None
+    timezone: str | None
+    updated_at: datetime
+
+
+def contact_view(contact: Person) -> ContactView:
     """The engine's plain-data view of a contact row."""
     return ContactView.of(contact, id=contact.id)
 
 
 def merge_profile(
-    contact: Contact,
+    contact: Person,
     *,
     attributes: dict[str, Any],
     persona: str | None,

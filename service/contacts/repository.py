@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, or_
 from sqlmodel import Session, col, select
@@ -70,6 +71,27 @@ def ensure_contact(session: Session, *, field: str, value: str, now: datetime) -
     return contact
 
 
+def contact_rows(
+    session: Session,
+    *,
+    ids: Collection[str],
+    identifiers: Mapping[str, Collection[str]],
+    lock: bool,
+) -> list[dict[str, Any]]:
+    """The rows (as column values) of every contact with one of the ids or holding one of
+    the identifiers (email, phone, external_id: values), in one query, locked in id order
+    until commit unless `lock` is false: a batch's contacts at once."""
+    table = Contact.__table__  # type: ignore[attr-defined]
+    wanted = [table.c.id.in_(ids)] if ids else []
+    wanted += [table.c[name].in_(values) for name, values in identifiers.items() if values]
+    if not wanted:
+        return []
+    statement = select(table).where(or_(*wanted)).order_by(table.c.id)
+    if lock:
+        statement = statement.with_for_update()
+    return [dict(row._mapping) for row in session.execute(statement)]
+
+
 def contacts_after(session: Session, *, after_id: str, limit: int) -> Sequence[Contact]:
     """The next `limit` contacts in id order after `after_id`, for walking every contact in
     batches without one long transaction. An erased contact's history (kept under an id with
@@ -133,6 +155,14 @@ def contact_consents(session: Session, *, contact_id: str) -> Sequence[Consent]:
     """Every channel's consent row of a contact."""
     statement = select(Consent).where(Consent.contact_id == contact_id).order_by(Consent.channel)
     return session.exec(statement).all()
+
+
+def consent_states(
+    session: Session, *, contact_ids: Collection[str]
+) -> Sequence[tuple[str, str, str, str]]:
+    """Id, contact, channel and status of every consent row of many contacts, in one query."""
+    statement = select(Consent.id, Consent.contact_id, Consent.channel, Consent.status)
+    return session.exec(statement.where(col(Consent.contact_id).in_(contact_ids))).all()
 
 
 def set_consent(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from service.delivery import status
 from service.engine.core import MessageOrder
 from service.store.columns import new_id
-from service.store.db import insert_ignoring_conflicts
+from service.store.db import insert_ignoring_conflicts, insert_many
 from service.store.models import Contact, Enrollment, Event, Message, MessageStatus, Note
 
 # What a message said and where it went: cleared when its contact is erased.
@@ -29,16 +29,23 @@ ERASED_CONTENT = (
 )
 
 
-def enqueue(
-    session: Session,
-    *,
-    enrollment: Enrollment,
-    order: MessageOrder,
-    event_row_id: str | None,
-    now: datetime,
-) -> bool:
-    """Queue a stage visit's message once, however often it is decided; True when queued."""
-    values = {
+class Queuer(Protocol):
+    """The enrollment a message is queued for: a stored one, or one a batch holds."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def contact_id(self) -> str: ...
+    @property
+    def journey_id(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+
+
+def _message(
+    enrollment: Queuer, order: MessageOrder, event_row_id: str | None, now: datetime
+) -> dict[str, Any]:
+    return {
         "id": new_id(),
         "idempotency_key": f"{enrollment.id}:{order.stage}:{order.visit}",
         "contact_id": enrollment.contact_id,
@@ -55,7 +62,36 @@ def enqueue(
         "created_at": now,
         **status.NEW,
     }
-    return insert_ignoring_conflicts(session, Message, values)
+
+
+def enqueue(
+    session: Session,
+    *,
+    enrollment: Queuer,
+    order: MessageOrder,
+    event_row_id: str | None,
+    now: datetime,
+) -> bool:
+    """Queue a stage visit's message once, however often it is decided; True when queued."""
+    return insert_ignoring_conflicts(
+        session, Message, _message(enrollment, order, event_row_id, now)
+    )
+
+
+def enqueue_many(
+    session: Session,
+    *,
+    orders: Sequence[tuple[Queuer, MessageOrder]],
+    event_row_id: str | None,
+    now: datetime,
+) -> None:
+    """Queue the messages of many stage visits in one statement, each once, as `enqueue`
+    would one after another (of two orders for one visit the first is queued)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for enrollment, order in orders:
+        row = _message(enrollment, order, event_row_id, now)
+        rows.setdefault(row["idempotency_key"], row)
+    insert_many(session, Message, list(rows.values()), ignore_conflicts=True)
 
 
 def claim_due(

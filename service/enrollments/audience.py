@@ -3,24 +3,19 @@ transactions, honouring the journey's re-entry policy; a dry run counts the same
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import partial
-
-from sqlmodel import Session
 
 from service.contacts import repository as contacts_repo
 from service.contacts.profile import contact_view
-from service.engine.core import CompiledJourney, Status
-from service.engine.entry import decide_enrolment
+from service.engine.core import CompiledJourney
 from service.engine.guards import Guard, GuardSyntaxError
-from service.enrollments import repository as enrollments_repo
+from service.enrollments import bulk
 from service.enrollments.schemas import AudienceIn, AudienceReport
-from service.enrollments.unit import Work, enrollment_state, start_enrollment
 from service.errors import InvalidInput
 from service.runtime import Runtime
 from service.store.models import Contact
 
-BATCH = 500  # contacts read, matched and enrolled per transaction
+BATCH = 1000  # contacts read, matched and enrolled per transaction
 
 
 def enrol_audience(runtime: Runtime, *, journey_id: str, body: AudienceIn) -> AudienceReport:
@@ -53,15 +48,18 @@ def enrol_audience(runtime: Runtime, *, journey_id: str, body: AudienceIn) -> Au
         report.contacts += len(batch)
         report.matched += len(matching)
         report.not_matched += len(batch) - len(matching)
+        enrol = partial(
+            bulk.enrol_contacts,
+            runtime=runtime,
+            compiled=compiled,
+            contact_ids=matching,
+            dry_run=body.dry_run,
+        )
         if body.dry_run:
             with runtime.db.session() as session:
-                enrolled, skipped = _enrol(
-                    session, runtime=runtime, compiled=compiled, ids=matching, dry_run=True
-                )
+                enrolled, skipped = enrol(session)
         else:
-            enrolled, skipped = runtime.db.write_retrying(
-                partial(_enrol, runtime=runtime, compiled=compiled, ids=matching, dry_run=False)
-            )
+            enrolled, skipped = runtime.db.write_retrying(enrol)
         report.enrolled += enrolled
         report.skipped_reentry += skipped
 
@@ -85,47 +83,3 @@ def _matches(
         report.guard_errors += 1
         report.first_guard_error = report.first_guard_error or error
     return ok
-
-
-def _enrol(
-    session: Session, *, runtime: Runtime, compiled: CompiledJourney, ids: list[str], dry_run: bool
-) -> tuple[int, int]:
-    """Enrol the matched contacts of one batch, each locked first (a dry run only counts,
-    deciding exactly as the real run would)."""
-    enrolled = skipped = 0
-    now = runtime.clock.now()
-    for contact_id in ids:
-        if dry_run:
-            contact = contacts_repo.get_contact(session, contact_id=contact_id)
-        else:
-            contact = contacts_repo.lock_contact(session, contact_id=contact_id)
-        if contact is None:  # erased meanwhile
-            continue
-        if enrol_by_policy(session, contact=contact, compiled=compiled, now=now, dry_run=dry_run):
-            enrolled += 1
-        else:
-            skipped += 1
-    return enrolled, skipped
-
-
-def enrol_by_policy(
-    session: Session,
-    *,
-    contact: Contact,
-    compiled: CompiledJourney,
-    now: datetime,
-    dry_run: bool = False,
-) -> bool:
-    """Start her in `compiled` unless its re-entry policy refuses; a dry run only decides."""
-    mine = enrollments_repo.contact_enrollments(
-        session, contact_id=contact.id, journey_id=compiled.id
-    )
-    active = [enrollment_state(e) for e in mine if e.status == Status.ACTIVE]
-    decision = decide_enrolment(
-        compiled, contact_view(contact), active=active, enrolled_before=bool(mine), now=now
-    )
-    if decision is None:
-        return False
-    if not dry_run:
-        start_enrollment(Work(session, contact, now), compiled=compiled, decision=decision)
-    return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sqlmodel import Session
 
@@ -52,7 +53,28 @@ class Work:
     outcome: Outcome = field(default_factory=Outcome)
 
 
-def enrollment_state(enrollment: Enrollment) -> EnrollmentState:
+class EnrollmentRow(Protocol):
+    """An enrollment's row as the engine's view is read from it: stored, or held by a batch."""
+
+    @property
+    def journey_id(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def stage(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def entered_at(self) -> datetime: ...
+    @property
+    def visit(self) -> int: ...
+    @property
+    def clock_checked_at(self) -> datetime | None: ...
+    @property
+    def holdout(self) -> bool: ...
+
+
+def enrollment_state(enrollment: EnrollmentRow) -> EnrollmentState:
     """The engine's view of an enrollment row."""
     return EnrollmentState(
         journey=enrollment.journey_id,

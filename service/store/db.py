@@ -6,12 +6,13 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
+from functools import cache
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import Table, bindparam, event, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
@@ -78,6 +79,48 @@ def dump_json(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:  # such an integer: written as the standard library writes it
         return json.dumps(value)
+
+
+@cache
+def _insert(table: Table, dialect: str, ignore_conflicts: bool) -> Any:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table)
+    return statement.on_conflict_do_nothing() if ignore_conflicts else statement
+
+
+def insert_many(
+    session: Session,
+    model: type[SQLModel],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    ignore_conflicts: bool = False,
+) -> None:
+    """Insert rows of one shape with one statement built once, which the driver sends as
+    multi-row batches: a thousand rows cost a few round trips, not a thousand."""
+    if rows:
+        table = model.__table__  # type: ignore[attr-defined]
+        statement = _insert(table, session.get_bind().dialect.name, ignore_conflicts)
+        session.execute(statement, list(rows))
+
+
+@cache
+def _update(table: Table, columns: tuple[str, ...]) -> Any:
+    return (
+        update(table)
+        .where(table.c.id == bindparam("_id", type_=table.c.id.type))
+        .values({name: bindparam(f"_{name}", type_=table.c[name].type) for name in columns})
+    )
+
+
+def update_many(session: Session, model: type[SQLModel], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Set the same columns of many rows by id, in the order given, with one statement built
+    once (an identifier one row frees may be taken by a later row)."""
+    if rows:
+        table = model.__table__  # type: ignore[attr-defined]
+        statement = _update(table, tuple(name for name in rows[0] if name != "id"))
+        session.execute(
+            statement, [{f"_{name}": value for name, value in row.items()} for row in rows]
+        )
 
 
 def create_db_engine(url: str) -> Engine:
