@@ -110,6 +110,7 @@ async def test_a_conflicting_webhook_event_is_skipped_not_retried(hooks: Harness
     body = json.dumps({"events": items}).encode()
     headers = signing.standard(body, hooks.clock.now(), msg_id="conflict-1")
     response = await hooks.client.post("/webhooks/standard", content=body, headers=headers)
+    await hooks.apply_inbox()
     assert response.status_code == 200
     events = [(e["data"]["id"], e["summary"]) for e in await _events(hooks)]
     assert events == [("std-1", "web.form_submitted"), ("std-2", "web.page_viewed")]
