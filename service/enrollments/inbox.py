@@ -230,7 +230,9 @@ def _apply_row(runtime: Runtime, session: Session, row: InboxEvent) -> bool:
 
 def _apply(runtime: Runtime, session: Session, row: InboxEvent) -> EventResult:
     try:
-        event = EventIn.model_validate(row.body)
+        # Every edge refused a reserved source before storing: a stored one is nurture's own
+        # (its links), so it is read back as such.
+        event = EventIn.internal(**row.body)
     except ValidationError as exc:  # stored by a release with other rules
         raise InvalidInput(
             f"the stored event is no longer valid: {exc.errors()[0]['msg']}"

@@ -66,6 +66,7 @@ async def test_a_forged_unsubscribe_cannot_swallow_the_real_one(hooks: Harness) 
     assert [e["data"]["source"] for e in await _events(hooks)] == ["test"]
     page = await hooks.client.post(_path(welcome["unsubscribe_url"]))
     assert page.status_code == 200 and "You are unsubscribed" in page.text
+    await hooks.apply_inbox()
     [consent] = (await hooks.contact())["consents"]
     assert (consent["channel"], consent["status"]) == ("email", "withdrawn")
     types = [(e["data"]["source"], e["summary"]) for e in await _events(hooks)]
