@@ -15,9 +15,17 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
+from service.enrollments.acceptor import Acceptor
 from service.runtime import Runtime
 from service.store.migrate import upgrade
-from tests.factories import FakeClock, Harness, make_settings, open_runtime, running_app
+from tests.factories import (
+    FakeClock,
+    Harness,
+    accepting,
+    make_settings,
+    open_runtime,
+    running_app,
+)
 
 PG_URL = os.environ.get("NURTURE_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -91,3 +99,10 @@ def runtime(database_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Run
     """The service without HTTP, on the fixture journeys and the fake clock."""
     with open_runtime(make_settings(database_url, tmp_path), clock) as built:
         yield built
+
+
+@pytest.fixture
+def acceptor(runtime: Runtime) -> Iterator[Acceptor]:
+    """The inbox writer of `runtime`, for driving the edges that store events without HTTP."""
+    with accepting(runtime) as running:
+        yield running

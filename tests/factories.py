@@ -3,6 +3,7 @@ and the service without HTTP (a runtime, events ingested, rows read back)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import shutil
@@ -21,6 +22,8 @@ from sqlmodel import SQLModel, select
 
 from service.clock import Clock
 from service.config import Settings
+from service.enrollments import inbox
+from service.enrollments.acceptor import Acceptor
 from service.enrollments.ingest import ingest_event
 from service.enrollments.schemas import EventResult
 from service.main import create_app
@@ -118,6 +121,11 @@ class Harness:
         body: dict[str, Any] = events[0] if len(events) == 1 else {"events": list(events)}
         return await self.client.post("/events", params={"wait": "true"}, json=body)
 
+    async def apply_inbox(self) -> int:
+        """Apply what the app's inbox holds, as its appliers would; how many events."""
+        runtime: Runtime = self.app.state.runtime
+        return await asyncio.to_thread(apply_inbox, runtime)
+
     async def contact(self, email: str = "ava@example.com") -> dict[str, Any]:
         response = await self.client.get("/contacts", params={"email": email})
         assert response.status_code == 200, response.text
@@ -209,6 +217,22 @@ def open_runtime(settings: Settings, clock: Clock) -> Iterator[Runtime]:
         yield runtime
     finally:
         runtime.close()
+
+
+@contextmanager
+def accepting(runtime: Runtime) -> Iterator[Acceptor]:
+    """The runtime's inbox writer, as the app runs one, for the edges that store events."""
+    acceptor = Acceptor(runtime.db, runtime.clock, on_stored=lambda: None)
+    acceptor.start()
+    try:
+        yield acceptor
+    finally:
+        acceptor.stop()
+
+
+def apply_inbox(runtime: Runtime) -> int:
+    """Apply every pending inbox event, as the appliers would; how many."""
+    return inbox.drain(runtime, limit=1000, rounds=1000)
 
 
 def ingest(runtime: Runtime, body: dict[str, Any], **kwargs: Any) -> EventResult:

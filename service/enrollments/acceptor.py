@@ -28,6 +28,7 @@ GROUP_ROWS = 5000
 @dataclass
 class _Request:
     events: Sequence[EventIn]
+    add_only: bool = False
     answer: Future[list[Accepted] | Conflict] = field(default_factory=Future)
 
 
@@ -50,14 +51,34 @@ class Acceptor:
         self._queue.put(None)
         self._thread.join()
 
-    async def accept(self, events: Sequence[EventIn]) -> list[Accepted]:
-        """Store one request's events (once each): what the inbox did with each."""
-        request = _Request(events)
+    async def accept(
+        self, events: Sequence[EventIn], *, add_attributes_only: bool = False
+    ) -> list[Accepted]:
+        """Store one request's events (once each): what the inbox did with each. An unproven
+        sender's events (`add_attributes_only`) may add attributes, never change one."""
+        outcome = await asyncio.wrap_future(self._submit(events, add_attributes_only).answer)
+        return _accepted(outcome)
+
+    def store(
+        self, events: Sequence[EventIn], *, add_attributes_only: bool = False
+    ) -> list[Accepted]:
+        """`accept` for code running in a worker thread: blocks until they are stored."""
+        return _accepted(self._submit(events, add_attributes_only).answer.result())
+
+    def store_each(self, events: Sequence[EventIn]) -> list[Accepted | Conflict]:
+        """Each event stored on its own (in one transaction all the same), from a worker
+        thread: one reusing an id for another type is refused alone, the others count."""
+        requests = [self._submit([event], False) for event in events]
+        outcomes: list[Accepted | Conflict] = []
+        for request in requests:
+            outcome = request.answer.result()
+            outcomes.append(outcome if isinstance(outcome, Conflict) else outcome[0])
+        return outcomes
+
+    def _submit(self, events: Sequence[EventIn], add_only: bool) -> _Request:
+        request = _Request(events, add_only)
         self._queue.put(request)
-        outcome = await asyncio.wrap_future(request.answer)
-        if isinstance(outcome, Conflict):
-            raise outcome
-        return outcome
+        return request
 
     def _run(self) -> None:
         stopping = False
@@ -85,7 +106,10 @@ class Acceptor:
             return
         try:
             outcomes = store_requests(
-                self._db, [request.events for request in group], now=self._clock.now()
+                self._db,
+                [request.events for request in group],
+                now=self._clock.now(),
+                add_only=[request.add_only for request in group],
             )
         except Exception as exc:  # each request's caller is told (a 503 when unreachable)
             logger.warning("storing %d requests' events failed: %s", len(group), type(exc).__name__)
@@ -95,3 +119,9 @@ class Acceptor:
         for request, outcome in zip(group, outcomes, strict=True):
             request.answer.set_result(outcome)
         self._on_stored()
+
+
+def _accepted(outcome: list[Accepted] | Conflict) -> list[Accepted]:
+    if isinstance(outcome, Conflict):
+        raise outcome
+    return outcome

@@ -83,16 +83,27 @@ class _Refused(Exception):
 
 
 def store_requests(
-    db: Database, requests: Sequence[Sequence[EventIn]], *, now: datetime
+    db: Database,
+    requests: Sequence[Sequence[EventIn]],
+    *,
+    now: datetime,
+    add_only: Sequence[bool] = (),
 ) -> list[list[Accepted] | Conflict]:
     """Store the events of many requests in one write transaction; a request reusing an
-    event id for another type stores nothing and gets its conflict instead."""
+    event id for another type stores nothing and gets its conflict instead. `add_only`
+    flags, request by request, an unproven sender whose events may add attributes only."""
     refused: dict[int, Conflict] = {}
+    flags = [index < len(add_only) and add_only[index] for index in range(len(requests))]
     for _ in range(len(requests) + 1):  # each round refuses one request, or ends
         live = [index for index in range(len(requests)) if index not in refused]
         try:
             with db.write() as session:
-                outcomes = _store(session, [requests[index] for index in live], now=now)
+                outcomes = _store(
+                    session,
+                    [requests[index] for index in live],
+                    now=now,
+                    add_only=[flags[index] for index in live],
+                )
                 # Only the earliest refusal is sure: a later one may clash with a request
                 # refused itself, whose events are then not stored after all.
                 for position, outcome in enumerate(outcomes):
@@ -110,9 +121,17 @@ def store_requests(
 
 
 def _store(
-    session: Session, requests: Sequence[Sequence[EventIn]], *, now: datetime
+    session: Session,
+    requests: Sequence[Sequence[EventIn]],
+    *,
+    now: datetime,
+    add_only: Sequence[bool],
 ) -> list[list[Accepted] | Conflict]:
-    rows = [_row(event, now=now) for events in requests for event in events]
+    rows = [
+        _row(event, now=now, add_only=flag)
+        for events, flag in zip(requests, add_only, strict=True)
+        for event in events
+    ]
     stored = enrollments_repo.store_inbox(session, rows=rows)
     earlier = enrollments_repo.inbox_types(
         session,
@@ -140,13 +159,14 @@ def _store(
     return outcomes
 
 
-def _row(event: EventIn, *, now: datetime) -> dict[str, Any]:
+def _row(event: EventIn, *, now: datetime, add_only: bool) -> dict[str, Any]:
     return {
         "source": event.source,
         "event_id": event.id,
         "type": event.type,
         "lane": lane_of(event),
         "body": event.model_dump(mode="json"),
+        "add_attributes_only": add_only,
         "received_at": now,
     }
 
@@ -217,7 +237,9 @@ def _apply_row(runtime: Runtime, session: Session, row: InboxEvent) -> bool:
 
 def _apply(runtime: Runtime, session: Session, row: InboxEvent) -> EventResult:
     try:
-        event = EventIn.model_validate(row.body)
+        # Every edge refused a reserved source before storing: a stored one is nurture's own
+        # (its links), so it is read back as such.
+        event = EventIn.internal(**row.body)
     except ValidationError as exc:  # stored by a release with other rules
         raise InvalidInput(
             f"the stored event is no longer valid: {exc.errors()[0]['msg']}"
@@ -225,7 +247,7 @@ def _apply(runtime: Runtime, session: Session, row: InboxEvent) -> EventResult:
     check_date_attributes(
         runtime.journeys.date_attributes, event.attributes, field_prefix="attributes"
     )
-    return record_and_apply(runtime, session, event)
+    return record_and_apply(runtime, session, event, add_attributes_only=row.add_attributes_only)
 
 
 def drain(runtime: Runtime, *, limit: int, rounds: int) -> int:

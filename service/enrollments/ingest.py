@@ -33,12 +33,16 @@ from service.schemas import EventIn
 logger = logging.getLogger(__name__)
 
 
-def check_accepting(runtime: Runtime, events: Sequence[EventIn]) -> None:
+def check_accepting(
+    runtime: Runtime, events: Sequence[EventIn], *, where: str = "events.{index}."
+) -> None:
     """What can be refused before an event is stored: a date attribute that is no date, a
-    contact id nobody has."""
+    contact id nobody has. `where` spells the field names' start (an edge taking one event
+    may name its fields bare)."""
     dated = runtime.journeys.date_attributes
     for index, event in enumerate(events):
-        check_date_attributes(dated, event.attributes, field_prefix=f"events.{index}.attributes")
+        at = where.format(index=index)
+        check_date_attributes(dated, event.attributes, field_prefix=f"{at}attributes")
     named = [(index, event.contact.id) for index, event in enumerate(events) if event.contact.id]
     if not named:
         return
@@ -46,7 +50,8 @@ def check_accepting(runtime: Runtime, events: Sequence[EventIn]) -> None:
         for index, contact_id in named:
             if contacts_repo.get_contact(session, contact_id=contact_id) is None:
                 raise InvalidInput(
-                    f"unknown contact id {contact_id!r}", field=f"events.{index}.contact.id"
+                    f"unknown contact id {contact_id!r}",
+                    field=f"{where.format(index=index)}contact.id",
                 )
 
 

@@ -135,7 +135,7 @@ def _event_of(row: InboxEvent) -> EventIn | None:
     """The row's event; None when it no longer reads as one (its error comes from the one
     path)."""
     try:
-        return EventIn.model_validate(row.body)
+        return EventIn.internal(**row.body)  # read back as the one path reads it
     except ValidationError:
         return None
 

@@ -1,9 +1,10 @@
 """Provider webhooks into the same processing as POST /events.
 
 Each enabled provider's adapter verifies the raw bytes (constant time, timestamp tolerance)
-before anything is stored; its events then go through `ingest_event` one by one, so a
-redelivered webhook is a duplicate with no second effect. The reply is the one the provider's
-retry logic expects (TwiML for Twilio, an empty 200 for the rest).
+before anything is stored; its events are then stored in the inbox like those of POST /events
+(each on its own, in one transaction) and applied by an applier, so the provider is answered
+at once and a redelivered webhook is a duplicate with no second effect. The reply is the one
+the provider's retry logic expects (TwiML for Twilio, an empty 200 for the rest).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import httpx
 from pydantic import ValidationError
 
 from service.contacts.profile import without_bad_dates
-from service.enrollments.ingest import ingest_event
-from service.errors import NotFound, NurtureError
+from service.enrollments.acceptor import Acceptor
+from service.enrollments.ingest import check_accepting
+from service.errors import Conflict, NotFound, NurtureError
 from service.inbound import registry
 from service.inbound.registry import Endpoint
 from service.inbound.settings import InboundSettings
@@ -69,21 +71,23 @@ class Inbound:
         return found
 
     async def receive(
-        self, runtime: Runtime, endpoint: Endpoint, delivery: Delivery
+        self, runtime: Runtime, acceptor: Acceptor, endpoint: Endpoint, delivery: Delivery
     ) -> WebhookResult:
-        """Verify, parse and ingest one delivery, with the provider's own steps around it."""
+        """Verify, parse and store one delivery, with the provider's own steps around it."""
         if endpoint.before_verify is not None:
             now = runtime.clock.now()
             await endpoint.before_verify(delivery.raw_body, client=self.client, now=now)
-        result = await asyncio.to_thread(process, runtime, endpoint, delivery)
+        result = await asyncio.to_thread(process, runtime, acceptor, endpoint, delivery)
         if endpoint.after_ingest is not None:
             await endpoint.after_ingest(result, client=self.client)
         return result
 
 
-def process(runtime: Runtime, endpoint: Endpoint, delivery: Delivery) -> WebhookResult:
+def process(
+    runtime: Runtime, acceptor: Acceptor, endpoint: Endpoint, delivery: Delivery
+) -> WebhookResult:
     """The blocking part of a delivery: verification, the provider's step after it, parsing
-    and ingestion. A refusal raises before anything is stored."""
+    and storing its usable events in the inbox. A refusal raises before anything is stored."""
     adapter = endpoint.adapter
     raw_body, headers, url = delivery.raw_body, delivery.headers, delivery.url
     now = runtime.clock.now()
@@ -97,15 +101,26 @@ def process(runtime: Runtime, endpoint: Endpoint, delivery: Delivery) -> Webhook
         raise
     for reason in result.skipped:
         logger.warning("%s webhook item skipped: %s", adapter.source, reason)
-    for event in result.events:
-        body = _event_in(event)
-        if body is None:
-            continue
-        try:
-            ingest_event(runtime, without_bad_dates(runtime.journeys.date_attributes, body))
-        except NurtureError as exc:  # this event is refused (e.g. a conflict); the rest count
-            logger.warning("%s event %s skipped: %s", event.source, event.id, exc.message)
+    usable = [body for event in result.events if (body := _usable(runtime, event)) is not None]
+    for body, outcome in zip(usable, acceptor.store_each(usable), strict=True):
+        if isinstance(outcome, Conflict):  # this event is refused; the rest count
+            logger.warning("%s event %s skipped: %s", body.source, body.id, outcome.message)
     return result
+
+
+def _usable(runtime: Runtime, event: CanonicalEvent) -> EventIn | None:
+    """Our event, its bad dates dropped, or None (logged) when it cannot be used: no usable
+    contact, or a contact id nobody has."""
+    body = _event_in(event)
+    if body is None:
+        return None
+    body = without_bad_dates(runtime.journeys.date_attributes, body)
+    try:
+        check_accepting(runtime, [body])
+    except NurtureError as exc:
+        logger.warning("%s event %s skipped: %s", event.source, event.id, exc.message)
+        return None
+    return body
 
 
 def _event_in(event: CanonicalEvent) -> EventIn | None:

@@ -1,13 +1,14 @@
 """Website events straight from the browser (POST /track): a publishable key that may write
-`web.*` events only, and the contact named by a token we signed."""
+`web.*` events only, and the contact named by a token we signed; checked, then stored in the
+inbox and answered at once, applied by an applier like POST /events."""
 
 from __future__ import annotations
 
 from pydantic import ValidationError
 
 from service.contacts import repository as contacts_repo
-from service.contacts.profile import check_date_attributes
-from service.enrollments.ingest import ingest_event
+from service.enrollments.acceptor import Acceptor
+from service.enrollments.ingest import check_accepting
 from service.errors import Forbidden, InvalidInput
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn, TrackIn, TrackResult
@@ -43,8 +44,10 @@ def _check_same_contact(runtime: Runtime, contact_id: str, *, email: str) -> Non
         raise InvalidInput("this email belongs to another contact than the visitor", field="email")
 
 
-def track_event(runtime: Runtime, body: TrackIn, *, key: str | None) -> TrackResult:
-    """Record one browser event through the same processing as POST /events."""
+def track_event(
+    runtime: Runtime, acceptor: Acceptor, body: TrackIn, *, key: str | None
+) -> TrackResult:
+    """Check one browser event and store it in the inbox (blocking: from a worker thread)."""
     settings = runtime.settings
     check_publishable_key(settings, key or body.key)
     if not body.type.startswith("web."):
@@ -65,9 +68,7 @@ def track_event(runtime: Runtime, body: TrackIn, *, key: str | None) -> TrackRes
         problem = exc.errors()[0]
         field = ".".join(str(part) for part in problem["loc"]) or "attributes"
         raise InvalidInput(problem["msg"], field=field) from None
+    check_accepting(runtime, [event], where="")
     # Anyone can type an address into a form: by email alone, only fill in what is missing.
-    check_date_attributes(
-        runtime.journeys.date_attributes, body.attributes, field_prefix="attributes"
-    )
-    result = ingest_event(runtime, event, add_attributes_only=event.contact.id is None)
-    return TrackResult(id=result.id, status=result.status)
+    [stored] = acceptor.store([event], add_attributes_only=event.contact.id is None)
+    return TrackResult(id=stored.id, status=stored.status)

@@ -1,19 +1,17 @@
-"""Visitors before they identify: their events kept, then applied to her in order once an
-identify or alias ties their anonymous id to a contact (so a journey can react to the pages
-she viewed before signing up)."""
+"""Visitors before they identify: their events kept, then handed to the inbox for her in
+order once an identify or alias ties their anonymous id to a contact (so a journey can react
+to the pages she viewed before signing up)."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from service.contacts.profile import without_bad_dates
-from service.enrollments.ingest import ingest_event
-from service.errors import InvalidInput
 from service.runtime import Runtime
 from service.schemas import ContactRef, EventIn
 from service.segment import repository as repo
@@ -30,18 +28,18 @@ def _stored_attributes(event: EventIn) -> dict[str, Any]:
     return {**event.attributes, **{k: v for k, v in profile.items() if v is not None}}
 
 
-def _apply(runtime: Runtime, event: EventIn, *, contact_id: str) -> bool:
-    """Ingest an anonymous visitor's event as her contact's; False if she was erased."""
-    try:
-        ingest_event(runtime, event.model_copy(update={"contact": ContactRef(id=contact_id)}))
-    except InvalidInput:
-        logger.info("%s event %s: its contact was erased meanwhile", event.source, event.id)
-        return False
-    return True
+class Events(Protocol):
+    """Where one request's events go, in the order of its calls."""
+
+    def add(self, event: EventIn) -> None:
+        """Queue one event after those added before it."""
+
+    def store(self) -> None:
+        """Store every event added so far in the inbox, for good."""
 
 
-def keep_or_apply(runtime: Runtime, event: EventIn, *, anonymous_id: str) -> None:
-    """An event with only an anonymous id: applied to her contact when the id is tied to
+def keep_or_apply(runtime: Runtime, events: Events, event: EventIn, *, anonymous_id: str) -> None:
+    """An event with only an anonymous id: handed on as her contact's when the id is tied to
     one, otherwise kept until it is (or until NURTURE_SEGMENT_ANONYMOUS_DAYS pass)."""
     now = runtime.clock.now()
     expired = now - timedelta(days=runtime.settings.segment_anonymous_days)
@@ -71,29 +69,24 @@ def keep_or_apply(runtime: Runtime, event: EventIn, *, anonymous_id: str) -> Non
 
     owner = runtime.db.write_retrying(work)
     if owner is not None:
-        _apply(runtime, event, contact_id=owner)
+        events.add(event.model_copy(update={"contact": ContactRef(id=owner)}))
         return
     # Tied meanwhile: whoever tied it may have read her waiting events before this one.
     with runtime.db.session() as session:
         owner = repo.linked_contact(session, anonymous_id=anonymous_id)
     if owner is not None:
-        attach_waiting(runtime, anonymous_id=anonymous_id, contact_id=owner)
+        attach_waiting(runtime, events, anonymous_id=anonymous_id, contact=ContactRef(id=owner))
 
 
-def _forget(runtime: Runtime, *, row_id: str) -> None:
-    """Drop a waiting event once applied (or no longer applicable)."""
-
-    def work(session: Session) -> None:
-        repo.forget_event(session, row_id=row_id)
-
-    runtime.db.write_retrying(work)
-
-
-def attach_waiting(runtime: Runtime, *, anonymous_id: str, contact_id: str) -> None:
-    """Apply a visitor's waiting events to her contact, oldest first, each exactly once:
-    an event applied but not yet forgotten is a duplicate the next time."""
+def attach_waiting(
+    runtime: Runtime, events: Events, *, anonymous_id: str, contact: ContactRef
+) -> None:
+    """Hand a visitor's waiting events on as `contact`'s, oldest first, each exactly once:
+    stored in the inbox before they are forgotten, so one stored twice is a duplicate."""
     with runtime.db.session() as session:
         rows = list(repo.waiting_events(session, anonymous_id=anonymous_id))
+    if not rows:
+        return
     for row in rows:
         try:
             event = EventIn(
@@ -101,22 +94,29 @@ def attach_waiting(runtime: Runtime, *, anonymous_id: str, contact_id: str) -> N
                 type=row.type,
                 source=row.source,
                 time=row.time,
-                contact=ContactRef(id=contact_id),
+                contact=contact,
                 properties=row.properties,
                 attributes=row.attributes,
             )
         except ValidationError:
             logger.warning("%s event %s: no longer valid; dropped", row.source, row.event_id)
         else:
-            event = without_bad_dates(runtime.journeys.date_attributes, event)
-            if not _apply(runtime, event, contact_id=contact_id):
-                return
-        _forget(runtime, row_id=row.id)
+            events.add(without_bad_dates(runtime.journeys.date_attributes, event))
+    events.store()
+
+    def forget(session: Session) -> None:
+        for row in rows:
+            repo.forget_event(session, row_id=row.id)
+
+    runtime.db.write_retrying(forget)
 
 
-def link_and_attach(runtime: Runtime, *, anonymous_id: str, contact_id: str) -> None:
+def link_and_attach(
+    runtime: Runtime, events: Events, *, anonymous_id: str, contact_id: str, named: ContactRef
+) -> None:
     """Tie an anonymous id to a contact (the first contact to claim it keeps it, so one
-    shared device never moves someone's history) and apply what was waiting for it."""
+    shared device never moves someone's history) and hand on what was waiting for it, named
+    as the call that tied it named her (so they apply after it, in her lane)."""
     now = runtime.clock.now()
     owner = runtime.db.write_retrying(
         lambda session: repo.link_anonymous_id(
@@ -125,4 +125,5 @@ def link_and_attach(runtime: Runtime, *, anonymous_id: str, contact_id: str) -> 
     )
     if owner != contact_id:
         logger.info("an anonymous id already tied to another contact stays with her")
-    attach_waiting(runtime, anonymous_id=anonymous_id, contact_id=owner)
+        named = ContactRef(id=owner)
+    attach_waiting(runtime, events, anonymous_id=anonymous_id, contact=named)

@@ -85,6 +85,9 @@ class InboxEvent(SQLModel, table=True):
     type: str = Field(max_length=100)
     lane: str = Field(max_length=400)
     body: dict[str, Any] = json_column()
+    # An unproven sender's event (a form naming her by email): may add attributes, never
+    # change one, when applied.
+    add_attributes_only: bool = False
     received_at: datetime = time_column()
     applied_at: datetime | None = time_column(nullable=True)
     # What applying it did (an event result), or why it could not be applied.

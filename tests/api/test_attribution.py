@@ -163,6 +163,7 @@ async def test_a_redelivered_segment_order_and_a_batch_are_each_credited_once(
         assert sent.status_code == 200, sent.text
     batch = await harness.post_events(_order("gus", 10), _order("hal", 5))
     assert [r["status"] for r in batch.json()["results"]] == ["accepted", "accepted"]
+    await harness.apply_inbox()  # the Segment calls were stored and answered, then applied
     summary, row = await _figures(harness)
     assert summary["revenue"] == 40.0  # Fay's revenue once (not her total), Gus's and Hal's
     assert (row["conversions"], row["revenue"]) == (3, 40.0)

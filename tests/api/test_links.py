@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from service.store.intake import InboxEvent
 from service.tracking.links import CLICK, VISITOR, SignedLinks, read_token, sign_token
 from tests.factories import (
     FakeClock,
@@ -21,6 +22,7 @@ from tests.factories import (
     newsletter_journey,
     running_app,
     signup,
+    stored,
 )
 
 SECRET = "route-test-secret"
@@ -86,6 +88,7 @@ async def test_one_click_post_unsubscribes_and_suppresses_the_next_send(app: Har
             headers=one_click,
         )
         assert response.status_code == 200 and "unsubscribed" in response.text
+        await app.apply_inbox()
     contact = await app.contact()
     [consent] = contact["consents"]
     assert (consent["channel"], consent["status"]) == ("email", "withdrawn")
@@ -106,6 +109,7 @@ async def test_tracked_click_redirects_and_moves_the_contact(app: Harness) -> No
         response = await app.client.get(_path(link))
         assert response.status_code == 302
         assert response.headers["location"] == "https://shop.example/favors"
+        await app.apply_inbox()
     contact = await app.contact()
     assert contact["enrollments"][0]["stage"] == "favors"
     [click] = _events(await _timeline(app), "email.clicked")  # once per message and link
@@ -115,6 +119,21 @@ async def test_tracked_click_redirects_and_moves_the_contact(app: Harness) -> No
         "message_id": welcome["id"],
         "journey": "wedding-story",
     }
+
+
+async def test_a_click_redirects_before_it_is_applied(app: Harness) -> None:
+    welcome = await _sent_welcome(app)
+    [link] = re.findall(r'href="(http://nurture\.test/c/[^"]+)"', welcome["html"])
+    response = await app.client.get(_path(link))
+    assert (response.status_code, response.headers["location"]) == (
+        302,
+        "https://shop.example/favors",
+    )
+    [row] = [r for r in stored(app.app.state.runtime, InboxEvent) if r.applied_at is None]
+    assert (row.source, row.type) == ("nurture.links", "email.clicked")
+    assert (await app.contact())["enrollments"][0]["stage"] == "welcome"
+    assert await app.apply_inbox() == 1
+    assert (await app.contact())["enrollments"][0]["stage"] == "favors"
 
 
 async def test_click_to_a_tracked_site_carries_the_visitor_token(
@@ -131,6 +150,7 @@ async def test_click_to_a_tracked_site_carries_the_visitor_token(
         welcome = await _sent_welcome(app)
         [link] = re.findall(r'href="(http://nurture\.test/c/[^"]+)"', welcome["html"])
         location = (await app.client.get(_path(link))).headers["location"]
+        await app.apply_inbox()
         assert location.startswith("https://shop.example/favors?nt=")
         token = location.split("nt=", 1)[1]
         contact = await app.contact()
@@ -142,6 +162,7 @@ async def test_click_to_a_tracked_site_carries_the_visitor_token(
             "/track", json=view, headers={"Origin": "https://shop.example"}
         )
         assert response.status_code == 202
+        await app.apply_inbox()
         assert len(_events(await _timeline(app), "web.page_viewed")) == 1
         clock.advance(days=90)
         late = view | {"id": "pv-0000002"}
@@ -161,6 +182,7 @@ async def test_open_pixel_records_the_open(app: Harness) -> None:
     assert response.headers["content-type"] == "image/gif"
     assert "no-store" in response.headers["cache-control"]
     assert response.content.startswith(b"GIF89a")
+    await app.apply_inbox()
     assert len(_events(await _timeline(app), "email.opened")) == 1
 
 

@@ -66,6 +66,7 @@ async def test_a_forged_unsubscribe_cannot_swallow_the_real_one(hooks: Harness) 
     assert [e["data"]["source"] for e in await _events(hooks)] == ["test"]
     page = await hooks.client.post(_path(welcome["unsubscribe_url"]))
     assert page.status_code == 200 and "You are unsubscribed" in page.text
+    await hooks.apply_inbox()
     [consent] = (await hooks.contact())["consents"]
     assert (consent["channel"], consent["status"]) == ("email", "withdrawn")
     types = [(e["data"]["source"], e["summary"]) for e in await _events(hooks)]
@@ -110,6 +111,7 @@ async def test_a_conflicting_webhook_event_is_skipped_not_retried(hooks: Harness
     body = json.dumps({"events": items}).encode()
     headers = signing.standard(body, hooks.clock.now(), msg_id="conflict-1")
     response = await hooks.client.post("/webhooks/standard", content=body, headers=headers)
+    await hooks.apply_inbox()
     assert response.status_code == 200
     events = [(e["data"]["id"], e["summary"]) for e in await _events(hooks)]
     assert events == [("std-1", "web.form_submitted"), ("std-2", "web.page_viewed")]

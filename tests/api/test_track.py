@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from service.store.intake import InboxEvent
 from service.tracking.links import sign_token, visitor_token
-from tests.factories import START, Harness, signup
+from tests.factories import START, Harness, signup, stored
 
 ORIGIN = {"Origin": "https://shop.example"}
 SECRET = "test-link-secret"
@@ -34,10 +35,12 @@ async def test_page_view_from_an_email_link_visitor(hooks: Harness) -> None:
     token = visitor_token(contact["id"], secret=SECRET, issued_at=hooks.clock.now())
     body = web(token=token, properties={"page": "favors"})
     response = await hooks.client.post("/track", json=body, headers=ORIGIN)
+    await hooks.apply_inbox()
     assert response.status_code == 202
     assert response.json() == {"id": body["id"], "status": "accepted"}
     assert response.headers["access-control-allow-origin"] == "https://shop.example"
     again = await hooks.client.post("/track", json=body, headers=ORIGIN)
+    await hooks.apply_inbox()
     assert again.json()["status"] == "duplicate"
     timeline = (await hooks.client.get(f"/contacts/{contact['id']}/timeline")).json()
     assert [e["summary"] for e in timeline if e["kind"] == "event"].count("web.page_viewed") == 1
@@ -51,6 +54,7 @@ async def test_signup_form_enrolls_by_email(hooks: Harness) -> None:
         attributes={"wedding_date": "2026-06-20"},
     )
     assert (await hooks.client.post("/track", json=body, headers=ORIGIN)).status_code == 202
+    await hooks.apply_inbox()
     contact = await hooks.contact()
     assert contact["attributes"] == {"wedding_date": "2026-06-20"}
     assert [e["journey"] for e in contact["enrollments"]] == ["wedding-story"]
@@ -61,12 +65,37 @@ async def test_email_form_cannot_change_an_existing_contacts_attributes(hooks: H
     attributes = {"wedding_date": "2030-01-01", "first_name": None, "city": "Leeds"}
     body = web("web.form_submitted", email="ava@example.com", attributes=attributes)
     assert (await hooks.client.post("/track", json=body, headers=ORIGIN)).status_code == 202
+    await hooks.apply_inbox()
     contact = await hooks.contact()
     assert contact["attributes"] == {
         "first_name": "Ava",
         "wedding_date": "2026-06-20",
         "city": "Leeds",
     }
+
+
+async def test_the_inbox_keeps_who_may_only_add_attributes(hooks: Harness) -> None:
+    await hooks.post_events(signup(attributes={"first_name": "Ava", "wedding_date": "2026-06-20"}))
+    contact = await hooks.contact()
+    token = visitor_token(contact["id"], secret=SECRET, issued_at=hooks.clock.now())
+    by_email = web("web.form_submitted", email="ava@example.com", attributes={"first_name": "X"})
+    by_token = web("web.form_submitted", token=token, attributes={"city": "Leeds"})
+    for body in (by_email, by_token):
+        assert (await hooks.client.post("/track", json=body, headers=ORIGIN)).status_code == 202
+    pending = {
+        row.event_id: row.add_attributes_only
+        for row in stored(hooks.app.state.runtime, InboxEvent, source="web")
+        if row.applied_at is None
+    }
+    assert pending == {by_email["id"]: True, by_token["id"]: False}
+    assert (await hooks.contact())["attributes"]["first_name"] == "Ava"  # not applied yet
+    assert await hooks.apply_inbox() == 2
+    attributes = (await hooks.contact())["attributes"]
+    assert attributes == {"first_name": "Ava", "wedding_date": "2026-06-20", "city": "Leeds"}
+    by_token = web("web.form_submitted", token=token, attributes={"first_name": "Eva"})
+    assert (await hooks.client.post("/track", json=by_token, headers=ORIGIN)).status_code == 202
+    await hooks.apply_inbox()
+    assert (await hooks.contact())["attributes"]["first_name"] == "Eva"  # her own link may
 
 
 async def test_token_and_another_contacts_email_are_refused(hooks: Harness) -> None:

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from service.store.intake import InboxEvent
 from tests.api import signing
 from tests.api.signing import FakeAws
-from tests.factories import FakeClock, Harness, running_app, signup
+from tests.factories import FakeClock, Harness, running_app, signup, stored
 from tests.webhooks.support import fixture, fixture_json
 
 AVA = "ava@example.com"
@@ -25,7 +26,9 @@ async def enrolled(h: Harness) -> tuple[str, str]:
 async def post_sendgrid(h: Harness, events: list[dict[str, Any]], **overrides: Any) -> Any:
     body = json.dumps(events).encode()
     headers = signing.sendgrid(body, h.clock.now()) | overrides
-    return await h.client.post("/webhooks/sendgrid", content=body, headers=headers)
+    response = await h.client.post("/webhooks/sendgrid", content=body, headers=headers)
+    await h.apply_inbox()
+    return response
 
 
 async def message(h: Harness, contact_id: str) -> dict[str, Any]:
@@ -61,6 +64,22 @@ async def test_sendgrid_hard_bounce_suppresses_and_ties_back(hooks: Harness) -> 
         "wedding-story",
         "welcome",
     )
+
+
+async def test_sendgrid_is_answered_before_its_events_apply(hooks: Harness) -> None:
+    contact_id, message_id = await enrolled(hooks)
+    batch = signing.sendgrid_events("bounce", email=AVA, nurture_message_id=message_id)
+    body = json.dumps(batch).encode()
+    headers = signing.sendgrid(body, hooks.clock.now())
+    response = await hooks.client.post("/webhooks/sendgrid", content=body, headers=headers)
+    assert response.status_code == 200
+    pending = [row for row in stored(hooks.app.state.runtime, InboxEvent) if row.applied_at is None]
+    assert [(row.source, row.type) for row in pending] == [("sendgrid", "email.bounced")]
+    assert (await consent(hooks, "email")).get("suppressed") is not True
+    assert (await message(hooks, contact_id))["delivery_status"] != "bounced"
+    assert await hooks.apply_inbox() == 1
+    assert (await consent(hooks, "email"))["suppressed"] is True
+    assert (await message(hooks, contact_id))["delivery_status"] == "bounced"
 
 
 async def test_sendgrid_statuses_never_move_backwards(hooks: Harness) -> None:
@@ -152,6 +171,7 @@ async def test_mailgun_delivery_and_permanent_failure(hooks: Harness) -> None:
     for name, token in (("delivered", "t" * 50), ("failed_permanent", "u" * 50)):
         body = mailgun_body(hooks, name, token=token, message_id=message_id)
         assert (await hooks.client.post("/webhooks/mailgun", content=body)).status_code == 200
+        await hooks.apply_inbox()
     assert (await message(hooks, contact_id))["delivery_status"] == "bounced"
     assert (await consent(hooks, "email"))["suppression_reason"] == "hard bounce"
 
@@ -194,6 +214,7 @@ async def test_postmark_bounce_and_complaint(hooks: Harness) -> None:
             "/webhooks/postmark", json=record, headers=signing.postmark()
         )
         assert response.status_code == 200
+        await hooks.apply_inbox()
     email = await consent(hooks, "email")
     assert (email["status"], email["suppressed"]) == ("withdrawn", True)
     assert (await message(hooks, contact_id))["delivery_status"] == "bounced"
@@ -234,6 +255,7 @@ async def test_ses_bounce_notification(hooks: Harness) -> None:
         bounce__bouncedRecipients=[{"emailAddress": AVA, "status": "5.1.1"}],
     )
     response = await hooks.client.post("/webhooks/ses", content=signing.sns(notification))
+    await hooks.apply_inbox()
     assert response.status_code == 200
     assert (await consent(hooks, "email"))["suppressed"] is True
     assert (await message(hooks, contact_id))["delivery_status"] == "bounced"

@@ -30,7 +30,9 @@ async def with_phone(h: Harness) -> tuple[str, str]:
 
 async def post_twilio(h: Harness, path: str, body: bytes, **headers: str) -> Any:
     signed = signing.twilio(path, body) | headers
-    return await h.client.post(path, content=body, headers=signed)
+    response = await h.client.post(path, content=body, headers=signed)
+    await h.apply_inbox()
+    return response
 
 
 async def test_sms_keywords_change_consent_and_help_replies(hooks: Harness) -> None:
@@ -84,6 +86,7 @@ async def test_webhook_setting_signatures_use_the_shared_key(hooks: Harness) -> 
     assert response.status_code == 401
     by_key = signing.twilio_shared_key("/webhooks/twilio", body)
     response = await hooks.client.post("/webhooks/twilio", content=body, headers=by_key)
+    await hooks.apply_inbox()
     assert response.status_code == 200
     assert (await consent(hooks, "sms"))["status"] == "withdrawn"
 
@@ -124,6 +127,7 @@ async def test_call_center_disposition(hooks: Harness) -> None:
     assert (
         await hooks.client.post("/webhooks/callcenter", content=body, headers=headers)
     ).is_success
+    await hooks.apply_inbox()
     contact = (await hooks.client.get("/contacts", params={"phone": "+15555550100"})).json()
     call = (await events_of(hooks, contact["id"]))[0]
     assert (call["summary"], call["data"]["properties"]["agent"]) == ("call.completed", "maria.k")
@@ -135,6 +139,7 @@ async def test_segment_track_and_bad_signature(hooks: Harness) -> None:
         "/webhooks/segment", content=body, headers=signing.segment(body)
     )
     assert response.status_code == 200
+    await hooks.apply_inbox()
     contact = await hooks.contact("peter@example.com")
     assert (await events_of(hooks, contact["id"]))[0]["summary"] == "web.course_clicked"
     forged = body.replace(b"peter@", b"eve@")
@@ -148,6 +153,7 @@ async def test_standard_webhook_enrolls_like_post_events(hooks: Harness) -> None
     body = fixture("standard/event.json")
     headers = signing.standard(body, hooks.clock.now(), msg_id="msg_1")
     response = await hooks.client.post("/webhooks/standard", content=body, headers=headers)
+    await hooks.apply_inbox()
     assert response.status_code == 200
     contact = await hooks.contact()
     assert [e["journey"] for e in contact["enrollments"]] == ["wedding-story"]
@@ -163,6 +169,7 @@ async def test_a_webhook_date_that_is_no_date_is_dropped_not_the_event(hooks: Ha
     assert (
         await hooks.client.post("/webhooks/standard", content=body, headers=headers)
     ).status_code == 200
+    await hooks.apply_inbox()
     contact = await hooks.contact()
     assert contact["attributes"] == {"first_name": "Ava"}  # the unusable date is not stored
     assert [e["journey"] for e in contact["enrollments"]] == ["wedding-story"]
@@ -215,6 +222,7 @@ async def test_a_thousand_shuffled_deliveries_with_duplicates(hooks: Harness) ->
 
     codes = await asyncio.gather(*(deliver(*post) for post in posts))
     assert set(codes) == {200}
+    await hooks.apply_inbox()
     runtime = hooks.app.state.runtime
     with runtime.db.session() as session:
         by_source = dict(

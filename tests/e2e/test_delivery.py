@@ -213,6 +213,7 @@ async def test_one_click_unsubscribe_stops_the_next_send(
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
         assert response.status_code == 200
+        await app.apply_inbox()
         await app.post_events(event("web.page_viewed", properties={"page": "news"}))
         clock.advance(seconds=3)
         await app.run_scheduler()
@@ -234,6 +235,7 @@ async def test_tracked_click_moves_the_contact_to_the_next_stage(
             302,
             "https://shop.example/favors",
         )
+        await app.apply_inbox()
         contact = await app.contact()
         assert contact["enrollments"][0]["stage"] == "favors"
         assert (await app.run_scheduler()).sent == 1

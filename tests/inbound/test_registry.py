@@ -204,6 +204,7 @@ async def test_a_registered_provider_feeds_the_events_pipeline(
         for _ in range(2):  # the second is a duplicate
             response = await app.client.post("/webhooks/dummy?x=1", content=body, headers=key)
             assert (response.status_code, response.text) == (200, "thanks")
+        await app.apply_inbox()
         contact = await app.contact()
         timeline = (await app.client.get(f"/contacts/{contact['id']}/timeline")).json()
     viewed = [e for e in timeline if e["kind"] == "event" and e["summary"] == "web.page_viewed"]

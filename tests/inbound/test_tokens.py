@@ -18,7 +18,7 @@ from service.inbound.tokens import TOKEN_MEMORY, OneTimeTokens
 from service.runtime import Runtime
 from service.store.intake import WebhookToken
 from service.store.models import Event
-from tests.factories import FakeClock, make_settings
+from tests.factories import FakeClock, accepting, apply_inbox, make_settings
 from tests.webhooks.support import fixture_json
 from webhooks.errors import ReplayedRequest, SignatureError
 
@@ -43,12 +43,15 @@ def events(runtime: Runtime) -> int:
 
 
 def mailgun(runtime: Runtime, tmp_path: Path, body: bytes) -> None:
-    """Receive `body` through the registered Mailgun endpoint."""
+    """Receive `body` through the registered Mailgun endpoint, and apply what it stored."""
     settings = make_settings(
         runtime.settings.database_url, tmp_path, webhook_mailgun_signing_key=SIGNING_KEY
     )
     endpoint = PROVIDERS.enabled(settings)["mailgun"]
-    process(runtime, endpoint, Delivery(body, {}, "https://n.example/webhooks/mailgun"))
+    delivery = Delivery(body, {}, "https://n.example/webhooks/mailgun")
+    with accepting(runtime) as acceptor:
+        process(runtime, acceptor, endpoint, delivery)
+    apply_inbox(runtime)
 
 
 def test_a_token_carries_one_body_only(runtime: Runtime, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,9 @@ import pytest
 from segment.analytics import Client
 from segment.analytics.request import APIError
 
+from service.clock import SystemClock
+from service.runtime import build_runtime
+from tests.factories import apply_inbox, make_settings
 from tests.segment.live import WRITE_KEY, nurture_serve
 
 SOURCE = "segment:shop"
@@ -23,6 +26,17 @@ SOURCE = "segment:shop"
 def server(database_url: str, tmp_path: Path) -> Iterator[str]:
     with nurture_serve(database_url, tmp_path) as base_url:
         yield base_url
+
+
+@pytest.fixture
+def apply(database_url: str, tmp_path: Path) -> Iterator[Callable[[], int]]:
+    """Apply what the live server's inbox holds (it runs no applier), as its appliers would."""
+    settings = make_settings(database_url, tmp_path, segment_write_keys=f"{WRITE_KEY}=shop")
+    runtime = build_runtime(settings, SystemClock(), publish=False)
+    try:
+        yield lambda: apply_inbox(runtime)
+    finally:
+        runtime.close()
 
 
 def send(
@@ -136,8 +150,11 @@ def snapshot(base_url: str, user_id: str) -> tuple[Any, ...]:
     return found["attributes"], found["enrollments"], events(base_url, found["id"]), messages
 
 
-def test_sdk_calls_become_events_attributes_and_links(server: str) -> None:
+def test_sdk_calls_become_events_attributes_and_links(
+    server: str, apply: Callable[[], int]
+) -> None:
     assert send(server, the_story()) == []
+    apply()
 
     ava = contact(server, "u-ava")
     assert (ava["email"], ava["phone"]) == ("ava@example.com", "+15555550100")
@@ -170,10 +187,12 @@ def test_sdk_calls_become_events_attributes_and_links(server: str) -> None:
     assert pages == ["promo", "favors"]  # before the alias, and after it by the anonymous id alone
 
 
-def test_a_resent_batch_has_no_second_effect(server: str) -> None:
+def test_a_resent_batch_has_no_second_effect(server: str, apply: Callable[[], int]) -> None:
     assert send(server, the_story()) == []
+    apply()
     before = [snapshot(server, user) for user in ("u-ava", "u-ben")]
     assert send(server, the_story()) == []
+    apply()
     assert [snapshot(server, user) for user in ("u-ava", "u-ben")] == before
 
 

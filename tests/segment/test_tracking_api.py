@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlmodel import select
 
-from service.store.intake import AnonymousEvent, AnonymousId
+from service.store.intake import AnonymousEvent, AnonymousId, InboxEvent
+from service.store.models import Event
 from tests.factories import Harness
 from tests.segment.conftest import APP_KEY, ORIGIN, SHOP_KEY, basic
 
@@ -48,6 +49,7 @@ async def test_each_call_type_maps_to_our_vocabulary(segment: Harness) -> None:
     for index, (kind, body) in enumerate(calls):
         body = {"userId": "u-1", "messageId": f"m-{index}", **body}
         response = await segment.client.post(f"/v1/{kind}", json=body)
+        await segment.apply_inbox()
         assert response.status_code == 200, response.text
         assert response.json() == {"success": True}
         segment.clock.advance(seconds=1)
@@ -93,6 +95,7 @@ async def test_sent_at_corrects_the_senders_clock(segment: Harness) -> None:
         "sentAt": iso(segment, hours=-1),
     }
     assert (await segment.client.post("/v1/batch", json=body)).status_code == 200
+    await segment.apply_inbox()
     contact = await by_user(segment, "u-1")
     times = {e["summary"]: e["at"] for e in await events_of(segment, contact["id"])}
     assert times["web.late"] == iso(segment, minutes=-5)
@@ -103,6 +106,7 @@ async def test_browser_style_write_key_in_the_body_and_short_paths(segment: Harn
     body = json.dumps({"userId": "u-1", "event": "Viewed", "writeKey": APP_KEY, "messageId": "m"})
     headers = {"Content-Type": "text/plain", "Origin": ORIGIN, "Authorization": ""}
     response = await segment.client.post("/v1/t", content=body, headers=headers)
+    await segment.apply_inbox()
     assert response.status_code == 200, response.text
     assert response.headers["access-control-allow-origin"] == ORIGIN
     contact = await by_user(segment, "u-1")
@@ -121,6 +125,7 @@ async def test_browser_style_write_key_in_the_body_and_short_paths(segment: Harn
     assert (
         await segment.client.post("/v1/b", json={"batch": [{**json.loads(body), "type": "track"}]})
     ).status_code == 200
+    await segment.apply_inbox()
 
 
 async def test_gzip_bodies_are_accepted(segment: Harness) -> None:
@@ -131,6 +136,7 @@ async def test_gzip_bodies_are_accepted(segment: Harness) -> None:
         "/v1/batch", content=body, headers={"Content-Encoding": "gzip"}
     )
     assert response.status_code == 200, response.text
+    await segment.apply_inbox()
     contact = await by_user(segment, "u-1")
     assert [e["summary"] for e in await events_of(segment, contact["id"])] == ["web.zipped"]
 
@@ -228,11 +234,14 @@ async def test_anonymous_pages_are_applied_in_order_once_identified(segment: Har
         },
     ]
     assert (await segment.client.post("/v1/batch", json={"batch": pages})).status_code == 200
+    await segment.apply_inbox()
     assert (await segment.client.post("/v1/batch", json={"batch": pages})).status_code == 200
+    await segment.apply_inbox()
     assert sorted(e.event_id for e in table(segment, AnonymousEvent)) == ["p-1", "p-2"]
 
     identify = {**anon, "userId": "u-1", "traits": {"email": "ava@example.com"}, "messageId": "i-1"}
     assert (await segment.client.post("/v1/identify", json=identify)).status_code == 200
+    await segment.apply_inbox()
     contact = await by_user(segment, "u-1")
     assert [(e["journey"], e["stage"]) for e in contact["enrollments"]] == [
         ("browse", "interested")
@@ -241,18 +250,42 @@ async def test_anonymous_pages_are_applied_in_order_once_identified(segment: Har
     segment.clock.advance(seconds=1)
     later = {"type": "page", **anon, "messageId": "p-3", "properties": {"page": "later"}}
     assert (await segment.client.post("/v1/page", json=later)).status_code == 200
+    await segment.apply_inbox()
     pages_seen = [
         e["data"]["properties"].get("page") for e in await events_of(segment, contact["id"])
     ]
     assert pages_seen == ["start", "pricing", None, "later"]
 
 
+async def test_calls_are_answered_before_they_apply_waiting_pages_after_the_identify(
+    segment: Harness,
+) -> None:
+    anon = {"anonymousId": "visitor-1"}
+    page = {**anon, "messageId": "p-1", "properties": {"page": "start"}}
+    assert (await segment.client.post("/v1/page", json=page)).json() == {"success": True}
+    identify = {**anon, "userId": "u-1", "traits": {"email": "ava@example.com"}, "messageId": "i-1"}
+    response = await segment.client.post("/v1/identify", json=identify)
+    assert (response.status_code, response.json()) == (200, {"success": True})
+    pending = [
+        (row.event_id, row.lane) for row in table(segment, InboxEvent) if row.applied_at is None
+    ]
+    assert pending == [("i-1", "external_id:u-1"), ("p-1", "external_id:u-1")]
+    assert table(segment, AnonymousEvent) == []  # handed to the inbox, kept no longer
+    assert table(segment, Event) == []
+    assert await segment.apply_inbox() == 2
+    contact = await by_user(segment, "u-1")
+    assert [(e["journey"], e["stage"]) for e in contact["enrollments"]] == [("browse", "looking")]
+    assert sorted(e.event_id for e in table(segment, Event)) == ["i-1", "p-1"]
+
+
 async def test_an_anonymous_id_stays_with_the_first_contact(segment: Harness) -> None:
     for user in ("u-1", "u-2"):
         body = {"userId": user, "anonymousId": "shared-device", "messageId": f"i-{user}"}
         assert (await segment.client.post("/v1/identify", json=body)).status_code == 200
+        await segment.apply_inbox()
     page = {"anonymousId": "shared-device", "messageId": "p", "properties": {"page": "x"}}
     assert (await segment.client.post("/v1/page", json=page)).status_code == 200
+    await segment.apply_inbox()
     first, second = await by_user(segment, "u-1"), await by_user(segment, "u-2")
     assert "web.page_viewed" in [e["summary"] for e in await events_of(segment, first["id"])]
     assert "web.page_viewed" not in [e["summary"] for e in await events_of(segment, second["id"])]
@@ -262,11 +295,14 @@ async def test_alias_links_a_visitor_but_never_merges_two_users(segment: Harness
     for user in ("u-1", "u-2"):
         track = {"userId": user, "event": "Seen", "messageId": f"t-{user}"}
         assert (await segment.client.post("/v1/track", json=track)).status_code == 200
+        await segment.apply_inbox()
     alias = {"previousId": "u-1", "userId": "u-2", "messageId": "a-1"}
     assert (await segment.client.post("/v1/alias", json=alias)).status_code == 200
+    await segment.apply_inbox()
     assert table(segment, AnonymousId) == []
     alias = {"previousId": "anon-9", "userId": "u-3", "messageId": "a-2"}
     assert (await segment.client.post("/v1/alias", json=alias)).status_code == 200
+    await segment.apply_inbox()
     contact = await by_user(segment, "u-3")
     assert [(row.anonymous_id, row.contact_id) for row in table(segment, AnonymousId)] == [
         ("anon-9", contact["id"])
@@ -295,9 +331,11 @@ async def test_traits_name_her_by_email_or_a_national_phone(segment: Harness) ->
         },
     }
     assert (await segment.client.post("/v1/identify", json=identify)).status_code == 200
+    await segment.apply_inbox()
     contact = await segment.contact("ava@example.com")
     assert contact["phone"] == "+15555550100"
     assert contact["timezone"] is None  # an unknown zone is left out, the call still counts
     bad = {"anonymousId": "anon-2", "messageId": "j", "traits": {"email": "nope", "phone": "12"}}
     assert (await segment.client.post("/v1/identify", json=bad)).status_code == 200
+    await segment.apply_inbox()
     assert [e.anonymous_id for e in table(segment, AnonymousEvent)] == ["anon-2"]

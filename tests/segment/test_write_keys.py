@@ -71,5 +71,6 @@ async def test_an_api_key_is_no_write_key_and_a_write_key_no_api_key(
         assert (
             await app.client.post("/v1/track", json=TRACK, headers=basic("wk_shop"))
         ).status_code == 200
+        await app.apply_inbox()
         found = await app.client.get("/contacts", params={"external_id": "u-1"}, headers=as_api_key)
         assert found.status_code == 200

@@ -2,7 +2,8 @@
 
 Public (no API key): each token is HMAC-signed for one message, contact and purpose, so a
 forged or altered link is refused with 403 before anything is read or written, and a
-repeated click, open or unsubscribe is a duplicate event with no second effect.
+repeated click, open or unsubscribe is a duplicate event with no second effect. The event is
+stored in the inbox and applied by an applier: the reader is answered (or redirected) at once.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.types import DecoratedCallable
 
-from service.api.deps import RuntimeDep
+from service.api.deps import AcceptorDep, RuntimeDep
 from service.api.errors import error_responses
 from service.delivery import outbox
-from service.enrollments.ingest import ingest_event
+from service.enrollments.acceptor import Acceptor
 from service.errors import Forbidden, NotFound
 from service.runtime import Runtime
 from service.schemas import EventIn
@@ -56,23 +57,30 @@ Open = Annotated[dict[str, Any], _payload(OPEN)]
 
 
 def _record(
-    runtime: Runtime, payload: dict[str, Any], *, type: str, id: str, **properties: str
+    runtime: Runtime,
+    acceptor: Acceptor,
+    payload: dict[str, Any],
+    *,
+    type: str,
+    id: str,
+    **properties: str,
 ) -> str | None:
-    """Feed the link's event into the engine for its message's contact (if still there);
+    """Store the link's event for its message's contact (if still there) in the inbox;
     returns that contact's id."""
     with runtime.db.session() as session:
         message = outbox.get_message(session, message_id=payload["m"])
     if message is None:  # the contact was erased since; nothing is left to record
         return None
-    ingest_event(
-        runtime,
-        EventIn.internal(
-            id=id[:200],
-            type=type,
-            source=SOURCE,
-            contact={"id": message.contact_id},
-            properties={"message_id": message.id, "journey": message.journey_id, **properties},
-        ),
+    acceptor.store(
+        [
+            EventIn.internal(
+                id=id[:200],
+                type=type,
+                source=SOURCE,
+                contact={"id": message.contact_id},
+                properties={"message_id": message.id, "journey": message.journey_id, **properties},
+            )
+        ]
     )
     return message.contact_id
 
@@ -107,9 +115,10 @@ def confirm_unsubscribe(token: Token, _link: Unsubscribe) -> HTMLResponse:
 
 
 @_unsubscribe_page("POST", "One-click unsubscribe")
-def unsubscribe(link: Unsubscribe, runtime: RuntimeDep) -> HTMLResponse:
-    """RFC 8058 one-click: records email.unsubscribed, which withdraws email consent."""
-    _record(runtime, link, type="email.unsubscribed", id=f"unsubscribe:{link['m']}")
+def unsubscribe(link: Unsubscribe, runtime: RuntimeDep, acceptor: AcceptorDep) -> HTMLResponse:
+    """RFC 8058 one-click: records email.unsubscribed, which withdraws email consent as it
+    is applied (stored for good before the page says so)."""
+    _record(runtime, acceptor, link, type="email.unsubscribed", id=f"unsubscribe:{link['m']}")
     return _page("Unsubscribed", "<h1>You are unsubscribed</h1><p>Sorry to see you go.</p>")
 
 
@@ -127,14 +136,20 @@ def unsubscribe(link: Unsubscribe, runtime: RuntimeDep) -> HTMLResponse:
         **error_responses(404, e404="The link's message no longer exists"),
     },
 )
-def click(link: Click, runtime: RuntimeDep) -> RedirectResponse:
+def click(link: Click, runtime: RuntimeDep, acceptor: AcceptorDep) -> RedirectResponse:
     """Records email.clicked with the link's name, then sends the reader on to the target;
     never redirects for a message that is gone or to anything but an http(s) address."""
     name, url = str(link["n"]), str(link["u"])
     if urlsplit(url).scheme not in ("http", "https"):
         raise Forbidden("link target is not an http(s) address")
     contact_id = _record(
-        runtime, link, type="email.clicked", id=f"click:{link['m']}:{name}", link=name, url=url
+        runtime,
+        acceptor,
+        link,
+        type="email.clicked",
+        id=f"click:{link['m']}:{name}",
+        link=name,
+        url=url,
     )
     if contact_id is None:
         raise NotFound("this link's message no longer exists")
@@ -148,7 +163,7 @@ def click(link: Click, runtime: RuntimeDep) -> RedirectResponse:
     response_class=Response,
     responses={200: {"content": {"image/gif": {}}}, **_REFUSED},
 )
-def opened(link: Open, runtime: RuntimeDep) -> Response:
+def opened(link: Open, runtime: RuntimeDep, acceptor: AcceptorDep) -> Response:
     """Records email.opened once per message and answers with a transparent 1x1 GIF."""
-    _record(runtime, link, type="email.opened", id=f"open:{link['m']}")
+    _record(runtime, acceptor, link, type="email.opened", id=f"open:{link['m']}")
     return Response(PIXEL, media_type="image/gif", headers=NO_CACHE)

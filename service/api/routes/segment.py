@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import get_runtime
+from service.api.deps import get_acceptor, get_runtime
 from service.api.errors import read_body
 from service.errors import NotFound, NurtureError
 from service.segment import intake
@@ -34,7 +34,10 @@ ENDPOINTS: list[tuple[str, Kind | None, str]] = [
     ("alias", "alias", "a"),
 ]
 RESPONSES: dict[int | str, dict[str, str]] = {
-    200: {"description": '`{"success": true}`: every call was accepted (or a duplicate)'},
+    200: {
+        "description": '`{"success": true}`: every call was stored, to be applied in order '
+        "(or was a duplicate)"
+    },
     400: {"description": "A malformed call or body, or over 500 KB a batch / 32 KB a call"},
     401: {"description": "Missing or unknown write key; nothing stored"},
     403: {"description": "A browser page whose origin is not allowed; nothing stored"},
@@ -88,7 +91,8 @@ def _handler(kind: Kind | None) -> Callable[[Request], Awaitable[Response]]:
                 raw, encoding=request.headers.get("content-encoding"), limit=limit
             )
             key = write_key(keys, basic=basic, body_key=payload.get("writeKey"))
-            await run_in_threadpool(intake.receive, runtime, payload, kind=kind, key=key)
+            acceptor = await get_acceptor(request)
+            await run_in_threadpool(intake.receive, runtime, acceptor, payload, kind=kind, key=key)
         except NurtureError as exc:
             return JSONResponse(refusal_body(exc), status_code=exc.status_code, headers=headers)
         return JSONResponse({"success": True}, headers=headers)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Response
 
-from service.api.deps import RuntimeDep
+from service.api.deps import AcceptorDep, RuntimeDep
 from service.api.errors import error_responses
 from service.inbound.website import track_event
 from service.runtime import Runtime
@@ -88,7 +88,8 @@ router.add_api_route("/track", cors_preflight, methods=["OPTIONS"], include_in_s
         e404="Website tracking is not configured",
     ),
 )
-def track(body: TrackIn, site: SiteRequestDep) -> TrackResult:
-    """Same processing as POST /events; the event id (a UUID) makes a resend a duplicate."""
+def track(body: TrackIn, site: SiteRequestDep, acceptor: AcceptorDep) -> TrackResult:
+    """Stored like POST /events and answered before it is applied; the event id (a UUID)
+    makes a resend a duplicate."""
     site.allow_origin()
-    return track_event(site.runtime, body, key=site.key)
+    return track_event(site.runtime, acceptor, body, key=site.key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from service.api.deps import InboundDep, RuntimeDep
+from service.api.deps import AcceptorDep, InboundDep, RuntimeDep
 from service.api.errors import ErrorBody, error_responses, read_body
 from service.inbound.receive import Delivery, public_url
 from service.inbound.registry import PROVIDERS
@@ -20,8 +20,8 @@ router = APIRouter(tags=["webhooks"])
     ),
     responses={
         200: {
-            "description": "Received; events that cannot be used are skipped (and logged), "
-            "since the provider's retries would not help",
+            "description": "Received and stored, to be applied in order; events that cannot "
+            "be used are skipped (and logged), since the provider's retries would not help",
             "content": {"text/plain": {}, "text/xml": {}},
         },
         **error_responses(
@@ -40,11 +40,17 @@ router = APIRouter(tags=["webhooks"])
     },
 )
 async def receive_webhook(
-    provider: str, request: Request, runtime: RuntimeDep, inbound: InboundDep
+    provider: str,
+    request: Request,
+    runtime: RuntimeDep,
+    inbound: InboundDep,
+    acceptor: AcceptorDep,
 ) -> Response:
-    """Verified over the raw bytes, then processed like POST /events; duplicates are 2xx."""
+    """Verified over the raw bytes, then stored like POST /events and answered before they
+    are applied; duplicates are 2xx."""
     endpoint = inbound.provider(provider)
     raw_body = await read_body(request, limit=endpoint.max_body_bytes)
     url = public_url(runtime.settings.public_base_url, request.url.path, request.url.query)
-    result = await inbound.receive(runtime, endpoint, Delivery(raw_body, request.headers, url))
+    delivery = Delivery(raw_body, request.headers, url)
+    result = await inbound.receive(runtime, acceptor, endpoint, delivery)
     return Response(result.body, status_code=result.status_code, media_type=result.content_type)
