@@ -55,6 +55,19 @@ class Accepted:
         return {"id": self.id, "source": self.source, "status": self.status}
 
 
+@dataclass
+class ChunkSize:
+    """How many rows the next chunk claims: a few, so a batch the budget cuts short read few
+    for nothing, and ten times more after each chunk of quiet events alone (each costs
+    little). An applier keeps one across its batches, so a burst stays in large chunks."""
+
+    rows: int = CLAIM_ROWS
+
+    def follow(self, *, claimed: int, quiet: int) -> None:
+        """The size after a chunk of `claimed` rows of which `quiet` were quiet."""
+        self.rows = min(self.rows * 10, QUIET_ROWS) if quiet == claimed else CLAIM_ROWS
+
+
 def lane_of(event: EventIn) -> str:
     """Her strongest identifier in the event: the events naming it apply in order."""
     name, value = event.contact.identifiers()[0]
@@ -177,6 +190,7 @@ def apply_pending(
     limit: int,
     lanes: Sequence[str] | None = None,
     budget: float = BATCH_SECONDS,
+    chunk: ChunkSize | None = None,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> int:
     """Apply up to `limit` of the oldest pending events (of `lanes` only, if given) in one
@@ -184,20 +198,18 @@ def apply_pending(
     runtime.journeys.refresh()
     started = monotonic()
     applied = 0
-    claim = CLAIM_ROWS
+    chunk = chunk or ChunkSize()
     with runtime.db.write() as session:
         waiting: list[str] = []  # lanes that met a concurrent write: left for the next batch
         while applied < limit and not (applied and monotonic() - started > budget):
-            # Claimed a few at a time, many more while every event is quiet (each costs
-            # little): a batch the budget cuts short read few rows for nothing.
             claimed = enrollments_repo.claim_inbox(
-                session, limit=min(claim, limit - applied), lanes=lanes, skip_lanes=waiting
+                session, limit=min(chunk.rows, limit - applied), lanes=lanes, skip_lanes=waiting
             )
             if not claimed:
                 break
             quiet = record_quiet(runtime.journeys, session, claimed, now=runtime.clock.now())
             applied += len(quiet)
-            claim = min(claim * 10, QUIET_ROWS) if len(quiet) == len(claimed) else CLAIM_ROWS
+            chunk.follow(claimed=len(claimed), quiet=len(quiet))
             for row in claimed:
                 if row.id in quiet or row.lane in waiting:
                     continue

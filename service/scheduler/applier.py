@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 
 from service.enrollments import repository as enrollments_repo
-from service.enrollments.inbox import apply_pending
+from service.enrollments.inbox import ChunkSize, apply_pending
 from service.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class Applier:
         self._thread = threading.Thread(target=self._run, name="nurture-applier", daemon=True)
         self._forgotten_at = 0.0
         self._nudged_at = 0.0
+        self._chunk = ChunkSize()
 
     def start(self) -> None:
         """Begin applying."""
@@ -59,7 +60,9 @@ class Applier:
             busy = self._runtime.db.sqlite and started - self._nudged_at < BUSY_FOR_SECONDS
             budget = BUSY_BATCH_SECONDS if busy else IDLE_BATCH_SECONDS
             try:
-                applied = apply_pending(self._runtime, limit=settings.inbox_batch, budget=budget)
+                applied = apply_pending(
+                    self._runtime, limit=settings.inbox_batch, budget=budget, chunk=self._chunk
+                )
                 self._forget()
             except Exception:
                 logger.exception("applying inbox events failed; they stay pending")

@@ -220,3 +220,28 @@ def test_her_events_behind_one_applied_one_by_one_wait_whatever_their_lane(
     assert inbox.drain(runtime, limit=10, rounds=5) == 2  # the rest, one by one
     (moved,) = stored(runtime, InboxEvent, event_id="move")
     assert moved.result is not None and moved.result["moved"][0]["to"] == "favors"
+
+
+def test_chunks_grow_while_quiet_and_keep_their_size_across_batches(
+    runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _play(runtime, clock, _story()[:1])
+    views = [event("web.page_viewed", email="dana@example.com", id=f"view-{n}") for n in range(80)]
+    inbox.store_requests(runtime.db, [[EventIn.model_validate(v) for v in views]], now=clock.now())
+    claims: list[int] = []
+    original = enrollments_repo.claim_inbox
+
+    def counting(session: Any, *, limit: int, **kwargs: Any) -> Any:
+        claims.append(limit)
+        return original(session, limit=limit, **kwargs)
+
+    monkeypatch.setattr(enrollments_repo, "claim_inbox", counting)
+    chunk = inbox.ChunkSize()
+    assert inbox.apply_pending(runtime, limit=5, chunk=chunk) == 5
+    assert chunk.rows == 50  # every event of the chunk was quiet
+    assert inbox.apply_pending(runtime, limit=100, budget=60, chunk=chunk) == 75
+    assert claims == [5, 50, 50, 25]  # the second batch started at the size the first reached
+    enrols = EventIn.model_validate(signup("fay@example.com", id="s-fay"))
+    inbox.store_requests(runtime.db, [[enrols]], now=clock.now())
+    assert inbox.apply_pending(runtime, limit=100, budget=60, chunk=chunk) == 1
+    assert chunk.rows == inbox.CLAIM_ROWS  # a chunk with an event applied one by one
