@@ -58,15 +58,15 @@ def ensure_contact(session: Session, *, field: str, value: str, now: datetime) -
         if contact is None:
             raise LookupError(value)
         return contact
-    insert_ignoring_conflicts(
-        session,
-        Contact,
-        {"id": new_id(), field: value, "attributes": {}, "created_at": now, "updated_at": now},
-    )
-    found = find_contact(session, field=field, value=value)
-    if found is None:  # the identifier was taken by a contact deleted meanwhile
-        raise LookupError(value)
-    contact = lock_contact(session, contact_id=found.id)
+    created = new_id()
+    values = {"id": created, field: value, "attributes": {}, "created_at": now, "updated_at": now}
+    if insert_ignoring_conflicts(session, Contact, values):
+        contact = lock_contact(session, contact_id=created)  # hers alone: no lookup needed
+    else:  # someone holds it already (a concurrent writer, say): hers is that row
+        found = find_contact(session, field=field, value=value)
+        if found is None:  # the identifier was taken by a contact deleted meanwhile
+            raise LookupError(value)
+        contact = lock_contact(session, contact_id=found.id)
     assert contact is not None
     return contact
 

@@ -29,6 +29,7 @@ from service.enrollments.unit import (
 from service.errors import Conflict, InvalidInput
 from service.runtime import Runtime
 from service.schemas import EventIn
+from service.store.models import Enrollment
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +159,10 @@ def record_and_apply(
     )
     credit_order(session, runtime.journeys, row_id=row_id, contact_id=contact.id, event=seen)
     unit = Work(session, contact, now)
-    _apply_to_enrollments(runtime.journeys, unit, event=seen, row_id=row_id)
-    _apply_to_entries(runtime.journeys, unit, event=seen, row_id=row_id)
+    # Read once: the steps below change these rows in place and add none before entries.
+    enrollments = list(enrollments_repo.contact_enrollments(session, contact_id=contact.id))
+    _apply_to_enrollments(runtime.journeys, unit, enrollments, event=seen, row_id=row_id)
+    _apply_to_entries(runtime.journeys, unit, enrollments, event=seen, row_id=row_id)
     return EventResult(
         id=event.id,
         source=event.source,
@@ -171,13 +174,16 @@ def record_and_apply(
 
 
 def _apply_to_enrollments(
-    journeys: JourneyRegistry, unit: Work, *, event: EventView, row_id: str
+    journeys: JourneyRegistry,
+    unit: Work,
+    enrollments: Sequence[Enrollment],
+    *,
+    event: EventView,
+    row_id: str,
 ) -> None:
-    """The event in each active enrollment, after any timer that was due before it."""
+    """The event in each of her active `enrollments`, after any timer due before it."""
     view = contact_view(unit.contact)
-    for enrollment in enrollments_repo.contact_enrollments(
-        unit.session, contact_id=unit.contact.id
-    ):
+    for enrollment in enrollments:
         if enrollment.status != Status.ACTIVE:
             continue
         compiled = journeys.get(enrollment.journey_id, enrollment.version)
@@ -190,13 +196,15 @@ def _apply_to_enrollments(
 
 
 def _apply_to_entries(
-    journeys: JourneyRegistry, unit: Work, *, event: EventView, row_id: str
+    journeys: JourneyRegistry,
+    unit: Work,
+    enrollments: Sequence[Enrollment],
+    *,
+    event: EventView,
+    row_id: str,
 ) -> None:
     """Enrol her in each current journey the event enters, as its re-entry policy allows."""
     view = contact_view(unit.contact)
-    enrollments = list(
-        enrollments_repo.contact_enrollments(unit.session, contact_id=unit.contact.id)
-    )
     for journey_id, compiled in journeys.current.items():
         mine = [e for e in enrollments if e.journey_id == journey_id]
         active = [e for e in mine if e.status == Status.ACTIVE]
