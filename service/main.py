@@ -80,8 +80,8 @@ def create_app(
             raise
         if warm_dashboard:
             await asyncio.to_thread(warm_figures, runtime)
+        scheduler = Scheduler(runtime, channels)
         applier = Applier(runtime) if settings.run_scheduler else None
-        scheduler = Scheduler(runtime, channels, applies_events=applier is None)
         acceptor = Acceptor(runtime.db, clock, on_stored=applier.nudge if applier else lambda: None)
         acceptor.start()
         if applier is not None:

@@ -77,14 +77,18 @@ def _quiet_results(
     events = {row.id: event for row in rows if (event := _event_of(row)) is not None}
     if not events:
         return results, records
+    owners = contacts_repo.identifier_owners(
+        session,
+        identifiers={
+            pair for e in events.values() for pair in e.contact.identifiers() if pair[0] != "id"
+        },
+    )
+    if not owners and not any(e.contact.id for e in events.values()):
+        return results, records  # new contacts alone (signups): nothing here can be quiet
     received = enrollments_repo.events_received(
         session, keys=[(event.source, event.id) for event in events.values()]
     )
     fresh = [e for e in events.values() if (e.source, e.id) not in received]
-    owners = contacts_repo.identifier_owners(
-        session,
-        identifiers={pair for e in fresh for pair in e.contact.identifiers() if pair[0] != "id"},
-    )
     named = {owner for e in fresh if (owner := _owner(e, owners)) is not None}
     contacts = contacts_repo.lock_contacts(session, contact_ids=sorted(named))
     enrollments = enrollments_repo.enrollments_of(session, contact_ids=sorted(contacts))

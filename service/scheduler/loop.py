@@ -68,12 +68,8 @@ class Scheduler:
         channels: dict[str, Channel] | None = None,
         *,
         jitter: Callable[[], float] = random.random,
-        applies_events: bool = True,
     ) -> None:
         self.runtime = runtime
-        # False where an applier thread of the process applies them: a pass draining the
-        # inbox beside it would only contend with it for the same rows (and, on SQLite, lock).
-        self.applies_events = applies_events
         self.dispatcher = Dispatcher(
             runtime, channels or default_channels(runtime.settings.outbox_path), jitter
         )
@@ -114,9 +110,7 @@ class Scheduler:
         `now` (default: clock)."""
         async with self.running:
             moment = now or self.runtime.clock.now()
-            report = RunReport()
-            if self.applies_events:
-                report.applied = await asyncio.to_thread(self._apply_events)
+            report = RunReport(applied=await asyncio.to_thread(self._apply_events))
             report.timers = await asyncio.to_thread(self._run_timers, moment)
             if self.dispatcher.stopping:
                 return report

@@ -27,7 +27,7 @@ async def _run() -> None:
     async with http_client(settings) as client:
         channels = build_channels(settings, client=client, now=clock.now)
         runtime = await asyncio.to_thread(build_runtime, settings, clock)
-        await _serve(runtime, Scheduler(runtime, channels, applies_events=False))
+        await _serve(runtime, Scheduler(runtime, channels))
 
 
 async def _serve(runtime: Runtime, scheduler: Scheduler) -> None:

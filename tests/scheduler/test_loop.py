@@ -1,6 +1,5 @@
-"""The due-work loop: enrollments keep the journey version they started on, a runtime
-refuses journey files that cannot be loaded, and a pass applies events unless an applier
-does."""
+"""The due-work loop: enrollments keep the journey version they started on, and a runtime
+refuses journey files that cannot be loaded."""
 
 from __future__ import annotations
 
@@ -10,13 +9,9 @@ from pathlib import Path
 import pytest
 
 from service.clock import SystemClock
-from service.enrollments import inbox
 from service.errors import ConfigError
-from service.runtime import Runtime, build_runtime
-from service.scheduler.loop import Scheduler
-from service.schemas import EventIn
-from service.store.models import Event
-from tests.factories import FIXTURES, FakeClock, make_settings, running_app, signup, stored
+from service.runtime import build_runtime
+from tests.factories import FIXTURES, FakeClock, make_settings, running_app, signup
 
 
 async def test_enrollment_keeps_its_version(
@@ -60,12 +55,3 @@ def test_missing_journeys_folder(database_url: str, tmp_path: Path) -> None:
     settings = make_settings(database_url, tmp_path, journeys_dir=tmp_path / "absent")
     with pytest.raises(ConfigError, match="journeys folder not found"):
         build_runtime(settings, SystemClock())
-
-
-async def test_a_scheduler_beside_an_applier_leaves_events_to_it(runtime: Runtime) -> None:
-    requests = [[EventIn.model_validate(signup())]]
-    inbox.store_requests(runtime.db, requests, now=runtime.clock.now())
-    beside = await Scheduler(runtime, applies_events=False).run_once()
-    assert beside.applied == 0 and stored(runtime, Event) == []
-    alone = await Scheduler(runtime).run_once()
-    assert alone.applied == 1 and len(stored(runtime, Event)) == 1
