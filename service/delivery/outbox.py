@@ -218,7 +218,8 @@ def store_feedback(session: Session, *, messages: Iterable[Message]) -> None:
     rows = [
         {name: getattr(message, name) for name in ("id", *status.FEEDBACK)} for message in ordered
     ]
-    update_many(session, Message, rows)
+    with session.no_autoflush:  # else the session would first write them one set at a time
+        update_many(session, Message, rows)
     for message in ordered:
         for name in status.FEEDBACK:
             set_committed_value(message, name, getattr(message, name))

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, select
+from sqlalchemy import event as sqlalchemy_event
 from sqlmodel import SQLModel
 
 from service.enrollments import inbox, quiet
@@ -304,3 +305,35 @@ def test_her_events_behind_one_applied_one_by_one_wait_whatever_their_lane(
     assert inbox.drain(runtime, limit=10, rounds=5) == 2  # the rest, one by one
     (moved,) = stored(runtime, InboxEvent, event_id="move")
     assert moved.result is not None and moved.result["moved"][0]["to"] == "favors"
+
+
+def test_a_chunks_feedback_writes_its_messages_with_one_statement(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    emails = ["ava@example.com", "bea@example.com", "cai@example.com"]
+    _play(runtime, clock, [(0, [signup(email, id=f"s-{email}") for email in emails])])
+    clock.advance(seconds=1)
+    bodies = [
+        _feedback(kind, email, f"{kind}-{email}", f"welcome:{email}")
+        for kind in ("email.delivered", "email.opened")
+        for email in emails
+    ]
+    requests = [[EventIn.model_validate(_named(runtime, body)) for body in bodies]]
+    inbox.store_requests(runtime.db, requests, now=clock.now())
+    updates: list[str] = []
+
+    def seen(*args: Any) -> None:
+        if args[2].startswith("UPDATE messages"):
+            updates.append(args[2])
+
+    sqlalchemy_event.listen(runtime.db.engine, "before_cursor_execute", seen)
+    try:
+        with runtime.db.write() as session:
+            rows = enrollments_repo.claim_inbox(session, limit=10)
+            done = quiet.record_quiet(runtime.journeys, session, rows, now=clock.now())
+    finally:
+        sqlalchemy_event.remove(runtime.db.engine, "before_cursor_execute", seen)
+    assert len(done) == len(bodies) and len(updates) == 1
+    welcomes = stored(runtime, Message, stage="welcome")
+    assert {m.delivery_status for m in welcomes} == {"opened"}
+    assert all(m.delivered_at == m.opened_at == clock.now() for m in welcomes)
