@@ -13,9 +13,11 @@ that full load and at a moderate offered load (`--steady-rate`, default 50/s; ta
 under 1 s).
 
 `batch`: batches of 1,000 signups that enrol, then 1,000 page views of those existing
-contacts. Accepted events/s (until the answer) and applied events/s (until every event
-is applied), each / a raw batch INSERT of the same rows into a plain table of the same
-database in the same run. Targets: accept >= 0.5x, apply page views >= 0.25x.
+contacts, then provider feedback on each bride's welcome email (email.delivered, then
+email.opened, naming it by `message_id`). Accepted events/s (until the answer) and applied
+events/s (until every event is applied), each / a raw batch INSERT of the same rows into a
+plain table of the same database in the same run. Targets: accept >= 0.5x, apply page
+views >= 0.25x.
 
 `scaleout`: signups accepted by an API that applies nothing, then applied by one `nurture
 worker` and, on fresh events, by two; applied events/s from the first to the last applied,
@@ -43,7 +45,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import JSON, Column, Engine, MetaData, String, Table, create_engine, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    text,
+)
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -151,6 +163,32 @@ def _page_view(run: str, index: int) -> dict[str, Any]:
         "contact": {"email": f"bride{index}-{run}@example.com"},
         "properties": {"page": "/favors/kraft", "title": "Kraft favor boxes"},
     }
+
+
+def _feedback(run: str, message_ids: dict[str, str]) -> list[dict[str, Any]]:
+    """A campaign's provider feedback: each welcome email delivered, then opened."""
+    return [
+        {
+            "id": f"{run}-{kind}-{index}",
+            "source": f"bench-{run}-feedback",
+            "type": f"email.{kind}",
+            "contact": {"email": email},
+            "properties": {"message_id": message_id},
+        }
+        for kind in ("delivered", "opened")
+        for index, (email, message_id) in enumerate(sorted(message_ids.items()))
+    ]
+
+
+def _welcome_messages(database: Database, run: str) -> dict[str, str]:
+    """Each bride of the run's welcome message id, by her email."""
+    with database.engine.connect() as connection:
+        query = text(
+            "SELECT c.email, m.id FROM messages m JOIN contacts c ON c.id = m.contact_id "
+            "WHERE c.email LIKE :emails AND m.stage = 'welcome'"
+        )
+        found = connection.execute(query, {"emails": f"%-{run}@example.com"})
+        return {email: message_id for email, message_id in found}
 
 
 def _applied(database: Database, source: str) -> int:
@@ -330,16 +368,32 @@ async def batch(args: argparse.Namespace) -> None:
             with database.engine.connect() as connection:
                 query = text("SELECT count(*) FROM events WHERE source = :s")
                 assert connection.execute(query, {"s": source}).scalar_one() == 2 * total
+            message_ids = _welcome_messages(database, run)
+            assert len(message_ids) == total
+            reports = _feedback(run, message_ids)
+            feedback = [reports[b : b + size] for b in range(0, len(reports), size)]
+            feedback_rates = await _post_batches(client, database, f"{source}-feedback", feedback)
+            with database.engine.connect() as connection:
+                query = text(
+                    "SELECT count(*) FROM messages WHERE id IN :ids AND opened_at IS NOT NULL"
+                ).bindparams(bindparam("ids", expanding=True))
+                assert (
+                    connection.execute(query, {"ids": list(message_ids.values())}).scalar_one()
+                    == total
+                )
         table = _raw_table(database)
         raw_signups = _raw_insert(database, table, signups)
         raw_views = _raw_insert(database, table, views)
+        raw_feedback = _raw_insert(database, table, feedback)
     backend = make_url(database.url).get_backend_name()
     print(f"batch POST /events on {backend}, {args.batches} batches of {size} each")
     print(f"raw batch INSERT, signup rows:    {raw_signups:9,.0f} rows/s")
     print(f"raw batch INSERT, page-view rows: {raw_views:9,.0f} rows/s")
+    print(f"raw batch INSERT, feedback rows:  {raw_feedback:9,.0f} rows/s")
     for name, (accepted, applied), raw, apply_target in (
         ("signups that enrol", signup_rates, raw_signups, None),
         ("page views", view_rates, raw_views, APPLY_TARGET),
+        ("delivered/opened", feedback_rates, raw_feedback, None),
     ):
         target = f"(target >= {apply_target}x)" if apply_target else "(no target)"
         print(

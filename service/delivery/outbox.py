@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import func, or_, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from service.delivery import status
 from service.engine.core import MessageOrder
 from service.store.columns import new_id
-from service.store.db import insert_ignoring_conflicts, insert_many
+from service.store.db import insert_ignoring_conflicts, insert_many, update_many
 from service.store.models import Contact, Enrollment, Event, Message, MessageStatus, Note
 
 # What a message said and where it went: cleared when its contact is erased.
@@ -193,6 +194,35 @@ def referenced_message(
         return None
     statement = select(Message).where(Message.id == message_id, Message.contact_id == contact_id)
     return session.exec(statement).first()
+
+
+def referenced_messages(
+    session: Session, *, references: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], Message]:
+    """`referenced_message` for many events in one query: each (message id, contact id)
+    found, so feedback never crosses contacts here either."""
+    if not references:
+        return {}
+    statement = select(Message).where(
+        col(Message.id).in_({message_id for message_id, _ in references}),
+        col(Message.contact_id).in_({contact_id for _, contact_id in references}),
+    )
+    found = {(m.id, m.contact_id): m for m in session.exec(statement).all()}
+    return {key: found[key] for key in references if key in found}
+
+
+def store_feedback(session: Session, *, messages: Iterable[Message]) -> None:
+    """Write the feedback columns of messages `status.record_feedback` changed in memory,
+    with one statement, and keep them as stored so the session writes nothing again."""
+    ordered = sorted(messages, key=lambda message: message.id)  # locked in id order
+    rows = [
+        {name: getattr(message, name) for name in ("id", *status.FEEDBACK)} for message in ordered
+    ]
+    with session.no_autoflush:  # else the session would first write them one set at a time
+        update_many(session, Message, rows)
+    for message in ordered:
+        for name in status.FEEDBACK:
+            set_committed_value(message, name, getattr(message, name))
 
 
 def latest_touches(session: Session, *, contact_id: str, at: datetime) -> Sequence[Message]:

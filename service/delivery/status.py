@@ -268,6 +268,9 @@ REACHED: Mapping[str, list[str]] = {
     "failed": [*_reaching("failed"), "sms.failed"],
 }
 
+# The columns `record_feedback` writes.
+FEEDBACK = ("delivery_status", *(f"{status}_at" for status in REACHED))
+
 
 def record_feedback(
     message: Message, *, event_type: str, properties: Mapping[str, Any], at: datetime

@@ -4,10 +4,12 @@ work's per-event statements.
 
 An event is quiet when it is a duplicate of one received, or when it names a known contact
 by identifiers she already holds (or that someone else does), says nothing of her profile,
-consent, a message or an order, finds no timer of hers due, and the engine decides that it
-moves, enrols and notes nothing in any of her journeys. Quiet events of a chunk are recorded
-with one insert and marked applied with one update; every other event, and every later
-event of her lane or of her, is left to be applied one by one in order, exactly as before.
+consent or an order, finds no timer of hers due, and the engine decides that it moves, enrols
+and notes nothing in any of her journeys; provider feedback on a message of hers (delivered,
+opened) is quiet too, its only other effect being that message's delivery facts. Quiet
+events of a chunk are recorded with one insert, their messages' feedback written with one
+update, and marked applied with one update; every other event, and every later event of her
+lane or of her, is left to be applied one by one in order, exactly as before.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from service.catalog.registry import JourneyRegistry
 from service.contacts import repository as contacts_repo
 from service.contacts.consent import consent_effects
 from service.contacts.profile import contact_view
-from service.delivery.outbox import message_reference
+from service.delivery import outbox
+from service.delivery import status as message_status
 from service.engine.core import CompiledJourney, EventView, Status
 from service.engine.entry import decide_entry
 from service.engine.state import ContactView
@@ -35,7 +38,7 @@ from service.enrollments.schemas import EventResult
 from service.enrollments.unit import enrollment_state
 from service.schemas import EventIn
 from service.store.intake import InboxEvent
-from service.store.models import Contact, Enrollment, new_id
+from service.store.models import Contact, Enrollment, Message, new_id
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ def record_quiet(
     """Record and mark applied the quiet events among `rows` (claimed, in id order), within
     the caller's transaction; the ids of the rows done, the rest left to apply one by one."""
     try:
-        results, records = _quiet_results(journeys, session, rows, now=now)
+        results, records, messages = _quiet_results(journeys, session, rows, now=now)
     except SQLAlchemyError:
         raise  # the database's trouble: the whole batch is tried again
     except Exception:
@@ -55,9 +58,19 @@ def record_quiet(
         logger.exception("quiet events could not be told apart; applied one by one")
         return set()
     stored = enrollments_repo.record_events(session, rows=list(records.values()))
-    for row_id, values in records.items():
+    fed: dict[str, Message] = {}
+    for row_id, values in records.items():  # in row order, as the one path feeds back
         if (values["source"], values["event_id"]) not in stored:
             del results[row_id]  # received meanwhile: the one path answers it as a duplicate
+        elif (message := messages.get(row_id)) is not None:
+            message_status.record_feedback(
+                message,
+                event_type=values["type"],
+                properties=values["properties"],
+                at=values["time"],
+            )
+            fed[message.id] = message
+    outbox.store_feedback(session, messages=fed.values())
     enrollments_repo.mark_applied(
         session,
         applied=[
@@ -70,13 +83,15 @@ def record_quiet(
 
 def _quiet_results(
     journeys: JourneyRegistry, session: Session, rows: Sequence[InboxEvent], *, now: datetime
-) -> tuple[dict[int, EventResult], dict[int, dict[str, Any]]]:
-    """The result of each quiet row, and the event record of each one not a duplicate."""
+) -> tuple[dict[int, EventResult], dict[int, dict[str, Any]], dict[int, Message]]:
+    """The result of each quiet row, the event record of each one not a duplicate, and the
+    message of hers each of those reports on."""
     results: dict[int, EventResult] = {}
     records: dict[int, dict[str, Any]] = {}
+    reported: dict[int, Message] = {}
     events = {row.id: event for row in rows if (event := _event_of(row)) is not None}
     if not events:
-        return results, records
+        return results, records, reported
     owners = contacts_repo.identifier_owners(
         session,
         identifiers={
@@ -84,7 +99,7 @@ def _quiet_results(
         },
     )
     if not owners and not any(e.contact.id for e in events.values()):
-        return results, records  # new contacts alone (signups): nothing here can be quiet
+        return results, records, reported  # new contacts alone (signups): none is quiet
     received = enrollments_repo.events_received(
         session, keys=[(event.source, event.id) for event in events.values()]
     )
@@ -93,6 +108,15 @@ def _quiet_results(
     contacts = contacts_repo.lock_contacts(session, contact_ids=sorted(named))
     enrollments = enrollments_repo.enrollments_of(session, contact_ids=sorted(contacts))
     views = {contact_id: contact_view(contact) for contact_id, contact in contacts.items()}
+    messages = outbox.referenced_messages(
+        session,
+        references={
+            (message_id, owner)
+            for e in fresh
+            if (message_id := outbox.message_reference(e.properties)) is not None
+            and (owner := _owner(e, owners)) in contacts
+        },
+    )
     held_lanes: set[str] = set()  # an earlier event of the lane is applied one by one
     held_contacts: set[str] = set()  # likewise for her, whichever lane her events take
     for row in rows:
@@ -128,11 +152,15 @@ def _quiet_results(
             if owner is not None:
                 held_contacts.add(owner)
             continue
-        records[row.id] = _event_row(event, contact_id=contact.id, now=now)
+        message_id = outbox.message_reference(event.properties)
+        message = messages.get((message_id, contact.id)) if message_id is not None else None
+        records[row.id] = _event_row(event, contact_id=contact.id, message=message, now=now)
+        if message is not None:
+            reported[row.id] = message
         results[row.id] = EventResult(
             id=event.id, source=event.source, status="accepted", contact_id=contact.id
         )
-    return results, records
+    return results, records, reported
 
 
 def _event_of(row: InboxEvent) -> EventIn | None:
@@ -175,7 +203,7 @@ def _is_quiet(
                 return False  # an id nobody has: the one path refuses it
         elif getattr(contact, name) is None and (name, value) not in owners:
             return False  # she would be given this identifier
-    if consent_effects(event) or message_reference(event.properties) is not None:
+    if consent_effects(event):
         return False
     seen = EventView(
         type=event.type,
@@ -233,8 +261,11 @@ def _stays(
     )
 
 
-def _event_row(event: EventIn, *, contact_id: str, now: datetime) -> dict[str, Any]:
-    """Every column of the event's record, as the one path stores a quiet event."""
+def _event_row(
+    event: EventIn, *, contact_id: str, message: Message | None, now: datetime
+) -> dict[str, Any]:
+    """Every column of the event's record, as the one path stores a quiet event (tied to the
+    message of hers it reports on, as `record_event` ties it)."""
     return {
         "id": new_id(),
         "source": event.source,
@@ -244,7 +275,7 @@ def _event_row(event: EventIn, *, contact_id: str, now: datetime) -> dict[str, A
         "contact_id": contact_id,
         "properties": event.properties,
         "received_at": now,
-        "message_id": None,
-        "journey_id": None,
-        "stage": None,
+        "message_id": message.id if message else None,
+        "journey_id": message.journey_id if message else None,
+        "stage": message.stage if message else None,
     }

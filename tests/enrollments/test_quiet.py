@@ -3,6 +3,8 @@ one does, and only events that change nothing but their own record take that way
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import re
 import uuid
 from collections.abc import Iterator
@@ -11,14 +13,16 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, select
+from sqlalchemy import event as sqlalchemy_event
 from sqlmodel import SQLModel
 
 from service.enrollments import inbox, quiet
 from service.enrollments import repository as enrollments_repo
 from service.runtime import Runtime
+from service.scheduler.loop import Scheduler
 from service.schemas import EventIn
 from service.store.intake import InboxEvent
-from service.store.models import Contact, Event
+from service.store.models import Contact, Event, Message
 from tests.factories import (
     FakeClock,
     event,
@@ -32,9 +36,18 @@ from tests.factories import (
 Story = list[tuple[int, list[dict[str, Any]]]]  # rounds: seconds the clock moves, events
 
 
+def _feedback(type: str, email: str, id: str, message: str, **kwargs: Any) -> dict[str, Any]:
+    """Provider feedback on a message: `stage:email` names a message of the story, looked up
+    when played (its id is random), any other value is sent as it is."""
+    properties = {"message_id": message, **kwargs.pop("properties", {})}
+    return event(type, email=email, id=id, properties=properties, **kwargs)
+
+
 def _story() -> Story:
-    """Four rounds of the fixture journeys; her welcome timer (3 s) is due in the third."""
+    """Four rounds of the fixture journeys, their due messages sent after each; her welcome
+    timer (3 s) is due in the third."""
     view, click = "web.page_viewed", "email.clicked"
+    delivered, opened, bounced = "email.delivered", "email.opened", "email.bounced"
     return [
         (
             0,
@@ -49,12 +62,31 @@ def _story() -> Story:
         (
             1,
             [
+                _feedback(delivered, "ava@example.com", "q-ava-fb-1", "welcome:ava@example.com"),
+                _feedback(opened, "ava@example.com", "q-ava-fb-2", "welcome:ava@example.com"),
+                _feedback(opened, "bea@example.com", "q-bea-fb-1", "welcome:bea@example.com"),
+                _feedback(  # a late report of an earlier status
+                    delivered,
+                    "bea@example.com",
+                    "q-bea-fb-2",
+                    "welcome:bea@example.com",
+                    time="2026-03-02T14:59:59Z",
+                ),
+                _feedback(opened, "eve@example.com", "q-eve-fb-1", "welcome:cai@example.com"),
+                _feedback(delivered, "dana@example.com", "q-dana-fb-1", str(uuid.UUID(int=9))),
                 event(view, email="ava@example.com", id="q-ava-1", properties={"page": "home"}),
                 event("email.opened", email="ava@example.com", id="q-ava-2"),
                 event(view, email="bea@example.com", id="q-bea-1"),
                 event(click, email="bea@example.com", id="q-bea-2", properties={"link": "x"}),
-                event(click, email="cai@example.com", id="m-cai-1", properties={"link": "favors"}),
+                _feedback(
+                    click,
+                    "cai@example.com",
+                    "m-cai-1",
+                    "welcome:cai@example.com",
+                    properties={"link": "favors"},
+                ),
                 event(view, email="cai@example.com", id="cai-2"),
+                _feedback(opened, "cai@example.com", "cai-fb-1", "welcome:cai@example.com"),
                 event(view, email="dana@example.com", id="q-dana-2", time="2020-01-01T00:00:00Z"),
                 event(view, email="ava@example.com", id="m-ava-3", properties={"page": "sale"}),
                 event(
@@ -85,28 +117,63 @@ def _story() -> Story:
                 event(view, email="eve@example.com", id="m-eve-3", attributes={"plan": "pro"}),
                 event(view, email="eve@example.com", id="eve-4"),
                 event(view, email="ava@example.com", id="q-ava-5"),
+                _feedback(delivered, "ava@example.com", "q-ava-fb-3", "favors:ava@example.com"),
+                _feedback(opened, "ava@example.com", "q-ava-fb-4", "welcome:ava@example.com"),
+                _feedback(
+                    bounced,
+                    "bea@example.com",
+                    "q-bea-fb-3",
+                    "welcome:bea@example.com",
+                    properties={"bounce_type": "soft"},
+                ),
+                _feedback(delivered, "cai@example.com", "q-cai-fb-3", "favors:cai@example.com"),
+                _feedback(  # the same message, one by one after the quiet report
+                    bounced,
+                    "cai@example.com",
+                    "m-cai-fb-2",
+                    "favors:cai@example.com",
+                    properties={"hard": True},
+                ),
+                event(view, email="cai@example.com", id="cai-3"),
             ],
         ),
     ]
 
 
 # Quiet whatever the chunks are; never quiet; the others depend on what shares their chunk.
-QUIET = {"q-ava-1", "q-ava-2", "q-bea-1", "q-bea-2", "q-dana-2", "q-eve-2", "q-dana-5", "q-ava-5"}
+QUIET = {
+    "q-ava-1", "q-ava-2", "q-bea-1", "q-bea-2", "q-dana-2", "q-eve-2", "q-dana-5", "q-ava-5",
+    "q-ava-fb-1", "q-ava-fb-2", "q-bea-fb-1", "q-bea-fb-2", "q-eve-fb-1", "q-dana-fb-1",
+    "q-ava-fb-3", "q-ava-fb-4", "q-bea-fb-3", "q-cai-fb-3",
+}  # fmt: skip
 NEVER = {
     "s-ava", "s-bea", "s-cai", "v-dana-1", "v-eve-1", "m-cai-1", "m-ava-3", "m-dana-3",
-    "m-nobody", "m-ava-4", "m-dana-4", "m-bea-3", "m-eve-3",
+    "m-nobody", "m-ava-4", "m-dana-4", "m-bea-3", "m-eve-3", "m-cai-fb-2",
 }  # fmt: skip
 
 
 def _play(runtime: Runtime, clock: FakeClock, story: Story) -> None:
     for seconds, bodies in story:
         clock.advance(seconds=seconds)
-        requests = [[EventIn.model_validate(body)] for body in bodies]
+        requests = [[EventIn.model_validate(_named(runtime, body))] for body in bodies]
         inbox.store_requests(runtime.db, requests, now=clock.now())
         inbox.drain(runtime, limit=1000, rounds=50)
+        asyncio.run(Scheduler(runtime).dispatcher.send_due(clock.now()))
+
+
+def _named(runtime: Runtime, body: dict[str, Any]) -> dict[str, Any]:
+    """The body with a `stage:email` message reference replaced by that message's id."""
+    stage, _, email = str(body["properties"].get("message_id", "")).partition(":")
+    if not email:
+        return body
+    (contact,) = stored(runtime, Contact, email=email)
+    (message,) = stored(runtime, Message, contact_id=contact.id, stage=stage)
+    return {**body, "properties": {**body["properties"], "message_id": message.id}}
 
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# A signed link in a message sent: what it says, since its signature covers random ids.
+TOKEN = re.compile(r"(eyJ[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+")
 # What names a row of each table whose random ids other rows hold, in an order where a
 # name only needs the names before it.
 NAMES = {
@@ -124,7 +191,8 @@ def _snapshot(runtime: Runtime) -> dict[str, list[str]]:
     labels: dict[str, str] = {}
 
     def named(value: Any) -> str:
-        return UUID.sub(lambda found: labels.get(found[0], found[0]), repr(value))
+        said = TOKEN.sub(lambda found: _payload(found[1]), repr(value))
+        return UUID.sub(lambda found: labels.get(found[0], found[0]), said)
 
     tables = {table.name: table for table in SQLModel.metadata.sorted_tables}
     with runtime.db.session() as session:
@@ -138,6 +206,10 @@ def _snapshot(runtime: Runtime) -> dict[str, list[str]]:
             )
             for name, table in tables.items()
         }
+
+
+def _payload(token: str) -> str:
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
 
 
 def _empty(runtime: Runtime) -> None:
@@ -161,7 +233,7 @@ def test_quiet_events_leave_every_table_as_one_by_one_does(
         patched.setattr(inbox, "record_quiet", lambda *args, **kwargs: set())
         _play(runtime, clock, _story())
     one_by_one = _snapshot(runtime)
-    assert len(stored(runtime, Event)) == 23  # m-nobody is refused
+    assert len(stored(runtime, Event)) == 36  # m-nobody is refused
 
     _empty(runtime)
     clock.current = start
@@ -245,3 +317,35 @@ def test_chunks_grow_while_quiet_and_keep_their_size_across_batches(
     inbox.store_requests(runtime.db, [[enrols]], now=clock.now())
     assert inbox.apply_pending(runtime, limit=100, budget=60, chunk=chunk) == 1
     assert chunk.rows == inbox.CLAIM_ROWS  # a chunk with an event applied one by one
+
+
+def test_a_chunks_feedback_writes_its_messages_with_one_statement(
+    runtime: Runtime, clock: FakeClock
+) -> None:
+    emails = ["ava@example.com", "bea@example.com", "cai@example.com"]
+    _play(runtime, clock, [(0, [signup(email, id=f"s-{email}") for email in emails])])
+    clock.advance(seconds=1)
+    bodies = [
+        _feedback(kind, email, f"{kind}-{email}", f"welcome:{email}")
+        for kind in ("email.delivered", "email.opened")
+        for email in emails
+    ]
+    requests = [[EventIn.model_validate(_named(runtime, body)) for body in bodies]]
+    inbox.store_requests(runtime.db, requests, now=clock.now())
+    updates: list[str] = []
+
+    def seen(*args: Any) -> None:
+        if args[2].startswith("UPDATE messages"):
+            updates.append(args[2])
+
+    sqlalchemy_event.listen(runtime.db.engine, "before_cursor_execute", seen)
+    try:
+        with runtime.db.write() as session:
+            rows = enrollments_repo.claim_inbox(session, limit=10)
+            done = quiet.record_quiet(runtime.journeys, session, rows, now=clock.now())
+    finally:
+        sqlalchemy_event.remove(runtime.db.engine, "before_cursor_execute", seen)
+    assert len(done) == len(bodies) and len(updates) == 1
+    welcomes = stored(runtime, Message, stage="welcome")
+    assert {m.delivery_status for m in welcomes} == {"opened"}
+    assert all(m.delivered_at == m.opened_at == clock.now() for m in welcomes)
