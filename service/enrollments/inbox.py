@@ -262,11 +262,12 @@ def _apply(runtime: Runtime, session: Session, row: InboxEvent) -> EventResult:
     return record_and_apply(runtime, session, event, add_attributes_only=row.add_attributes_only)
 
 
-def drain(runtime: Runtime, *, limit: int, rounds: int) -> int:
+def drain(runtime: Runtime, *, limit: int, rounds: int, chunk: ChunkSize | None = None) -> int:
     """Apply pending events until none is left or `rounds` batches ran; how many."""
     total = 0
+    chunk = chunk or ChunkSize()
     for _ in range(rounds):
-        applied = apply_pending(runtime, limit=limit)
+        applied = apply_pending(runtime, limit=limit, chunk=chunk)
         total += applied
         if not applied:
             break

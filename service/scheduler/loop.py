@@ -17,7 +17,7 @@ from service.delivery.dispatch import Dispatcher
 from service.delivery.status import Outcome
 from service.enrollments import repository as enrollments_repo
 from service.enrollments.actions import run_timers
-from service.enrollments.inbox import drain
+from service.enrollments.inbox import ChunkSize, drain
 from service.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class Scheduler:
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.runtime = runtime
+        self._chunk = ChunkSize()  # kept from pass to pass, as an applier keeps its own
         self.dispatcher = Dispatcher(
             runtime, channels or default_channels(runtime.settings.outbox_path), jitter
         )
@@ -130,7 +131,10 @@ class Scheduler:
         leaves them pending and never holds up timers and sending."""
         try:
             return drain(
-                self.runtime, limit=self.runtime.settings.inbox_batch, rounds=MAX_BATCHES_PER_RUN
+                self.runtime,
+                limit=self.runtime.settings.inbox_batch,
+                rounds=MAX_BATCHES_PER_RUN,
+                chunk=self._chunk,
             )
         except Exception:
             logger.exception("applying accepted events failed; they stay pending")
