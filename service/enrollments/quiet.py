@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +58,27 @@ def record_quiet(
         # one path that applies every event and keeps its own error with the event.
         logger.exception("quiet events could not be told apart; applied one by one")
         return set()
+    try:
+        with session.begin_nested():  # all of the chunk's quiet events, or none
+            return _store(session, results, records, messages, now=now)
+    except SQLAlchemyError:
+        raise
+    except Exception:
+        for message in messages.values():
+            session.expire(message)  # fed back in memory only: read afresh by the one path
+        logger.exception("quiet events could not be stored; applied one by one")
+        return set()
+
+
+def _store(
+    session: Session,
+    results: dict[int, EventResult],
+    records: Mapping[int, dict[str, Any]],
+    messages: Mapping[int, Message],
+    *,
+    now: datetime,
+) -> set[int]:
+    """Record the quiet events, feed back on their messages and mark them applied."""
     stored = enrollments_repo.record_events(session, rows=list(records.values()))
     fed: dict[str, Message] = {}
     for row_id, values in records.items():  # in row order, as the one path feeds back
@@ -117,17 +139,16 @@ def _quiet_results(
             and (owner := _owner(e, owners)) in contacts
         },
     )
-    held_lanes: set[str] = set()  # an earlier event of the lane is applied one by one
-    held_contacts: set[str] = set()  # likewise for her, whichever lane her events take
+    held = _Held()
     for row in rows:
         event = events.get(row.id)
-        if row.id is None or event is None or row.lane in held_lanes:
-            held_lanes.add(row.lane)
+        if row.id is None or event is None or held.holds(row, event, owners):
+            held.add(row, event, owners)
             continue
         earlier = received.get((event.source, event.id))
         if earlier is not None:
             if earlier.type != event.type:  # a clash: its error comes from the one path
-                held_lanes.add(row.lane)
+                held.add(row, event, owners)
                 continue
             results[row.id] = EventResult(
                 id=event.id, source=event.source, status="duplicate", contact_id=earlier.contact_id
@@ -135,22 +156,16 @@ def _quiet_results(
             continue
         owner = _owner(event, owners)
         contact = contacts.get(owner) if owner is not None else None
-        if (
-            contact is None
-            or contact.id in held_contacts
-            or not _is_quiet(
-                journeys,
-                event,
-                contact=contact,
-                view=views[contact.id],
-                enrollments=enrollments[contact.id],
-                owners=owners,
-                now=now,
-            )
+        if contact is None or not _is_quiet(
+            journeys,
+            event,
+            contact=contact,
+            view=views[contact.id],
+            enrollments=enrollments[contact.id],
+            owners=owners,
+            now=now,
         ):
-            held_lanes.add(row.lane)
-            if owner is not None:
-                held_contacts.add(owner)
+            held.add(row, event, owners)
             continue
         message_id = outbox.message_reference(event.properties)
         message = messages.get((message_id, contact.id)) if message_id is not None else None
@@ -161,6 +176,37 @@ def _quiet_results(
             id=event.id, source=event.source, status="accepted", contact_id=contact.id
         )
     return results, records, reported
+
+
+@dataclass
+class _Held:
+    """What the rows left to the one path may change: her lane, the identifiers they name
+    (which they may give her, or a new contact) and whom they name. A later row touching
+    any of it waits behind them, since it would be decided on what was there before."""
+
+    lanes: set[str] = field(default_factory=set)
+    identifiers: set[tuple[str, str]] = field(default_factory=set)
+    contacts: set[str] = field(default_factory=set)
+
+    def add(
+        self, row: InboxEvent, event: EventIn | None, owners: Mapping[tuple[str, str], str]
+    ) -> None:
+        """Leave the row to the one path."""
+        self.lanes.add(row.lane)
+        if event is None:
+            return  # it applies nothing: the one path keeps its error
+        self.identifiers.update(event.contact.identifiers())
+        owner = _owner(event, owners)
+        if owner is not None:
+            self.contacts.add(owner)
+
+    def holds(self, row: InboxEvent, event: EventIn, owners: Mapping[tuple[str, str], str]) -> bool:
+        """Whether the row must wait behind one left to the one path."""
+        return (
+            row.lane in self.lanes
+            or not self.identifiers.isdisjoint(event.contact.identifiers())
+            or _owner(event, owners) in self.contacts
+        )
 
 
 def _event_of(row: InboxEvent) -> EventIn | None:

@@ -7,7 +7,7 @@ import asyncio
 import base64
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -349,3 +349,82 @@ def test_a_chunks_feedback_writes_its_messages_with_one_statement(
     welcomes = stored(runtime, Message, stage="welcome")
     assert {m.delivery_status for m in welcomes} == {"opened"}
     assert all(m.delivered_at == m.opened_at == clock.now() for m in welcomes)
+
+
+def _one_chunk_both_ways(
+    runtime: Runtime,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    prepare: Callable[[Runtime], list[dict[str, Any]]],
+) -> None:
+    """Events `prepare` gives (after storing what they need) applied in one chunk, one by
+    one and then with quiet events taken out first: every table ends the same."""
+    start, snapshots = clock.now(), []
+    for quiet_too in (False, True):
+        clock.current = start
+        bodies = prepare(runtime)
+        requests = [[EventIn.model_validate(body) for body in bodies]]
+        inbox.store_requests(runtime.db, requests, now=clock.now())
+        with monkeypatch.context() as patched:
+            if not quiet_too:
+                patched.setattr(inbox, "record_quiet", lambda *args, **kwargs: set())
+            chunk = inbox.ChunkSize(rows=len(bodies))  # all in one chunk
+            assert inbox.apply_pending(runtime, limit=100, budget=60, chunk=chunk) == len(bodies)
+        snapshots.append(_snapshot(runtime))
+        _empty(runtime)
+    assert snapshots[0] == snapshots[1]
+
+
+def test_an_identifier_an_earlier_event_gives_her_is_not_read_from_before_it(
+    runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def prepare(rt: Runtime) -> list[dict[str, Any]]:
+        view = "web.page_viewed"
+        ingest(rt, event(view, contact={"phone": "+15555550100"}, id="a"))
+        ingest(rt, event(view, contact={"email": "c@example.com", "phone": "+15555550111"}, id="c"))
+        (ada,) = stored(rt, Contact, phone="+15555550100")
+        return [
+            event(view, contact={"id": ada.id, "email": "e@example.com"}, id="gives-e"),
+            event(view, contact={"email": "e@example.com", "phone": "+15555550111"}, id="r2"),
+            event(view, contact={"external_id": "new-1", "email": "f@example.com"}, id="new"),
+            event(view, contact={"email": "f@example.com"}, id="r4"),
+        ]
+
+    _one_chunk_both_ways(runtime, clock, monkeypatch, prepare)
+
+
+def test_her_events_wait_behind_one_held_only_by_its_lane(
+    runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def prepare(rt: Runtime) -> list[dict[str, Any]]:
+        cai = {"email": "cai@example.com", "phone": "+15555550122"}
+        ingest(rt, event("email.opened", contact=cai, id="used"))
+        return [
+            event("web.page_viewed", email="cai@example.com", id="used"),  # a clash
+            signup("cai@example.com", id="s-cai"),  # behind it in her lane
+            event(
+                "email.clicked",
+                contact={"phone": "+15555550122"},
+                id="click",
+                properties={"link": "favors"},
+            ),  # her move, in another lane
+        ]
+
+    _one_chunk_both_ways(runtime, clock, monkeypatch, prepare)
+
+
+def test_a_defect_storing_quiet_events_undoes_them_and_leaves_them_to_the_one_path(
+    runtime: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _play(runtime, clock, _story()[:1])
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("a defect")
+
+    monkeypatch.setattr(quiet.enrollments_repo, "mark_applied", broken)  # after the insert
+    _play(runtime, clock, [_story()[1]])
+    second = {body["id"] for body in _story()[1][1]}
+    recorded = [e.event_id for e in stored(runtime, Event) if e.event_id in second]
+    assert sorted(recorded) == sorted(second - {"m-nobody"})  # each once, by the one path
+    rows = [row for row in stored(runtime, InboxEvent) if row.event_id.startswith("q-")]
+    assert rows and all(row.error is None and row.applied_at for row in rows)
