@@ -8,8 +8,9 @@ consent or an order, finds no timer of hers due, and the engine decides that it 
 and notes nothing in any of her journeys; provider feedback on a message of hers (delivered,
 opened) is quiet too, its only other effect being that message's delivery facts. Quiet
 events of a chunk are recorded with one insert, their messages' feedback written with one
-update, and marked applied with one update; every other event, and every later event of her
-lane or of her, is left to be applied one by one in order, exactly as before.
+update, and marked applied with one update, all or none; every other event, and every later
+event sharing its lane, an identifier or its contact, is left to be applied one by one in
+order, exactly as before.
 """
 
 from __future__ import annotations
