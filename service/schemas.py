@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from service.engine.events import event_type_problem
+from service.engine.state import EventView
 from service.engine.timing import is_valid_zone
 from webhooks.common import is_e164
 
@@ -364,6 +365,16 @@ class EventIn(ProfileBody):
     _source = field_validator("source")(_source)
     _time = field_validator("time")(_utc_time)
     _properties = field_validator("properties")(_properties)
+
+    def view(self, *, now: datetime) -> EventView:
+        """The engine's view of it; one sent with no time happened `now`."""
+        return EventView(
+            type=self.type,
+            time=self.time or now,
+            properties=self.properties,
+            id=self.id,
+            source=self.source,
+        )
 
     @classmethod
     def internal(cls, **fields: Any) -> EventIn:

@@ -150,13 +150,7 @@ def record_and_apply(
     )
     session.add(contact)
     apply_consent_effects(session, contact=contact, event=event, now=now)
-    seen = EventView(
-        type=event.type,
-        time=happened_at,
-        properties=event.properties,
-        id=event.id,
-        source=event.source,
-    )
+    seen = event.view(now=now)
     credit_order(session, runtime.journeys, row_id=row_id, contact_id=contact.id, event=seen)
     unit = Work(session, contact, now)
     # Read once: the steps below change these rows in place and add none before entries.

@@ -252,13 +252,7 @@ def _is_quiet(
             return False  # she would be given this identifier
     if consent_effects(event):
         return False
-    seen = EventView(
-        type=event.type,
-        time=event.time or now,
-        properties=event.properties,
-        id=event.id,
-        source=event.source,
-    )
+    seen = event.view(now=now)
     if credited_revenue(seen) is not None:
         return False
     due_by = min(seen.time, now)
